@@ -1,0 +1,100 @@
+"""The public entry point: ``inpaintkit.load(name_or_path)`` returns a ready pipeline."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+
+from .pipelines.inpaint import InpaintPipeline
+from .registry import DEFAULT_MODEL, REGISTRY, ModelSpec, build_architecture, get_spec
+from .types import InpaintKitError, UnknownModelError, WeightsError
+from .weights import fetch, load_weights
+
+
+def load_model(
+    model: str | os.PathLike = DEFAULT_MODEL,
+    *,
+    weights: str | os.PathLike | None = None,
+    trust: bool = False,
+    device: str | torch.device = "cpu",
+) -> tuple[nn.Module, str]:
+    """Build a model with its weights, ready for inference.
+
+    Args:
+        model: a registry name (``inpaintkit models`` lists them) or a path to a weight file in any
+            format :func:`inpaintkit.weights.load_weights` reads.
+        weights: a weight file to use instead of the registered download (``--weights PATH``).
+        trust: allow full unpickling of ``.ckpt`` files you trust (never needed for safetensors).
+        device: where to put the network.
+
+    Returns:
+        ``(module in eval mode, display name)``.
+    """
+    name = os.fspath(model)
+    if name in REGISTRY:
+        spec = get_spec(name)
+        if spec.kind == "classical":
+            if weights is not None:
+                raise InpaintKitError(f"{name} is a classical method and takes no weights")
+            module = spec.factory()
+        else:
+            module = _load_learned(spec, weights, trust)
+    elif Path(name).is_file():
+        module = _build(name, trust)
+    else:
+        raise UnknownModelError(
+            f"unknown model {name!r}: not a registered name ({', '.join(sorted(REGISTRY))}) "
+            "and not an existing weight file"
+        )
+    return module.to(device).eval(), name
+
+
+def _load_learned(spec: ModelSpec, weights: str | os.PathLike | None, trust: bool) -> nn.Module:
+    if weights is None:
+        if spec.weights is None:
+            raise WeightsError(
+                f"no published weights for {spec.name}; train it or pass a weight file with --weights PATH"
+            )
+        weights = fetch(spec.weights)
+    return _build(weights, trust, spec)
+
+
+def _build(path: str | os.PathLike, trust: bool, spec: ModelSpec | None = None) -> nn.Module:
+    """Read a weight file and return the network it describes with its weights loaded."""
+    loaded = load_weights(path, trust=trust)
+    if spec is not None and loaded.arch != spec.arch:
+        raise WeightsError(f"{path} holds a {loaded.arch!r} network, but {spec.name} is {spec.arch!r}")
+    module = build_architecture(loaded.arch, loaded.config)
+    try:
+        module.load_state_dict(loaded.state_dict, strict=True)
+    except RuntimeError as err:
+        first = str(err).strip().splitlines()[0]
+        raise WeightsError(f"{path} does not fit the {loaded.arch} network it describes: {first}") from None
+    return module
+
+
+def load(
+    model: str | os.PathLike = DEFAULT_MODEL,
+    *,
+    weights: str | os.PathLike | None = None,
+    trust: bool = False,
+    device: str | torch.device = "cpu",
+    **pipeline_options,
+) -> InpaintPipeline:
+    """Return an :class:`~inpaintkit.pipelines.inpaint.InpaintPipeline` for ``model``.
+
+    Example::
+
+        pipe = inpaintkit.load("telea")
+        result = pipe(pil_image, pil_mask)   # mask: white / opaque = hole
+        result.image.save("out.png")
+
+    ``pipeline_options`` go to the pipeline (``hd_strategy``, ``hd_trigger``, ``hd_margin``,
+    ``hd_resize_limit``, ``max_pixels``).
+    """
+    module, name = load_model(model, weights=weights, trust=trust, device=device)
+    pad = int(getattr(module, "pad_multiple", 1))
+    return InpaintPipeline(module, name=name, pad_multiple=pad, device=device, **pipeline_options)

@@ -1,0 +1,8 @@
+"""Pipelines: validate -> preprocess -> model -> postprocess -> composite -> result.
+
+``processing`` holds the small pure functions they are made of.
+"""
+
+from .inpaint import HD_STRATEGIES, InpaintPipeline
+
+__all__ = ["HD_STRATEGIES", "InpaintPipeline"]

@@ -1,0 +1,124 @@
+"""The one explicit registry: model name -> how to build it, its preset and its weights.
+
+It feeds :func:`create_model`, :func:`inpaintkit.load`, the ``inpaintkit models`` command and the
+contract tests that run over every registered model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch.nn as nn
+
+from .classical import NavierStokesInpainter, PatchMatchInpainter, TeleaInpainter, patchmatch_available
+from .models import lama
+from .types import UnknownModelError
+from .weights import WeightSpec, WEIGHT_SPECS
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """A learned network family: its config dataclass and module class (config -> module)."""
+
+    config_cls: type
+    module_cls: type[nn.Module]
+
+
+#: Learned architectures by the name stored in a weight file's metadata (``arch``).
+ARCHITECTURES: dict[str, Architecture] = {
+    "lama": Architecture(lama.LamaConfig, lama.LamaGenerator),
+}
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One registered model.
+
+    Attributes:
+        name: registry name (``inpaintkit.load(name)``).
+        kind: ``"learned"`` or ``"classical"``.
+        description: one line for ``inpaintkit models``.
+        licence: licence of the method's weights (or of the algorithm's implementation).
+        arch: key into :data:`ARCHITECTURES` (learned models only).
+        config: the preset config instance (learned models only).
+        weights: where the pretrained weights come from; ``None`` = no published weights.
+        factory: builds the module (classical models only).
+        available: ``False`` when an optional dependency is missing.
+    """
+
+    name: str
+    kind: str
+    description: str
+    licence: str
+    arch: str | None = None
+    config: object | None = None
+    weights: WeightSpec | None = None
+    factory: Callable[[], nn.Module] | None = None
+    available: bool = True
+
+
+def _lama(name: str, description: str, licence: str = "Apache-2.0") -> ModelSpec:
+    return ModelSpec(
+        name=name,
+        kind="learned",
+        description=description,
+        licence=licence,
+        arch="lama",
+        config=lama.PRESETS[name],
+        weights=WEIGHT_SPECS.get(name),
+    )
+
+
+REGISTRY: dict[str, ModelSpec] = {
+    spec.name: spec
+    for spec in [
+        _lama("big-lama", "LaMa big (FFC, 18 blocks), official weights trained on Places2"),
+        _lama("lama-fourier", "LaMa-Fourier (FFC, 9 blocks), paper configuration"),
+        _lama("lama-small", "LaMa FFC generator sized for CPU training"),
+        _lama("lama-tiny", "LaMa FFC generator for tests and smoke runs"),
+        ModelSpec("telea", "classical", "OpenCV fast marching (Telea 2004)", "Apache-2.0 (OpenCV)",
+                  factory=TeleaInpainter),
+        ModelSpec("navier-stokes", "classical", "OpenCV Navier-Stokes (Bertalmio et al. 2001)",
+                  "Apache-2.0 (OpenCV)", factory=NavierStokesInpainter),
+        ModelSpec("patchmatch", "classical", "PatchMatch (Barnes et al. 2009) via pypatchmatch",
+                  "MIT (pypatchmatch)", factory=PatchMatchInpainter, available=patchmatch_available()),
+    ]
+}
+
+#: The method used when none is named (no weights needed).
+DEFAULT_MODEL = "patchmatch" if REGISTRY["patchmatch"].available else "telea"
+
+
+def get_spec(name: str) -> ModelSpec:
+    """Return the :class:`ModelSpec` registered under ``name`` or raise :class:`UnknownModelError`."""
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise UnknownModelError(
+            f"unknown model {name!r}; known models: {', '.join(sorted(REGISTRY))}"
+        ) from None
+
+
+def list_models() -> list[ModelSpec]:
+    """All registered models, learned first, then classical, each group by name."""
+    return sorted(REGISTRY.values(), key=lambda s: (s.kind != "learned", s.name))
+
+
+def build_architecture(arch: str, config: object | dict) -> nn.Module:
+    """Build an untrained network of family ``arch`` from a config instance or a plain dict."""
+    try:
+        entry = ARCHITECTURES[arch]
+    except KeyError:
+        raise UnknownModelError(f"unknown architecture {arch!r}; known: {', '.join(ARCHITECTURES)}") from None
+    if isinstance(config, dict):
+        config = entry.config_cls(**config)
+    return entry.module_cls(config)
+
+
+def create_model(name: str) -> nn.Module:
+    """Build the registered model ``name`` without loading weights (random init for learned ones)."""
+    spec = get_spec(name)
+    if spec.kind == "classical":
+        return spec.factory()
+    return build_architecture(spec.arch, spec.config)

@@ -1,0 +1,91 @@
+"""Conventions shared by the whole library, the checks that enforce them, and result types.
+
+Every model, loss and metric works on:
+
+* image: float tensor ``(B, 3, H, W)`` with values in ``[0, 1]``;
+* mask:  float tensor ``(B, 1, H, W)`` with values in ``{0, 1}``, **1 = hole** (pixels to fill).
+
+Data is checked once where it enters the library (pipelines, CLI, web); models convert to their own
+internal convention (mean fill, ``[-1, 1]``, 1 = known ...) inside their own code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+
+class InpaintKitError(Exception):
+    """Base class of every error meant for the user: the message is one readable line."""
+
+
+class InputError(InpaintKitError, ValueError):
+    """A bad image, mask or argument given by the user."""
+
+
+class WeightsError(InpaintKitError):
+    """Weights are missing, corrupt, of the wrong checksum or of an unknown format."""
+
+
+class UnknownModelError(InpaintKitError, KeyError):
+    """A model name that is not in the registry."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+def check_image(image: torch.Tensor, name: str = "image") -> None:
+    """Raise :class:`InputError` unless ``image`` is a float ``(B,3,H,W)`` tensor in ``[0,1]``."""
+    if not isinstance(image, torch.Tensor):
+        raise InputError(f"{name} must be a torch.Tensor of shape (B,3,H,W), got {type(image).__name__}")
+    if image.ndim != 4 or image.shape[1] != 3:
+        raise InputError(f"{name} must have shape (B,3,H,W), got {tuple(image.shape)}")
+    if not image.is_floating_point():
+        raise InputError(f"{name} must be a float tensor (B,3,H,W) in [0,1], got dtype {image.dtype}")
+    if image.numel() and (float(image.min()) < 0.0 or float(image.max()) > 1.0):
+        raise InputError(
+            f"{name} (B,3,H,W) must lie in [0,1], got range [{float(image.min()):.3g}, {float(image.max()):.3g}]"
+        )
+
+
+def check_mask(mask: torch.Tensor, image: torch.Tensor | None = None, name: str = "mask") -> None:
+    """Raise :class:`InputError` unless ``mask`` is a ``(B,1,H,W)`` tensor of zeros and ones.
+
+    When ``image`` is given, batch size and spatial size must match it.
+    """
+    if not isinstance(mask, torch.Tensor):
+        raise InputError(f"{name} must be a torch.Tensor of shape (B,1,H,W), got {type(mask).__name__}")
+    if mask.ndim != 4 or mask.shape[1] != 1:
+        raise InputError(f"{name} must have shape (B,1,H,W), got {tuple(mask.shape)}")
+    if mask.numel() and not bool(((mask == 0) | (mask == 1)).all()):
+        raise InputError(f"{name} (B,1,H,W) must contain only 0 and 1 (1 = hole)")
+    if image is not None:
+        b, _, h, w = image.shape
+        if mask.shape[0] != b or mask.shape[2:] != image.shape[2:]:
+            raise InputError(
+                f"{name} must have shape ({b},1,{h},{w}) to match the image, got {tuple(mask.shape)}"
+            )
+
+
+@dataclass
+class InpaintResult:
+    """What an inpainting pipeline returns.
+
+    Attributes:
+        image: the completed picture in the caller's format (PIL image, numpy array or tensor, as
+            given); known pixels are bit-exact copies of the input.
+        mask: the hole that was filled, ``(H, W)`` bool (after any dilation).
+        model: registry name (or file) of the model used.
+        strategy: the HD strategy that ran (``original``, ``resize`` or ``crop``).
+        seconds: wall time of the call.
+        warnings: anything the caller should know (empty mask, alpha ignored, ...).
+    """
+
+    image: object
+    mask: np.ndarray
+    model: str
+    strategy: str
+    seconds: float
+    warnings: list[str] = field(default_factory=list)

@@ -1,0 +1,527 @@
+"""Weights: where published weights come from, the local cache, and reading/writing weight files.
+
+* :class:`WeightSpec` / :data:`WEIGHT_SPECS`: what upstream publishes (URL, checksums, licence).
+* :func:`fetch`: download once into ``<cache_dir()>/weights/``, verify, reuse.
+* :func:`load_weights`: read a weight file into a :class:`LoadedWeights` (arch + config + tensors);
+  :func:`save_model_file` and :func:`convert` write our own format.
+
+Formats read, recognised by content rather than by name:
+
+* ``inpaintkit``: safetensors whose metadata holds ``format``, ``arch`` and ``config`` (JSON);
+* ``lightning-lama``: the official LaMa ``best.ckpt``. Its hyper-parameters are pickled OmegaConf
+  objects, so it is read by a restricted unpickler that rebuilds tensors and plain containers,
+  turns OmegaConf (and Lightning, ``typing``) classes into inert stand-ins and refuses any other
+  global. ``trust=True`` allows full unpickling, for files you trust;
+* ``torchscript-lama``: IOPaint's ``big-lama.pt`` (parameters ``model.generator.<key>``);
+* ``state-dict``: a plain ``torch.save``-d or safetensors state dict, keys with or without
+  ``generator.``.
+"""
+
+from __future__ import annotations
+
+import _compat_pickle
+import codecs
+import hashlib
+import json
+import os
+import pickle
+import tempfile
+import urllib.request
+import zipfile
+from collections import OrderedDict, defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, is_dataclass
+from http.client import HTTPException
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, BinaryIO
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+from tqdm import tqdm
+
+from .models import lama
+from .types import WeightsError
+
+_FORMATS = ("inpaintkit .safetensors, the official LaMa Lightning .ckpt, IOPaint's TorchScript "
+            "big-lama.pt and plain PyTorch state dicts")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class WeightSpec:
+    """A published weight file.
+
+    Attributes:
+        name: registry name the weights belong to.
+        url: where the upstream project publishes the file.
+        filename: file name in the cache (``<cache_dir()>/weights/<filename>``).
+        sha256: expected SHA-256 hex digest; ``None`` when no public source states one.
+        licence: licence of the weights.
+        format: ``"torchscript-lama"``, ``"lightning-lama"`` or ``"inpaintkit"``.
+        input_convention: what the network expects, in short.
+        md5: expected MD5 hex digest when upstream pins one (checked as well as sha256).
+        size_mb: download size in MiB.
+        note: provenance of the file and its checksums.
+    """
+
+    name: str
+    url: str
+    filename: str
+    sha256: str | None
+    licence: str
+    format: str
+    input_convention: str
+    md5: str | None = None
+    size_mb: float | None = None
+    note: str = ""
+
+
+#: Published weights by registry name.
+WEIGHT_SPECS: dict[str, WeightSpec] = {
+    "big-lama": WeightSpec(
+        name="big-lama",
+        url="https://github.com/Sanster/models/releases/download/add_big_lama/big-lama.pt",
+        filename="big-lama.pt",
+        sha256="344c77bbcb158f17dd143070d1e789f38a66c04202311ae3a258ef66667a9ea9",
+        md5="e3aa4aaa15225a33ec84f9f4bc47e500",
+        licence="Apache-2.0",
+        format="torchscript-lama",
+        input_convention="RGB in [0,1], mask 1=hole (binarised > 0), H and W padded to a multiple of 8",
+        size_mb=196.1,
+        note=(
+            "IOPaint's TorchScript export of the official big-lama weights (Places2), 205,669,692 bytes. "
+            "md5 = the LAMA_MODEL_MD5 that IOPaint pins; sha256 as pinned by several independent public "
+            "projects that use this file (IOPaint itself states none). The official release is "
+            "big-lama.zip (config.yaml + models/best.ckpt, no published checksum) from "
+            "https://huggingface.co/smartywu/big-lama/resolve/main/big-lama.zip; "
+            "`inpaintkit convert` reads its best.ckpt."
+        ),
+    ),
+}
+
+
+# ------------------------------------------------------------------------------ cache + download
+def cache_dir() -> Path:
+    """Root of the local cache: ``$INPAINTKIT_HOME`` or ``~/.cache/inpaintkit``."""
+    home = os.environ.get("INPAINTKIT_HOME")
+    return Path(home).expanduser() if home else Path.home() / ".cache" / "inpaintkit"
+
+
+def cached_path(spec: WeightSpec) -> Path:
+    """Where :func:`fetch` keeps ``spec``'s file (it may not exist yet)."""
+    return cache_dir() / "weights" / spec.filename
+
+
+def _digests(path: Path, algorithms: Sequence[str], chunk_size: int = 1 << 20) -> dict[str, str]:
+    hashes = {name: hashlib.new(name) for name in algorithms}
+    with open(path, "rb") as file:
+        while chunk := file.read(chunk_size):
+            for digest in hashes.values():
+                digest.update(chunk)
+    return {name: digest.hexdigest() for name, digest in hashes.items()}
+
+
+def sha256_file(path: str | os.PathLike, chunk_size: int = 1 << 20) -> str:
+    """SHA-256 hex digest of a file, read ``chunk_size`` bytes at a time."""
+    return _digests(Path(path), ["sha256"], chunk_size)["sha256"]
+
+
+def _mismatch(spec: WeightSpec, path: Path) -> str | None:
+    """``"expected <algo> X, got Y"`` for the first pinned checksum ``path`` fails, else ``None``."""
+    expected = {algo: value.lower() for algo, value in (("sha256", spec.sha256), ("md5", spec.md5)) if value}
+    actual = _digests(path, list(expected)) if expected else {}
+    for algo, value in expected.items():
+        if actual[algo] != value:
+            return f"expected {algo} {value}, got {actual[algo]}"
+    return None
+
+
+def fetch(spec: WeightSpec, *, progress: bool = True) -> Path:
+    """Return the verified local copy of ``spec``'s file, downloading it on first use.
+
+    The download goes to a temporary file next to the target, is verified, then renamed into
+    place, so the cache never holds a partial or unverified file. Files whose spec pins no
+    checksum are used as downloaded.
+
+    Args:
+        spec: the published file.
+        progress: show a progress bar on stderr while downloading.
+
+    Returns:
+        Path of the file in ``<cache_dir()>/weights/``.
+
+    Raises:
+        WeightsError: the download failed (the message says where to put the file by hand), or the
+            cached or downloaded file does not match the pinned checksum (it is then not used).
+    """
+    target = cached_path(spec)
+    if target.is_file():
+        mismatch = _mismatch(spec, target)
+        if mismatch:
+            raise WeightsError(f"checksum mismatch for {spec.filename} at {target}: {mismatch}; "
+                               "the file was not used, delete it to download it again")  # fmt: skip
+        return target
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise WeightsError(f"cannot create the cache folder {target.parent} ({err}); set INPAINTKIT_HOME") from None
+    handle, temp_name = tempfile.mkstemp(prefix=f".{spec.filename}.", suffix=".part", dir=target.parent)
+    temp = Path(temp_name)
+    try:
+        with os.fdopen(handle, "wb") as out:
+            _download(spec, out, target, progress)
+        mismatch = _mismatch(spec, temp)
+        if mismatch:
+            raise WeightsError(f"checksum mismatch for {spec.filename} downloaded from {spec.url}: {mismatch}; "
+                               "the download was discarded")  # fmt: skip
+        os.replace(temp, target)
+    finally:
+        temp.unlink(missing_ok=True)
+    return target
+
+
+def _download(spec: WeightSpec, out: BinaryIO, target: Path, progress: bool) -> None:
+    try:
+        with urllib.request.urlopen(spec.url, timeout=60) as response:
+            total = int(response.headers.get("Content-Length") or 0) or None
+            with tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=spec.filename,
+                      disable=not progress) as bar:  # fmt: skip
+                while chunk := response.read(1 << 20):
+                    out.write(chunk)
+                    bar.update(len(chunk))
+    except (OSError, HTTPException) as err:  # URLError and HTTPError are OSErrors
+        reason = getattr(err, "reason", None) or err
+        raise WeightsError(
+            f"could not download {spec.filename} from {spec.url} ({reason}); download it yourself and put it "
+            f"at {target}, or pass --weights PATH"
+        ) from None
+
+
+# --------------------------------------------------------------------------------------- reading
+@dataclass
+class LoadedWeights:
+    """A weight file's content, ready to build the network it describes.
+
+    Attributes:
+        arch: network family (a key of ``registry.ARCHITECTURES``).
+        config: keyword arguments of that family's config dataclass.
+        state_dict: the network's tensors, named as its ``state_dict()`` names them.
+        metadata: string notes (licence, source, training step ...).
+        source_format: ``"inpaintkit"``, ``"lightning-lama"``, ``"torchscript-lama"`` or ``"state-dict"``.
+    """
+
+    arch: str
+    config: dict
+    state_dict: dict[str, torch.Tensor]
+    metadata: dict[str, str]
+    source_format: str
+
+
+def load_weights(path: str | os.PathLike, *, trust: bool = False) -> LoadedWeights:
+    """Read a weight file in any format this module knows (see the module docstring).
+
+    Args:
+        path: the file.
+        trust: unpickle ``.ckpt``/``.pt`` pickles without restriction (only for files you trust).
+
+    Returns:
+        The architecture, its config and its state dict (discriminator and loss tensors dropped).
+
+    Raises:
+        WeightsError: missing, unknown, corrupt or truncated file; a pickle that needs ``trust``;
+            tensors that are not those of a known network.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"no weight file at {path}")
+    try:
+        kind = _sniff(path)
+        if kind == "safetensors":
+            return _read_safetensors(path)
+        if kind == "torchscript":
+            # TorchScript archives hold TorchScript code and tensors, not arbitrary pickled Python
+            # objects; no method of the module is called here, only its tensors are read.
+            module = torch.jit.load(str(path), map_location="cpu")
+            return _lama_weights(path, module.state_dict(), "torchscript-lama", {}, "model.generator.")
+        if kind == "pickle":
+            return _read_pickle(path, trust)
+    except WeightsError:
+        raise
+    except Exception as err:  # a damaged file can fail anywhere inside zipfile, torch or safetensors
+        reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise WeightsError(f"cannot read {path} ({reason}); it may be truncated or corrupt. "
+                           f"Readable formats: {_FORMATS}") from None  # fmt: skip
+    raise WeightsError(f"{path} is not a weight file inpaintkit reads; readable formats: {_FORMATS}")
+
+
+def _sniff(path: Path) -> str | None:
+    with open(path, "rb") as file:
+        head = file.read(9)
+    if head[:4] == b"PK\x03\x04":  # torch.save and torch.jit.save both write zip archives
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+        if any(n.endswith("/constants.pkl") or "/code/" in n for n in names):
+            return "torchscript"
+        if any(n.endswith("data.pkl") for n in names):
+            return "pickle"
+        inner = next((n for n in names if n.endswith((".ckpt", ".pt", ".pth", ".safetensors"))), None)
+        if inner:  # e.g. the official big-lama.zip
+            raise WeightsError(f"{path} is a zip archive holding {inner}: unzip it and pass that file")
+        return None
+    if head[:3] == b"\x80\x02\x8a":  # legacy torch.save: a protocol-2 pickle of a long magic number
+        return "pickle"
+    if len(head) == 9 and head[8:] == b"{" and int.from_bytes(head[:8], "little") < path.stat().st_size:
+        return "safetensors"  # 8-byte header length, then the JSON header
+    return None
+
+
+def _read_safetensors(path: Path) -> LoadedWeights:
+    with safe_open(str(path), framework="pt", device="cpu") as file:
+        metadata = dict(file.metadata() or {})
+        tensors = {key: file.get_tensor(key) for key in file.keys()}
+    if metadata.get("format") != "inpaintkit":
+        return _lama_weights(path, tensors, "state-dict", metadata, "generator.")
+    try:
+        arch, config = metadata["arch"], json.loads(metadata["config"])
+    except (KeyError, json.JSONDecodeError) as err:
+        raise WeightsError(f"{path}: inpaintkit metadata without a readable 'arch' and 'config' ({err})") from None
+    if not isinstance(config, dict):
+        raise WeightsError(f"{path}: the 'config' metadata is not a JSON object")
+    return LoadedWeights(arch, config, tensors, metadata, "inpaintkit")
+
+
+def _read_pickle(path: Path, trust: bool) -> LoadedWeights:
+    if trust:
+        try:
+            content = torch.load(path, map_location="cpu", weights_only=False)
+        except ModuleNotFoundError as err:
+            raise WeightsError(f"{path} needs the Python package {err.name!r} to be unpickled with trust; "
+                               "install it, or load the file without trust") from None  # fmt: skip
+    else:
+        try:
+            content = torch.load(path, map_location="cpu", weights_only=False, pickle_module=_RESTRICTED_PICKLE)
+        except _Refused as err:
+            raise WeightsError(f"refusing to unpickle {err.name} from {path}: "
+                               "pass trust=True / --trust only for files you trust") from None  # fmt: skip
+    if not isinstance(content, Mapping):
+        raise WeightsError(f"{path} holds a {type(content).__name__}, not a state dict; readable formats: {_FORMATS}")
+    if not isinstance(content.get("state_dict"), Mapping):
+        return _lama_weights(path, content, "state-dict", {}, "generator.")
+    # PyTorch Lightning checkpoint: generator.* next to discriminator.* and loss_*.* tensors.
+    notes = {key: str(content[key]) for key in ("epoch", "global_step", "pytorch-lightning_version") if key in content}
+    hparams = content.get("hyper_parameters")
+    if isinstance(hparams, _StandIn):
+        hparams = _plain(hparams)
+    generator = _plain(hparams.get("generator")) if isinstance(hparams, Mapping) else None
+    if not isinstance(generator, Mapping):
+        return _lama_weights(path, content["state_dict"], "lightning-lama", notes, "generator.")
+    try:
+        config = lama.LamaConfig.from_official(generator)
+    except WeightsError as err:
+        raise WeightsError(f"{path}: {err}") from None
+    return _lama_weights(path, content["state_dict"], "lightning-lama", notes, "generator.", config)
+
+
+def _lama_weights(
+    path: Path,
+    tensors: Mapping[str, Any],
+    source_format: str,
+    metadata: dict[str, str],
+    prefix: str,
+    config: lama.LamaConfig | None = None,
+) -> LoadedWeights:
+    """Keep the ``prefix`` keys (without it) if there are any, check they are tensors, find the config."""
+    if any(key.startswith(prefix) for key in tensors):
+        tensors = {key[len(prefix) :]: value for key, value in tensors.items() if key.startswith(prefix)}
+    state = dict(tensors)
+    odd = next((key for key, value in state.items() if not isinstance(value, torch.Tensor)), None)
+    if not state or odd is not None:
+        found = "nothing" if not state else f"'{odd}': {type(state[odd]).__name__}"
+        raise WeightsError(f"{path} does not hold a state dict of tensors (found {found}); "
+                           f"readable formats: {_FORMATS}")  # fmt: skip
+    if config is None:
+        try:
+            config = lama.LamaConfig.from_state_dict(state)
+        except WeightsError as err:
+            raise WeightsError(f"{path}: {err}") from None
+    else:  # read from hyper-parameters: check it fits the tensors
+        with torch.device("meta"):
+            expected = {key: tuple(value.shape) for key, value in lama.LamaGenerator(config).state_dict().items()}
+        if expected != {key: tuple(value.shape) for key, value in state.items()}:
+            raise WeightsError(f"{path}: the generator tensors do not fit the network its hyper-parameters "
+                               f"describe ({config})")  # fmt: skip
+    return LoadedWeights("lama", asdict(config), state, metadata, source_format)
+
+
+# ------------------------------------------------------------------------ restricted unpickling
+class _Refused(pickle.UnpicklingError):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"refusing to unpickle {name}")
+        self.name = name
+
+
+class _StandIn:
+    """Inert stand-in for a class that is never imported: it records what pickle hands it, runs nothing."""
+
+    origin = "?"
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> _StandIn:
+        self = object.__new__(cls)
+        self.state = None
+        return self
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def __setstate__(self, state: Any) -> None:
+        self.state = state
+
+    def content(self) -> Any:
+        """OmegaConf containers -> their ``_content``, value nodes -> ``_val``, others -> a label."""
+        state = self.state
+        if isinstance(state, tuple) and len(state) == 2:  # (instance dict, slots dict)
+            state = {**(state[0] or {}), **(state[1] or {})}
+        if isinstance(state, dict) and "_content" in state:
+            return state["_content"]  # a dict or list of nodes, None, "???" or an interpolation
+        if isinstance(state, dict) and "_val" in state:
+            return state["_val"]
+        return f"<{self.origin}>"
+
+
+# Real objects a checkpoint may name: tensor rebuilding and plain data types, nothing that acts.
+_SAFE_GLOBALS: dict[str, Any] = {
+    **{f"torch._utils.{n}": getattr(torch._utils, n) for n in ("_rebuild_tensor", "_rebuild_tensor_v2",
+                                                               "_rebuild_tensor_v3", "_rebuild_parameter")},
+    **{f"builtins.{t.__name__}": t for t in (dict, list, set, frozenset, tuple, int, float, bool, str, bytes,
+                                             bytearray, complex)},
+    **{str(d): d for d in (torch.float16, torch.bfloat16, torch.float32, torch.float64, torch.uint8, torch.int8,
+                           torch.int16, torch.int32, torch.int64, torch.bool)},
+    "collections.OrderedDict": OrderedDict,
+    "collections.defaultdict": defaultdict,
+    "_codecs.encode": codecs.encode,  # how protocol 2 stores bytes
+    "torch.Size": torch.Size,
+    "torch.device": torch.device,
+}  # fmt: skip
+# Packages whose classes become inert stand-ins (configs, type markers, Lightning callback keys).
+_INERT_PACKAGES = ("omegaconf", "typing", "pytorch_lightning", "lightning")
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._stand_ins: dict[str, type[_StandIn]] = {}
+
+    def find_class(self, module: str, name: str) -> Any:
+        module, name = _compat_pickle.NAME_MAPPING.get((module, name), (module, name))  # Python 2 names
+        module = _compat_pickle.IMPORT_MAPPING.get(module, module)
+        full = f"{module}.{name}"
+        if full in _SAFE_GLOBALS:
+            return _SAFE_GLOBALS[full]
+        if module.split(".")[0] in _INERT_PACKAGES:
+            if full not in self._stand_ins:
+                self._stand_ins[full] = type(name, (_StandIn,), {"origin": full})
+            return self._stand_ins[full]
+        raise _Refused(full)
+
+
+_RESTRICTED_PICKLE = SimpleNamespace(  # what torch.load needs of a pickle module
+    __name__="inpaintkit.weights.restricted_pickle",
+    Unpickler=_RestrictedUnpickler,
+    load=lambda file, **kwargs: _RestrictedUnpickler(file, **kwargs).load(),
+)
+
+
+def _plain(value: Any, depth: int = 0) -> Any:
+    """Stand-ins, mappings and sequences (OmegaConf containers too) -> plain dicts, lists, values."""
+    if depth > 64:
+        raise WeightsError("hyper-parameters nested more than 64 levels deep")
+    if isinstance(value, type) and issubclass(value, _StandIn):
+        return value.origin
+    if isinstance(value, _StandIn):
+        value = value.content()
+    if isinstance(value, Mapping):
+        return {key: _plain(item, depth + 1) for key, item in value.items()}
+    if isinstance(value, Sequence) and not isinstance(value, (str, bytes, bytearray)):
+        return [_plain(item, depth + 1) for item in value]
+    return value
+
+
+# --------------------------------------------------------------------------------------- writing
+def _refuse_overwrite(path: Path, overwrite: bool) -> None:
+    if path.exists() and not overwrite:
+        raise WeightsError(f"{path} already exists; pass overwrite=True (--overwrite) to replace it")
+
+
+def save_model_file(
+    path: str | os.PathLike,
+    arch: str,
+    config: object,
+    state_dict: Mapping[str, torch.Tensor],
+    *,
+    metadata: Mapping[str, str] | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Write our weight format: a safetensors file whose metadata carries format, arch and config.
+
+    Args:
+        path: destination (written via a temporary file, then renamed).
+        arch: network family (a key of ``registry.ARCHITECTURES``).
+        config: the family's config dataclass instance, or a dict of its fields.
+        state_dict: the tensors (copied to contiguous CPU memory).
+        metadata: extra string notes (``licence``, ``sha256_source``, ``trained`` ...).
+        overwrite: replace an existing file.
+
+    Returns:
+        ``path``.
+
+    Raises:
+        WeightsError: if ``path`` exists and ``overwrite`` is false.
+    """
+    path = Path(path)
+    _refuse_overwrite(path, overwrite)
+    fields = asdict(config) if is_dataclass(config) and not isinstance(config, type) else dict(config)
+    notes = {str(key): str(value) for key, value in (metadata or {}).items()}
+    notes.update(format="inpaintkit", arch=arch, config=json.dumps(fields, sort_keys=True))
+    tensors = {key: value.detach().to("cpu").clone(memory_format=torch.contiguous_format)
+               for key, value in state_dict.items()}  # fmt: skip
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(f".{path.name}.part")
+    try:
+        save_file(tensors, str(temp), metadata=notes)
+        os.replace(temp, path)
+    finally:
+        temp.unlink(missing_ok=True)
+    return path
+
+
+def convert(
+    src: str | os.PathLike, dst: str | os.PathLike, *, trust: bool = False, overwrite: bool = False
+) -> LoadedWeights:
+    """Read ``src`` in any supported format and write it to ``dst`` in our safetensors format.
+
+    The output's metadata records the source's format, name and sha256 (and the licence when the
+    source is a published file of :data:`WEIGHT_SPECS`).
+
+    Args:
+        src: weight file to read (see :func:`load_weights`).
+        dst: ``.safetensors`` file to write.
+        trust: see :func:`load_weights`.
+        overwrite: replace an existing ``dst``.
+
+    Returns:
+        What was read from ``src``.
+
+    Raises:
+        WeightsError: as :func:`load_weights`, or if ``dst`` exists and ``overwrite`` is false.
+    """
+    _refuse_overwrite(Path(dst), overwrite)
+    loaded = load_weights(src, trust=trust)
+    digest = sha256_file(src)
+    notes = {**loaded.metadata, "source_format": loaded.source_format, "source_file": Path(src).name,
+             "sha256_source": digest}  # fmt: skip
+    for spec in WEIGHT_SPECS.values():
+        if spec.sha256 == digest:
+            notes.update(licence=spec.licence, weights=spec.name)
+    save_model_file(dst, loaded.arch, loaded.config, loaded.state_dict, metadata=notes, overwrite=overwrite)
+    return loaded

@@ -97,4 +97,6 @@ def load(
     """
     module, name = load_model(model, weights=weights, trust=trust, device=device)
     pad = int(getattr(module, "pad_multiple", 1))
-    return InpaintPipeline(module, name=name, pad_multiple=pad, device=device, **pipeline_options)
+    min_size = int(getattr(module, "min_size", 0))
+    return InpaintPipeline(module, name=name, pad_multiple=pad, min_size=min_size, device=device,
+                           **pipeline_options)

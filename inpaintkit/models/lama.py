@@ -396,6 +396,11 @@ class LamaGenerator(nn.Module):
         """H and W of the input must be multiples of this (``2 ** n_downsampling``)."""
         return 2**self.config.n_downsampling
 
+    @property
+    def min_size(self) -> int:
+        """Smallest H and W accepted (the reflect padding at the bottleneck needs two pixels)."""
+        return 2 * self.pad_multiple
+
     def forward(self, image: Tensor, mask: Tensor) -> Tensor:
         """Predict the whole frame (not composited).
 
@@ -412,9 +417,9 @@ class LamaGenerator(nn.Module):
         """
         m = self.pad_multiple
         h, w = image.shape[-2:]
-        if h % m or w % m or h < 2 * m or w < 2 * m:
+        if h % m or w % m or h < self.min_size or w < self.min_size:
             raise InputError(
-                f"LaMa needs H and W to be multiples of {m} (at least {2 * m}), got {h}x{w}; "
+                f"LaMa needs H and W to be multiples of {m} (at least {self.min_size}), got {h}x{w}; "
                 "pad the input first"
             )
         return self.model(torch.cat([image * (1 - mask), mask], dim=1))

@@ -59,6 +59,7 @@ class InpaintPipeline:
         model: any ``nn.Module`` with ``forward(image (B,3,H,W), mask (B,1,H,W)) -> (B,3,H,W)``.
         name: registry name or file shown in results.
         pad_multiple: H and W given to the model are padded to a multiple of this.
+        min_size: H and W given to the model are padded to at least this.
         device: where the model runs.
         hd_strategy: default strategy, one of :data:`HD_STRATEGIES`.
         hd_trigger: ``crop`` works on crops only when the long side exceeds this.
@@ -67,7 +68,7 @@ class InpaintPipeline:
         max_pixels: refuse larger images; ``None`` = ``$INPAINTKIT_MAX_PIXELS`` or the default.
     """
 
-    def __init__(self, model: nn.Module, *, name: str, pad_multiple: int = 8,
+    def __init__(self, model: nn.Module, *, name: str, pad_multiple: int = 8, min_size: int = 0,
                  device: str | torch.device = "cpu", hd_strategy: str = "crop", hd_trigger: int = 800,
                  hd_margin: int = 128, hd_resize_limit: int = 1280, max_pixels: int | None = None) -> None:
         for label, value, low in (("pad_multiple", pad_multiple, 1), ("hd_trigger", hd_trigger, 1),
@@ -78,6 +79,7 @@ class InpaintPipeline:
         self.model = model.to(self.device).eval()
         self.name = name
         self.pad_multiple = pad_multiple
+        self.min_size = min_size
         self.hd_strategy = _check_strategy(hd_strategy)
         self.hd_trigger = hd_trigger
         self.hd_margin = hd_margin
@@ -155,8 +157,8 @@ class InpaintPipeline:
 
     def _run_model(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Pad to the model's multiple, run it without autograd, crop back."""
-        padded, padding = pad_to_multiple(image, self.pad_multiple)
-        padded_mask, _ = pad_to_multiple(mask, self.pad_multiple)
+        padded, padding = pad_to_multiple(image, self.pad_multiple, min_size=self.min_size)
+        padded_mask, _ = pad_to_multiple(mask, self.pad_multiple, min_size=self.min_size)
         with torch.inference_mode():
             pred = self.model(padded.to(self.device), padded_mask.to(self.device))
         if pred.shape != padded.shape:

@@ -40,7 +40,7 @@ def _pad_index(size: int, total: int, mode: str) -> torch.Tensor:
 
 
 def pad_to_multiple(
-    x: torch.Tensor, multiple: int, mode: str = "symmetric"
+    x: torch.Tensor, multiple: int, mode: str = "symmetric", min_size: int = 0
 ) -> tuple[torch.Tensor, tuple[int, int]]:
     """Pad the bottom and right of ``x`` so H and W become multiples of ``multiple`` (as LaMa does).
 
@@ -48,6 +48,7 @@ def pad_to_multiple(
         x: tensor whose last two dimensions are H and W.
         multiple: the stride to reach; 1 leaves ``x`` as is.
         mode: ``symmetric`` (edge pixel repeated, numpy's ``symmetric``), ``reflect`` or ``edge``.
+        min_size: H and W are padded to at least this (networks with a smallest input size).
 
     Returns:
         ``(padded, (pad_bottom, pad_right))``; ``x`` itself when no padding is needed.
@@ -60,7 +61,8 @@ def pad_to_multiple(
     if mode not in PAD_MODES:
         raise InputError(f"unknown pad mode {mode!r}; valid: {', '.join(PAD_MODES)}")
     height, width = x.shape[-2:]
-    pad_bottom, pad_right = -height % multiple, -width % multiple
+    pad_bottom = max(height, min_size) + (-max(height, min_size) % multiple) - height
+    pad_right = max(width, min_size) + (-max(width, min_size) % multiple) - width
     if pad_bottom:
         x = x.index_select(-2, _pad_index(height, height + pad_bottom, mode).to(x.device))
     if pad_right:

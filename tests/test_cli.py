@@ -1,0 +1,210 @@
+"""The command line: happy paths, folder mode, and one-line errors for every bad input."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from inpaintkit.cli import main
+from inpaintkit.models.lama import LamaGenerator, PRESETS
+from inpaintkit.weights import WEIGHT_SPECS, cached_path, save_model_file
+
+
+@pytest.fixture()
+def photo(tmp_path: Path) -> Path:
+    rng = np.random.default_rng(0)
+    path = tmp_path / "photo.png"
+    Image.fromarray(rng.integers(0, 256, (40, 56, 3), dtype=np.uint8)).save(path)
+    return path
+
+
+def _mask(path: Path, size=(56, 40), box=(10, 10, 30, 25)) -> Path:
+    mask = Image.new("L", size, 0)
+    mask.paste(255, box)
+    mask.save(path)
+    return path
+
+
+@pytest.fixture()
+def mask(tmp_path: Path) -> Path:
+    return _mask(tmp_path / "mask.png")
+
+
+def _error_line(capsys) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    assert err[0].startswith("error: ")
+    return err[0]
+
+
+def test_remove_writes_output_and_keeps_known_pixels(photo, mask, tmp_path, capsys):
+    out = tmp_path / "out.png"
+    assert main(["remove", str(photo), "--mask", str(mask), "-o", str(out), "--model", "telea"]) == 0
+    src, res = np.array(Image.open(photo)), np.array(Image.open(out))
+    hole = np.array(Image.open(mask)) > 0
+    assert res.shape == src.shape
+    assert (res[~hole] == src[~hole]).all()
+    assert (res[hole] != src[hole]).any()
+    assert "wrote" in capsys.readouterr().out
+
+
+def test_existing_output_is_not_overwritten(photo, mask, tmp_path, capsys):
+    out = tmp_path / "out.png"
+    out.write_bytes(b"keep me")
+    assert main(["remove", str(photo), "--mask", str(mask), "-o", str(out), "--model", "telea"]) == 2
+    assert "--overwrite" in _error_line(capsys)
+    assert out.read_bytes() == b"keep me"
+    assert main(["remove", str(photo), "--mask", str(mask), "-o", str(out), "--model", "telea",
+                 "--overwrite"]) == 0
+    assert Image.open(out).size == (56, 40)
+
+
+def test_folder_mode_matches_by_name_and_skips_existing(tmp_path, capsys):
+    images, masks, out = tmp_path / "img", tmp_path / "msk", tmp_path / "out"
+    images.mkdir(), masks.mkdir(), out.mkdir()
+    rng = np.random.default_rng(1)
+    for name in ("a", "b", "c"):
+        Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(images / f"{name}.jpg")
+        _mask(masks / f"{name}.png", size=(32, 32), box=(4, 4, 12, 12))
+    (out / "b.png").write_bytes(b"old")
+    assert main(["remove", str(images), "--mask", str(masks), "-o", str(out), "--model", "navier-stokes"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["a.png", "b.png", "c.png"]
+    assert (out / "b.png").read_bytes() == b"old"
+    assert "wrote 2 of 3 images" in capsys.readouterr().out
+
+
+def test_folder_mode_missing_mask_is_an_error(tmp_path, capsys):
+    images, masks = tmp_path / "img", tmp_path / "msk"
+    images.mkdir(), masks.mkdir()
+    Image.new("RGB", (20, 20)).save(images / "lonely.png")
+    assert main(["remove", str(images), "--mask", str(masks), "-o", str(tmp_path / "o")]) == 2
+    assert "lonely.png" in _error_line(capsys)
+
+
+@pytest.mark.parametrize("case", ["missing", "corrupt", "truncated", "unknown-model", "pixel-limit"])
+def test_bad_input_gives_one_line_error(case, photo, mask, tmp_path, capsys):
+    image, extra = photo, []
+    if case == "missing":
+        image = tmp_path / "nope.png"
+    elif case == "corrupt":
+        image = tmp_path / "corrupt.png"
+        image.write_bytes(b"\x89PNG\r\n\x1a\nthis is not a png")
+    elif case == "truncated":
+        image = tmp_path / "truncated.jpg"
+        Image.open(photo).save(image, quality=90)
+        image.write_bytes(image.read_bytes()[:300])
+    elif case == "unknown-model":
+        extra = ["--model", "no-such-model"]
+    elif case == "pixel-limit":
+        extra = ["--max-pixels", "1000"]
+    code = main(["remove", str(image), "--mask", str(mask), "-o", str(tmp_path / "o.png"), *extra])
+    line = _error_line(capsys)
+    assert code == 2
+    expected = {"missing": "no such file", "corrupt": "cannot read image", "truncated": "cannot read image",
+                "unknown-model": "unknown model 'no-such-model'", "pixel-limit": "limit of 1,000; raise it with --max-pixels"}[case]
+    assert expected in line
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_mask_size_mismatch_offers_resize_mask(photo, tmp_path, capsys):
+    small = _mask(tmp_path / "small.png", size=(28, 20), box=(5, 5, 15, 12))
+    out = tmp_path / "o.png"
+    assert main(["remove", str(photo), "--mask", str(small), "-o", str(out), "--model", "telea"]) == 2
+    assert "--resize-mask" in _error_line(capsys)
+    assert main(["remove", str(photo), "--mask", str(small), "-o", str(out), "--model", "telea",
+                 "--resize-mask"]) == 0
+    assert Image.open(out).size == (56, 40)
+
+
+def test_wrong_checksum_in_cache_is_refused(photo, mask, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("INPAINTKIT_HOME", str(tmp_path / "home"))
+    target = cached_path(WEIGHT_SPECS["big-lama"])
+    target.parent.mkdir(parents=True)
+    target.write_bytes(b"not the real weights")
+    code = main(["remove", str(photo), "--mask", str(mask), "-o", str(tmp_path / "o.png"), "--model", "big-lama"])
+    line = _error_line(capsys)
+    assert code == 2
+    assert "big-lama.pt" in line and "checksum" in line.lower()
+
+
+def test_empty_mask_returns_input_with_warning(photo, tmp_path, caplog):
+    empty = tmp_path / "empty.png"
+    Image.new("L", (56, 40), 0).save(empty)
+    out = tmp_path / "o.png"
+    assert main(["remove", str(photo), "--mask", str(empty), "-o", str(out), "--model", "telea"]) == 0
+    assert (np.array(Image.open(out)) == np.array(Image.open(photo))).all()
+    assert any("empty" in r.getMessage().lower() for r in caplog.records)
+
+
+def test_all_hole_mask_works(photo, tmp_path):
+    full = tmp_path / "full.png"
+    Image.new("L", (56, 40), 255).save(full)
+    out = tmp_path / "o.png"
+    assert main(["remove", str(photo), "--mask", str(full), "-o", str(out), "--model", "patchmatch"]) == 0
+    assert np.isfinite(np.array(Image.open(out), dtype=float)).all()
+
+
+def test_weights_escape_hatch_and_model_file(photo, mask, tmp_path):
+    torch.manual_seed(0)
+    net = LamaGenerator(PRESETS["lama-tiny"]).eval()
+    weights = save_model_file(tmp_path / "tiny.safetensors", "lama", PRESETS["lama-tiny"], net.state_dict())
+    out1, out2 = tmp_path / "o1.png", tmp_path / "o2.png"
+    assert main(["remove", str(photo), "--mask", str(mask), "-o", str(out1), "--model", "lama-tiny",
+                 "--weights", str(weights)]) == 0
+    assert main(["remove", str(photo), "--mask", str(mask), "-o", str(out2), "--model", str(weights)]) == 0
+    assert (np.array(Image.open(out1)) == np.array(Image.open(out2))).all()
+
+
+def test_learned_model_without_weights_says_what_to_do(photo, mask, tmp_path, capsys):
+    assert main(["remove", str(photo), "--mask", str(mask), "-o", str(tmp_path / "o.png"),
+                 "--model", "lama-tiny"]) == 2
+    assert "--weights" in _error_line(capsys)
+
+
+def test_models_table(capsys):
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    assert "27,048,835" in out and "50,975,875" in out
+    rows = {line.split()[0]: line for line in out.splitlines()[1:]}
+    assert {"big-lama", "lama-fourier", "telea", "navier-stokes", "patchmatch"} <= set(rows)
+    assert "Apache-2.0" in rows["big-lama"]
+
+
+def test_masks_command_writes_fixed_set(tmp_path, capsys):
+    a, b = tmp_path / "a", tmp_path / "b"
+    for out in (a, b):
+        assert main(["masks", "--preset", "thick", "--size", "256", "--count", "3", "--seed", "7",
+                     "-o", str(out)]) == 0
+    names = sorted(p.name for p in a.glob("*.png"))
+    assert len(names) == 3
+    assert all((a / n).read_bytes() == (b / n).read_bytes() for n in names)
+    assert main(["masks", "--preset", "thick", "--size", "256", "--count", "3", "-o", str(a)]) == 2
+
+
+def test_convert_round_trip(tmp_path, capsys):
+    torch.manual_seed(0)
+    net = LamaGenerator(PRESETS["lama-tiny"]).eval()
+    source = tmp_path / "plain.pt"
+    torch.save({f"generator.{k}": v for k, v in net.state_dict().items()}, source)
+    target = tmp_path / "converted.safetensors"
+    assert main(["convert", str(source), str(target)]) == 0
+    assert "wrote" in capsys.readouterr().out
+    assert main(["convert", str(source), str(target)]) == 2
+    assert "exists" in _error_line(capsys)
+
+
+def test_console_entry_point_prints_no_traceback(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "inpaintkit", "remove", str(tmp_path / "missing.jpg"), "--mask",
+         str(tmp_path / "m.png"), "-o", str(tmp_path / "o.png")],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines() == [f"error: no such file: {tmp_path / 'missing.jpg'}"]

@@ -19,21 +19,16 @@ Formats read, recognised by content rather than by name:
 
 from __future__ import annotations
 
-import _compat_pickle
-import codecs
 import hashlib
 import json
 import os
-import pickle
 import tempfile
 import urllib.request
 import zipfile
-from collections import OrderedDict, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, is_dataclass
 from http.client import HTTPException
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any, BinaryIO
 
 import torch
@@ -41,6 +36,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 from tqdm import tqdm
 
+from ._safe_pickle import RESTRICTED_PICKLE, Refused, StandIn, plain
 from .models import lama
 from .types import WeightsError
 
@@ -96,6 +92,37 @@ WEIGHT_SPECS: dict[str, WeightSpec] = {
             "big-lama.zip (config.yaml + models/best.ckpt, no published checksum) from "
             "https://huggingface.co/smartywu/big-lama/resolve/main/big-lama.zip; "
             "`inpaintkit convert` reads its best.ckpt."
+        ),
+    ),
+    # Frozen feature extractors of the training losses (inpaintkit.losses.perceptual.load_backbone).
+    "ade20k-resnet50dilated": WeightSpec(
+        name="ade20k-resnet50dilated",
+        url="http://sceneparsing.csail.mit.edu/model/pytorch/ade20k-resnet50dilated-ppm_deepsup/encoder_epoch_20.pth",
+        filename="ade20k-resnet50dilated-ppm_deepsup-encoder_epoch_20.pth",
+        sha256=None,
+        licence="BSD-3-Clause",
+        format="state-dict",
+        input_convention="RGB in [0,1] normalised with the ImageNet mean/std (done by the backbone)",
+        note=(
+            "Encoder of the MIT scene-parsing model ade20k-resnet50dilated-ppm_deepsup "
+            "(CSAILVision/semantic-segmentation-pytorch), a plain state dict; the file LaMa's "
+            "high-receptive-field perceptual loss loads from $TORCH_HOME/ade20k/ (LaMa README). "
+            "No public source states a checksum."
+        ),
+    ),
+    "vgg19": WeightSpec(
+        name="vgg19",
+        url="https://download.pytorch.org/models/vgg19-dcbb9e9d.pth",
+        filename="vgg19-dcbb9e9d.pth",
+        sha256=None,
+        licence="BSD-3-Clause",
+        format="state-dict",
+        input_convention="RGB in [0,1] normalised with the ImageNet mean/std (done by the backbone)",
+        size_mb=548.1,
+        note=(
+            "torchvision's VGG19_Weights.IMAGENET1K_V1 (features.* and classifier.*). torchvision "
+            "publishes no full digest; its file name carries the first 8 hex digits of the sha256 "
+            "(dcbb9e9d), which load_backbone checks."
         ),
     ),
 }
@@ -300,8 +327,8 @@ def _read_pickle(path: Path, trust: bool) -> LoadedWeights:
                                "install it, or load the file without trust") from None  # fmt: skip
     else:
         try:
-            content = torch.load(path, map_location="cpu", weights_only=False, pickle_module=_RESTRICTED_PICKLE)
-        except _Refused as err:
+            content = torch.load(path, map_location="cpu", weights_only=False, pickle_module=RESTRICTED_PICKLE)
+        except Refused as err:
             raise WeightsError(f"refusing to unpickle {err.name} from {path}: "
                                "pass trust=True / --trust only for files you trust") from None  # fmt: skip
     if not isinstance(content, Mapping):
@@ -311,9 +338,9 @@ def _read_pickle(path: Path, trust: bool) -> LoadedWeights:
     # PyTorch Lightning checkpoint: generator.* next to discriminator.* and loss_*.* tensors.
     notes = {key: str(content[key]) for key in ("epoch", "global_step", "pytorch-lightning_version") if key in content}
     hparams = content.get("hyper_parameters")
-    if isinstance(hparams, _StandIn):
-        hparams = _plain(hparams)
-    generator = _plain(hparams.get("generator")) if isinstance(hparams, Mapping) else None
+    if isinstance(hparams, StandIn):
+        hparams = plain(hparams)
+    generator = plain(hparams.get("generator")) if isinstance(hparams, Mapping) else None
     if not isinstance(generator, Mapping):
         return _lama_weights(path, content["state_dict"], "lightning-lama", notes, "generator.")
     try:
@@ -352,99 +379,6 @@ def _lama_weights(
             raise WeightsError(f"{path}: the generator tensors do not fit the network its hyper-parameters "
                                f"describe ({config})")  # fmt: skip
     return LoadedWeights("lama", asdict(config), state, metadata, source_format)
-
-
-# ------------------------------------------------------------------------ restricted unpickling
-class _Refused(pickle.UnpicklingError):
-    def __init__(self, name: str) -> None:
-        super().__init__(f"refusing to unpickle {name}")
-        self.name = name
-
-
-class _StandIn:
-    """Inert stand-in for a class that is never imported: it records what pickle hands it, runs nothing."""
-
-    origin = "?"
-
-    def __new__(cls, *args: Any, **kwargs: Any) -> _StandIn:
-        self = object.__new__(cls)
-        self.state = None
-        return self
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        pass
-
-    def __setstate__(self, state: Any) -> None:
-        self.state = state
-
-    def content(self) -> Any:
-        """OmegaConf containers -> their ``_content``, value nodes -> ``_val``, others -> a label."""
-        state = self.state
-        if isinstance(state, tuple) and len(state) == 2:  # (instance dict, slots dict)
-            state = {**(state[0] or {}), **(state[1] or {})}
-        if isinstance(state, dict) and "_content" in state:
-            return state["_content"]  # a dict or list of nodes, None, "???" or an interpolation
-        if isinstance(state, dict) and "_val" in state:
-            return state["_val"]
-        return f"<{self.origin}>"
-
-
-# Real objects a checkpoint may name: tensor rebuilding and plain data types, nothing that acts.
-_SAFE_GLOBALS: dict[str, Any] = {
-    **{f"torch._utils.{n}": getattr(torch._utils, n) for n in ("_rebuild_tensor", "_rebuild_tensor_v2",
-                                                               "_rebuild_tensor_v3", "_rebuild_parameter")},
-    **{f"builtins.{t.__name__}": t for t in (dict, list, set, frozenset, tuple, int, float, bool, str, bytes,
-                                             bytearray, complex)},
-    **{str(d): d for d in (torch.float16, torch.bfloat16, torch.float32, torch.float64, torch.uint8, torch.int8,
-                           torch.int16, torch.int32, torch.int64, torch.bool)},
-    "collections.OrderedDict": OrderedDict,
-    "collections.defaultdict": defaultdict,
-    "_codecs.encode": codecs.encode,  # how protocol 2 stores bytes
-    "torch.Size": torch.Size,
-    "torch.device": torch.device,
-}  # fmt: skip
-# Packages whose classes become inert stand-ins (configs, type markers, Lightning callback keys).
-_INERT_PACKAGES = ("omegaconf", "typing", "pytorch_lightning", "lightning")
-
-
-class _RestrictedUnpickler(pickle.Unpickler):
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._stand_ins: dict[str, type[_StandIn]] = {}
-
-    def find_class(self, module: str, name: str) -> Any:
-        module, name = _compat_pickle.NAME_MAPPING.get((module, name), (module, name))  # Python 2 names
-        module = _compat_pickle.IMPORT_MAPPING.get(module, module)
-        full = f"{module}.{name}"
-        if full in _SAFE_GLOBALS:
-            return _SAFE_GLOBALS[full]
-        if module.split(".")[0] in _INERT_PACKAGES:
-            if full not in self._stand_ins:
-                self._stand_ins[full] = type(name, (_StandIn,), {"origin": full})
-            return self._stand_ins[full]
-        raise _Refused(full)
-
-
-_RESTRICTED_PICKLE = SimpleNamespace(  # what torch.load needs of a pickle module
-    __name__="inpaintkit.weights.restricted_pickle",
-    Unpickler=_RestrictedUnpickler,
-    load=lambda file, **kwargs: _RestrictedUnpickler(file, **kwargs).load(),
-)
-
-
-def _plain(value: Any, depth: int = 0) -> Any:
-    """Stand-ins, mappings and sequences (OmegaConf containers too) -> plain dicts, lists, values."""
-    if depth > 64:
-        raise WeightsError("hyper-parameters nested more than 64 levels deep")
-    if isinstance(value, type) and issubclass(value, _StandIn):
-        return value.origin
-    if isinstance(value, _StandIn):
-        value = value.content()
-    if isinstance(value, Mapping):
-        return {key: _plain(item, depth + 1) for key, item in value.items()}
-    if isinstance(value, Sequence) and not isinstance(value, (str, bytes, bytearray)):
-        return [_plain(item, depth + 1) for item in value]
-    return value
 
 
 # --------------------------------------------------------------------------------------- writing

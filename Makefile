@@ -11,7 +11,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	# torch is pinned: 2.13.0 is the CPU wheel; an unpinned torch pulls a multi-GB CUDA build.
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[patchmatch,test]'
+	$(BIN)/pip install --quiet -e '.[patchmatch,web,test]'
 	touch $@
 
 demo: $(STAMP)  ## run the default method on the bundled photo -> demo_out/

@@ -2,8 +2,9 @@
 
 * :class:`ResNet50Dilated`: the encoder of the MIT scene-parsing model
   ``ade20k-resnet50dilated-ppm_deepsup`` (B. Zhou et al., "Semantic Understanding of Scenes through
-  the ADE20K Dataset", IJCV 2019, arXiv:1608.05442; code https://github.com/CSAILVision/semantic-segmentation-pytorch,
-  BSD-3-Clause, ``mit_semseg/models/resnet.py`` and ``models.py``). LaMa's high-receptive-field
+  the ADE20K Dataset", IJCV 2019, arXiv:1608.05442; code
+  https://github.com/CSAILVision/semantic-segmentation-pytorch, BSD-3-Clause,
+  ``mit_semseg/models/resnet.py`` and ``models.py``). LaMa's high-receptive-field
   perceptual loss compares its four stage outputs. Module names follow the reference, so the
   released ``encoder_epoch_20.pth`` loads unchanged.
 * :class:`VGG19Features`: the convolutional part of VGG-19 (K. Simonyan and A. Zisserman, "Very Deep
@@ -15,22 +16,16 @@ Both take images in the project's ``[0, 1]`` range and apply the ImageNet mean/s
 themselves. They stay in eval mode (``train()`` does not switch them) and their parameters never
 require gradients; gradients still flow through them to their input.
 
-:func:`load_backbone` builds one and loads its published weights (see :data:`BACKBONES`); it never
-returns randomly initialised weights.
+:func:`inpaintkit.losses.perceptual.load_backbone` builds one with its published weights.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 
 import torch
 import torch.nn as nn
 from torch import Tensor
-
-from ..types import WeightsError
-from ..weights import WEIGHT_SPECS, cached_path, fetch, sha256_file
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -175,7 +170,8 @@ class VGG19Features(FrozenBackbone):
         super().__init__()
         unknown = [tap for tap in taps if tap not in VGG19_LAYERS]
         if unknown or not taps:
-            raise ValueError(f"VGG19Features: unknown taps {unknown or '(none given)'}; layers are {', '.join(VGG19_LAYERS)}")
+            raise ValueError(f"VGG19Features: unknown taps {unknown or '(none given)'}; "
+                             f"layers are {', '.join(VGG19_LAYERS)}")
         self.taps = tuple(taps)
         layers: list[nn.Module] = []
         channels = 3
@@ -197,88 +193,3 @@ class VGG19Features(FrozenBackbone):
             if VGG19_LAYERS[index] in self.taps:
                 found[VGG19_LAYERS[index]] = x
         return {tap: found[tap] for tap in self.taps}
-
-
-# --------------------------------------------------------------------------------- loading
-#: Backbones by weight name (a key of ``weights.WEIGHT_SPECS``): constructor and the prefixes of
-#: tensors the published file holds that the backbone does not use.
-BACKBONES: dict[str, tuple[Callable[[], FrozenBackbone], tuple[str, ...]]] = {
-    "ade20k-resnet50dilated": (ResNet50Dilated, ()),
-    "vgg19": (VGG19Features, ("classifier.",)),
-}
-
-#: torchvision names its files ``<name>-<first hex digits of the sha256>.pth`` and publishes no
-#: full digest; the prefix is checked where no full sha256 is pinned.
-SHA256_PREFIXES: dict[str, str] = {"vgg19": "dcbb9e9d"}
-
-
-def load_backbone(name: str, path: str | os.PathLike | None = None, *, progress: bool = True) -> FrozenBackbone:
-    """Build backbone ``name`` with its published weights, frozen.
-
-    Args:
-        name: a key of :data:`BACKBONES` (``"ade20k-resnet50dilated"`` or ``"vgg19"``).
-        path: a local copy of the weight file; ``None`` = the registered download (cached in
-            ``<cache_dir()>/weights/``, fetched on first use).
-        progress: show a progress bar while downloading.
-
-    Returns:
-        The backbone in eval mode, parameters not requiring gradients.
-
-    Raises:
-        WeightsError: the file is absent and cannot be downloaded (the message names the file, its
-            URL and where to put it), fails its checksum, or does not hold this backbone's tensors.
-    """
-    if name not in BACKBONES:
-        raise WeightsError(f"unknown backbone {name!r}; known: {', '.join(BACKBONES)}")
-    if path is None:
-        path = _fetch_published(name, progress)
-    path = Path(path)
-    if not path.is_file():
-        raise WeightsError(f"no {name} weight file at {path}")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # a damaged or foreign file can fail anywhere inside torch.load
-        reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
-        raise WeightsError(f"cannot read {path} as {name} weights ({reason})") from None
-    build, unused = BACKBONES[name]
-    backbone = build()
-    _load_exact(backbone, state, unused, f"{path} ({name})")
-    return backbone.freeze()
-
-
-def _fetch_published(name: str, progress: bool) -> Path:
-    spec = WEIGHT_SPECS[name]
-    target = cached_path(spec)
-    was_cached = target.is_file()
-    try:
-        file = fetch(spec, progress=progress)
-    except WeightsError as err:
-        if was_cached or str(err).startswith("checksum mismatch"):
-            raise
-        raise WeightsError(
-            f"the {name} weights {spec.filename} are missing: not in the cache and the download from "
-            f"{spec.url} failed; download the file and put it at {target}"
-        ) from None
-    prefix = SHA256_PREFIXES.get(name)
-    if spec.sha256 is None and prefix and not sha256_file(file).startswith(prefix):
-        raise WeightsError(f"checksum mismatch for {spec.filename} at {file}: its sha256 does not start with "
-                           f"{prefix}; the file was not used, delete it to download it again")  # fmt: skip
-    return file
-
-
-def _load_exact(module: nn.Module, state: object, unused: tuple[str, ...], what: str) -> None:
-    """Load ``state`` into ``module`` requiring every tensor with its shape (BN counters optional)."""
-    if not isinstance(state, Mapping) or not all(isinstance(v, Tensor) for v in state.values()):
-        raise WeightsError(f"{what}: expected a state dict of tensors, got {type(state).__name__}")
-    state = {key: value for key, value in state.items() if not key.startswith(unused)}
-    expected = module.state_dict()
-    optional = {key for key in expected if key.endswith("num_batches_tracked")}
-    missing = [key for key in expected if key not in state and key not in optional]
-    extra = [key for key in state if key not in expected]
-    wrong = [f"{key} {tuple(state[key].shape)} != {tuple(value.shape)}"
-             for key, value in expected.items() if key in state and state[key].shape != value.shape]  # fmt: skip
-    if missing or extra or wrong:
-        problems = [f"{label}: {', '.join(keys[:3])}{' ...' if len(keys) > 3 else ''}"
-                    for label, keys in (("missing", missing), ("unexpected", extra), ("wrong shape", wrong)) if keys]  # fmt: skip
-        raise WeightsError(f"{what} does not hold the expected tensors ({'; '.join(problems)})")
-    module.load_state_dict({**{key: expected[key] for key in optional}, **state})

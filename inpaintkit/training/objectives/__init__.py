@@ -1,0 +1,64 @@
+"""Training objectives: one per method, each holding that method's networks and computing its losses.
+
+The trainer knows nothing method-specific. It builds an objective with
+``OBJECTIVES[config.method](config.model, config.objective)``, gives every network of
+:meth:`Objective.trainable` its own optimizer, and for each step of a phase calls
+:meth:`Objective.losses` once per network the phase trains (in the phase's order, on the same
+batch), sums the returned terms, backpropagates, clips and steps that network's optimizer; then it
+calls :meth:`Objective.end_step`. An empty dict of terms means "nothing to update for this network
+in this step" (e.g. LaMa's discriminator when the adversarial weight is 0).
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import torch.nn as nn
+from torch import Tensor
+
+
+class Objective(nn.Module, abc.ABC):
+    """Holds every network of a method as submodules; computes named, already-weighted losses.
+
+    Attributes:
+        generator_name: the network whose EMA and weights are exported.
+    """
+
+    generator_name: str = "generator"
+
+    @abc.abstractmethod
+    def trainable(self) -> dict[str, nn.Module]:
+        """The networks to optimise by name, e.g. ``{"generator": G, "discriminator": D}``."""
+
+    @abc.abstractmethod
+    def losses(self, net: str, batch: dict[str, Tensor], phase: str) -> dict[str, Tensor]:
+        """Named, weighted loss terms for updating network ``net`` in phase ``phase``.
+
+        Args:
+            net: a key of :meth:`trainable`.
+            batch: ``{"image": (B,3,H,W) in [0,1], "mask": (B,1,H,W) in {0,1}, 1 = hole}``.
+            phase: name of the current phase of the schedule.
+
+        Returns:
+            Scalar tensors whose sum is minimised (empty: no update for ``net`` this step).
+        """
+
+    def end_step(self) -> None:
+        """Drop anything cached between the :meth:`losses` calls of one step."""
+
+    @abc.abstractmethod
+    def predict(self, image: Tensor, mask: Tensor) -> Tensor:
+        """The generator's raw output ``(B,3,H,W)`` in ``[0,1]`` (not composited)."""
+
+
+# Imported here, not at the top: lama.py subclasses Objective, defined above.
+from .lama import build_lama_objective
+
+#: Objective builders by method name: ``builder(model_config, objective_section) -> Objective``.
+OBJECTIVES: dict[str, Callable[[Any, Mapping[str, Any]], Objective]] = {
+    "lama": build_lama_objective,
+}
+
+__all__ = ["OBJECTIVES", "Objective"]

@@ -1,0 +1,224 @@
+"""LaMa's training objective (Suvorov et al., WACV 2022, arXiv:2109.07161).
+
+Reference: https://github.com/advimman/lama (Apache-2.0), ``saicinpainting/training/trainers/
+default.py`` and ``base.py``, configs ``configs/training/lama-fourier.yaml`` / ``big-lama.yaml``.
+
+Generator step (on the raw prediction ``pred = G(image * (1 - mask), mask)``, as the reference's
+``image_to_discriminator: predicted_image``; the composite ``mask * pred + (1 - mask) * image`` is
+only for validation and pictures):
+
+* ``l1_known * masked_l1(pred, image, known)`` and ``l1_hole * masked_l1(pred, image, hole)``, each
+  averaged over all pixels (see :mod:`inpaintkit.losses.reconstruction`);
+* ``adversarial * mean(softplus(-D(pred)))``, unmasked;
+* ``feature_matching * mean over D's layers of MSE(D_l(pred), D_l(image))``, unmasked;
+* ``perceptual_hrf * sum over the 4 stages of MSE`` on the ADE20k ResNet50-dilated encoder, and
+  optionally ``perceptual_vgg *`` the same on VGG-19 (``relu1_1`` .. ``relu5_1``).
+
+D's parameters are frozen during the generator's forward pass (as Lightning's optimizer toggling
+does in the reference), so the generator's losses leave no gradients on D.
+
+Discriminator step: ``mean(softplus(-D(image)) + fake_term(D(pred.detach())))`` with the known area
+of the fake labelled real (``mask_as_fake_target``), plus ``r1 * R1`` on the real images. As in the
+reference this loss is not multiplied by the adversarial weight, and it is skipped (no terms) when
+the adversarial weight is 0.
+
+Deliberate deviation: the discriminator step reuses the prediction of the generator step of the
+same batch (cached until :meth:`LamaObjective.end_step`), i.e. made before the generator's update.
+The reference runs the generator again inside the discriminator step, after that update.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+import torch
+import torch.nn as nn
+from torch import Tensor
+
+from ...losses import (
+    DiscriminatorAdversarialLoss,
+    PerceptualLoss,
+    feature_matching_loss,
+    generator_adversarial_loss,
+    load_backbone,
+    masked_l1_loss,
+)
+from ...models import lama
+from ...models.discriminators import NLayerDiscriminator
+from ...types import InputError, WeightsError
+from ..config import ModelConfig, generator_config, parse_section
+from . import Objective
+
+
+@dataclass
+class LamaLossConfig:
+    """Loss weights of LaMa (the ``objective:`` section of a recipe). Defaults = the paper's recipe.
+
+    Attributes:
+        l1_known: L1 on the known pixels.
+        l1_hole: L1 on the hole pixels (0 in the official recipe, whose perceptual loss drives the hole).
+        adversarial: non-saturating adversarial loss of the generator (0 = no discriminator training).
+        r1: R1 gradient-penalty coefficient on real images (discriminator).
+        mask_as_fake_target: label the known area of the fake image real for D.
+        feature_matching: MSE between D's features on fake and real images.
+        perceptual_hrf: high-receptive-field perceptual loss (ADE20k ResNet50-dilated encoder).
+        perceptual_vgg: VGG-19 perceptual loss.
+        hrf_weights: local file for the ResNet50-dilated encoder ("" = the registered download).
+        vgg_weights: local file for VGG-19 ("" = the registered download).
+    """
+
+    l1_known: float = 10.0
+    l1_hole: float = 0.0
+    adversarial: float = 10.0
+    r1: float = 0.001
+    mask_as_fake_target: bool = True
+    feature_matching: float = 100.0
+    perceptual_hrf: float = 30.0
+    perceptual_vgg: float = 0.0
+    hrf_weights: str = ""
+    vgg_weights: str = ""
+
+    def __post_init__(self) -> None:
+        for item in fields(self):
+            value = getattr(self, item.name)
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and not value >= 0:
+                raise InputError(f"objective.{item.name} must be >= 0, got {value}")
+
+
+#: Perceptual terms: config weight key -> (backbone name, config key of its local file).
+_PERCEPTUAL = {"perceptual_hrf": ("ade20k-resnet50dilated", "hrf_weights"),
+               "perceptual_vgg": ("vgg19", "vgg_weights")}  # fmt: skip
+
+
+class LamaObjective(Objective):
+    """LaMa's generator (``ffc_resnet``) and PatchGAN discriminator with their losses.
+
+    Args:
+        generator_config: size of the generator.
+        config: loss weights; perceptual backbones are loaded only for non-zero weights.
+        progress: show a progress bar if a backbone's weights are downloaded.
+
+    Raises:
+        WeightsError: a perceptual term has a non-zero weight and its backbone weights are absent
+            (the message names the file, its URL, where to put it and the key that turns it off).
+    """
+
+    def __init__(
+        self, generator_config: lama.LamaConfig, config: LamaLossConfig | None = None, *, progress: bool = True
+    ) -> None:
+        super().__init__()
+        self.config = config or LamaLossConfig()
+        self.generator = lama.LamaGenerator(generator_config)
+        self.discriminator = NLayerDiscriminator(input_nc=3, ndf=64, n_layers=4)
+        self.discriminator_loss = DiscriminatorAdversarialLoss(self.config.r1, self.config.mask_as_fake_target)
+        self.perceptual = nn.ModuleDict({
+            key: _perceptual(self.config, key, progress) for key in _PERCEPTUAL if getattr(self.config, key) > 0
+        })  # fmt: skip
+        self._cache: tuple[Tensor, Tensor, Tensor] | None = None
+
+    def trainable(self) -> dict[str, nn.Module]:
+        """``{"generator": ..., "discriminator": ...}``."""
+        return {"generator": self.generator, "discriminator": self.discriminator}
+
+    def losses(self, net: str, batch: dict[str, Tensor], phase: str) -> dict[str, Tensor]:
+        """Weighted terms for ``net`` (every phase trains LaMa the same way).
+
+        Returns:
+            generator: ``l1_known``, ``l1_hole``, ``adversarial``, ``feature_matching``,
+            ``perceptual_hrf``, ``perceptual_vgg`` (zero-weight terms left out);
+            discriminator: ``adversarial`` and ``r1`` (nothing when ``adversarial`` is 0).
+        """
+        if net == "generator":
+            return self._generator_losses(batch["image"], batch["mask"])
+        if net == "discriminator":
+            return self._discriminator_losses(batch["image"], batch["mask"])
+        raise InputError(f"the lama objective trains 'generator' and 'discriminator', not {net!r}")
+
+    def end_step(self) -> None:
+        """Forget the cached prediction."""
+        self._cache = None
+
+    def predict(self, image: Tensor, mask: Tensor) -> Tensor:
+        """The generator's raw output (B,3,H,W) in [0,1]."""
+        return self.generator(image, mask)
+
+    def _generator_losses(self, image: Tensor, mask: Tensor) -> dict[str, Tensor]:
+        c = self.config
+        pred = self.generator(image, mask)
+        self._cache = (image, mask, pred)
+        terms: dict[str, Tensor] = {}
+        if c.l1_known > 0:
+            terms["l1_known"] = c.l1_known * masked_l1_loss(pred, image, mask, weight_known=1.0, weight_missing=0.0)
+        if c.l1_hole > 0:
+            terms["l1_hole"] = c.l1_hole * masked_l1_loss(pred, image, mask, weight_known=0.0, weight_missing=1.0)
+        if c.adversarial > 0 or c.feature_matching > 0:
+            with _frozen(self.discriminator):
+                real_features = self.discriminator(image)[1] if c.feature_matching > 0 else []
+                fake_logits, fake_features = self.discriminator(pred)
+            if c.adversarial > 0:
+                terms["adversarial"] = c.adversarial * generator_adversarial_loss(fake_logits)
+            if c.feature_matching > 0:
+                terms["feature_matching"] = c.feature_matching * feature_matching_loss(fake_features, real_features)
+        for key, loss in self.perceptual.items():
+            terms[key] = getattr(c, key) * loss(pred, image)
+        return terms
+
+    def _discriminator_losses(self, image: Tensor, mask: Tensor) -> dict[str, Tensor]:
+        if self.config.adversarial == 0:
+            return {}
+        if self._cache is not None and self._cache[0] is image and self._cache[1] is mask:
+            pred = self._cache[2].detach()
+        else:  # no generator step on this batch (e.g. a discriminator-only phase)
+            with torch.no_grad():
+                pred = self.generator(image, mask)
+        real = image.detach().requires_grad_(self.config.r1 > 0)
+        real_logits, _ = self.discriminator(real)
+        fake_logits, _ = self.discriminator(pred)
+        return self.discriminator_loss(real_logits, fake_logits, real, mask)
+
+
+def build_lama_objective(model: ModelConfig, objective: Mapping[str, Any], *, progress: bool = True) -> LamaObjective:
+    """Build the LaMa objective from a recipe's ``model`` and ``objective`` sections.
+
+    Args:
+        model: ``preset`` (a registered LaMa model name) and ``overrides`` of its config fields.
+        objective: raw ``objective:`` mapping (YAML values or override strings), keys of
+            :class:`LamaLossConfig`.
+        progress: show a progress bar if backbone weights are downloaded.
+
+    Raises:
+        UnknownModelError: unknown preset.
+        InputError: a preset that is not a LaMa network, unknown key, wrong type or invalid value.
+        WeightsError: see :class:`LamaObjective`.
+    """
+    arch, generator = generator_config(model)
+    if arch != "lama":
+        raise InputError(f"model.preset {model.preset!r} is a {arch} network; the lama objective trains LaMa")
+    return LamaObjective(generator, parse_section(LamaLossConfig, objective, "objective"), progress=progress)
+
+
+def _perceptual(config: LamaLossConfig, key: str, progress: bool) -> PerceptualLoss:
+    name, path_key = _PERCEPTUAL[key]
+    try:
+        backbone = load_backbone(name, getattr(config, path_key) or None, progress=progress)
+    except WeightsError as err:
+        raise WeightsError(f"objective.{key}={getattr(config, key):g} needs pretrained weights: {err}; or set "
+                           f"--objective.{path_key}=PATH to a local copy, or turn this loss off with "
+                           f"--objective.{key}=0") from None  # fmt: skip
+    return PerceptualLoss(backbone)
+
+
+@contextlib.contextmanager
+def _frozen(module: nn.Module) -> Iterator[None]:
+    """Within the block, ``module``'s parameters do not require gradients (then restored)."""
+    flags = [(p, p.requires_grad) for p in module.parameters()]
+    for parameter, _ in flags:
+        parameter.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for parameter, flag in flags:
+            parameter.requires_grad_(flag)

@@ -1,0 +1,149 @@
+"""The web app's work plumbing: a bounded queue in front of one worker thread, and a model cache.
+
+Inference is CPU- and memory-heavy, so requests are admitted up to a fixed number (the rest get a
+503 "busy, retry") and run one at a time in a thread, which keeps the event loop free to answer
+other requests. Each model is loaded once, on first use, and reused.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+import torch
+from starlette.concurrency import run_in_threadpool
+
+from ..api import load
+from ..pipelines.inpaint import InpaintPipeline
+from ..registry import DEFAULT_MODEL, REGISTRY, ModelSpec, get_spec
+from ..types import InputError
+from ..weights import cached_path
+from ._http import WebError
+
+T = TypeVar("T")
+
+
+class WorkQueue:
+    """Admit at most ``size`` jobs at once (one runs, the others wait) and run them in a thread.
+
+    The counters are thread primitives, not asyncio ones, so one queue serves every event loop
+    (TestClient opens one per request).
+
+    Args:
+        size: how many requests may be admitted at once, running or waiting (>= 1).
+    """
+
+    def __init__(self, size: int) -> None:
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise InputError(f"queue_size must be an integer >= 1, got {size!r}")
+        self.size = size
+        self._admitted = threading.BoundedSemaphore(size)
+        self._worker = threading.Lock()
+
+    async def run(self, job: Callable[..., T], *args: object) -> T:
+        """Run ``job(*args)`` in a worker thread once its turn comes.
+
+        Raises:
+            WebError: 503 when ``size`` jobs are already admitted.
+        """
+        if not self._admitted.acquire(blocking=False):
+            raise WebError(503, f"busy: {self.size} request(s) are already queued; retry in a moment",
+                           headers={"Retry-After": "2"}, queue_size=self.size)
+        try:
+            return await run_in_threadpool(self._run, job, *args)
+        finally:
+            self._admitted.release()
+
+    def _run(self, job: Callable[..., T], *args: object) -> T:
+        with self._worker:
+            return job(*args)
+
+
+class ModelCache:
+    """The models a server offers, each loaded once on first use (thread-safe).
+
+    Args:
+        names: registry names offered; ``None`` = every registered model.
+        max_pixels: pixel limit given to every pipeline.
+        device: where the models run.
+        allow_downloads: fetch missing published weights on first use (written to the weight cache);
+            when false, learned models run only if their weights are already in the cache.
+    """
+
+    def __init__(self, names: Sequence[str] | None = None, *, max_pixels: int | None = None,
+                 device: str | torch.device = "cpu", allow_downloads: bool = False) -> None:
+        if names is not None and isinstance(names, str):
+            raise InputError(f"models_allowed must be a list of model names, got the string {names!r}")
+        chosen = sorted(REGISTRY) if names is None else list(dict.fromkeys(names))
+        if not chosen:
+            raise InputError("models_allowed is empty: the server would offer no model")
+        self.specs = {name: get_spec(name) for name in chosen}  # UnknownModelError for a typo
+        self.max_pixels = max_pixels
+        self.device = device
+        self.allow_downloads = allow_downloads
+        self._pipelines: dict[str, InpaintPipeline] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def default(self) -> str:
+        """The model the page selects first: the library's default if offered, else the first ready one."""
+        if DEFAULT_MODEL in self.specs and self.ready(self.specs[DEFAULT_MODEL]):
+            return DEFAULT_MODEL
+        return next((name for name, spec in self.specs.items() if self.ready(spec)), next(iter(self.specs)))
+
+    def spec(self, name: str) -> ModelSpec:
+        """The spec of an offered model; :class:`WebError` 404 naming the offered ones otherwise."""
+        try:
+            return self.specs[name]
+        except KeyError:
+            offered = list(self.specs)
+            raise WebError(404, f"unknown model {name!r}; this server offers {', '.join(offered)}",
+                           models=offered) from None
+
+    def weights_present(self, spec: ModelSpec) -> bool | None:
+        """Whether a learned model's published weights are in the cache (``None``: classical or none published)."""
+        if spec.kind == "classical" or spec.weights is None:
+            return None
+        return cached_path(spec.weights).is_file()
+
+    def ready(self, spec: ModelSpec) -> bool:
+        """Whether a request for ``spec`` can run now (package installed, weights at hand or fetchable)."""
+        if not spec.available:
+            return False
+        if spec.kind == "classical":
+            return True
+        return spec.weights is not None and (self.allow_downloads or bool(self.weights_present(spec)))
+
+    def describe(self) -> list[dict[str, object]]:
+        """One JSON-ready entry per offered model, as ``GET /api/models`` returns them."""
+        return [
+            {"name": spec.name, "kind": spec.kind, "description": spec.description, "licence": spec.licence,
+             "available": spec.available, "weights_present": self.weights_present(spec),
+             "ready": self.ready(spec), "default": spec.name == self.default}
+            for spec in self.specs.values()
+        ]
+
+    def pipeline(self, name: str) -> InpaintPipeline:
+        """The loaded pipeline of ``name``, built on first use.
+
+        Raises:
+            WebError: 404 for a model not offered, 409 when it cannot run on this server.
+            WeightsError: the weights exist but cannot be loaded.
+        """
+        spec = self.spec(name)
+        with self._lock:
+            if name not in self._pipelines:
+                self._check_runnable(spec)
+                self._pipelines[name] = load(name, device=self.device, max_pixels=self.max_pixels)
+            return self._pipelines[name]
+
+    def _check_runnable(self, spec: ModelSpec) -> None:
+        if not spec.available:
+            raise WebError(409, f"{spec.name} needs an optional package that is not installed ({spec.description})")
+        if spec.kind == "learned" and spec.weights is None:
+            raise WebError(409, f"{spec.name} has no published weights; train it and load it from Python")
+        if spec.kind == "learned" and not self.ready(spec):
+            raise WebError(409, f"the weights of {spec.name} are not downloaded and this server does not "
+                                f"download; run `inpaintkit demo --model {spec.name}` once, or start the "
+                                "server with --download-weights")

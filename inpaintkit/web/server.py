@@ -1,0 +1,285 @@
+"""The web app: a FastAPI server for the single-page front end in ``static/`` and for scripts.
+
+Endpoints (documented at ``/docs``, schema at ``/openapi.json``):
+
+* ``GET  /api/info``     limits, HD strategies and the default model;
+* ``GET  /api/models``   the offered models and whether each can run now;
+* ``POST /api/inpaint``  multipart ``image`` + ``mask`` (+ options) -> PNG;
+* ``POST /api/outpaint`` multipart ``image`` + ``left/right/top/bottom`` px (+ options) -> PNG;
+* ``GET  /``             the page; ``/static/...`` its script and style sheet.
+
+PNG answers carry ``X-Inpaint-Model``, ``X-Inpaint-Strategy``, ``X-Inpaint-Seconds`` and
+``X-Inpaint-Warnings`` (a JSON list). Errors are JSON ``{"error": "...", ...}``: 413 upload or
+pixel limit, 415 not multipart / not an image, 422 bad field or mask size, 404 unknown model,
+409 model not runnable here, 503 queue full. Only registered model names are accepted (never
+paths), and nothing is written to disk unless ``allow_downloads`` fetches weights into the cache.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+from collections.abc import Sequence
+from io import BytesIO
+from pathlib import Path
+
+import numpy as np
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, Response
+from fastapi.staticfiles import StaticFiles
+from PIL import Image, ImageOps
+from pydantic import BaseModel
+
+from .. import __version__, masks
+from ..io import check_pixel_limit, from_array, resolve_max_pixels, to_pil
+from ..pipelines.inpaint import HD_STRATEGIES, InpaintPipeline
+from ..types import InpaintKitError, InpaintResult, InputError, UnknownModelError, WeightsError
+from ._http import FormField, WebError, open_image, openapi_form, parse_multipart, read_body, read_fields, upright_size
+from ._work import ModelCache, WorkQueue
+
+log = logging.getLogger(__name__)
+
+STATIC = Path(__file__).with_name("static")
+DEFAULT_MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+#: Largest border the outpaint endpoint adds on one side.
+MAX_BORDER = 4096
+# The page loads nothing from elsewhere; this makes the browser refuse it if it ever tried.
+_PAGE_POLICY = ("default-src 'self'; img-src 'self' blob: data:; connect-src 'self'; object-src 'none'; "
+                "base-uri 'none'; frame-ancestors 'none'")
+_PIL_MODES = ("L", "LA", "RGB", "RGBA", "I;16")
+
+
+class ErrorBody(BaseModel):
+    """Every error answer: a one-line message, plus details such as ``models`` or ``max_pixels``."""
+
+    error: str
+
+
+class ModelInfo(BaseModel):
+    """One offered model."""
+
+    name: str
+    kind: str
+    description: str
+    licence: str
+    available: bool
+    weights_present: bool | None
+    ready: bool
+    default: bool
+
+
+class ServerInfo(BaseModel):
+    """What a client needs to know before uploading."""
+
+    version: str
+    default_model: str
+    hd_strategies: list[str]
+    max_upload_bytes: int
+    max_pixels: int
+    queue_size: int
+
+
+def create_app(*, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES, max_pixels: int | None = None,
+               queue_size: int = 4, models_allowed: Sequence[str] | None = None, device: str = "cpu",
+               allow_downloads: bool = False) -> FastAPI:
+    """Build the web app.
+
+    Args:
+        max_upload_bytes: largest request body, in bytes (checked while it streams in).
+        max_pixels: largest picture (and outpainted canvas); ``None`` = ``$INPAINTKIT_MAX_PIXELS``
+            or the library default.
+        queue_size: requests admitted at once; one runs, the others wait, any more get a 503.
+        models_allowed: registry names offered; ``None`` = all registered models.
+        device: where the models run.
+        allow_downloads: let a request fetch a learned model's missing weights into the cache.
+
+    Returns:
+        The FastAPI application (run it with :func:`serve` or any ASGI server).
+    """
+    if isinstance(max_upload_bytes, bool) or not isinstance(max_upload_bytes, int) or max_upload_bytes < 1:
+        raise InputError(f"max_upload_bytes must be a positive integer, got {max_upload_bytes!r}")
+    pixel_limit = resolve_max_pixels(max_pixels)
+    queue = WorkQueue(queue_size)
+    cache = ModelCache(models_allowed, max_pixels=pixel_limit, device=device, allow_downloads=allow_downloads)
+    common = _common_fields(cache)
+    inpaint_fields = (
+        FormField("image", "file", "the picture (PNG, JPEG, WebP, BMP, TIFF)"),
+        FormField("mask", "file", "the hole, same size as the image: white / non-zero or alpha > 0 = hole"),
+        *common,
+        FormField("dilate", "integer", "grow the hole by this many pixels first", 0, minimum=0, maximum=256),
+        FormField("feather", "integer", "blend the fill into its surroundings over this many pixels", 0,
+                  minimum=0, maximum=256),
+        FormField("resize_mask", "boolean", "resize a mask of another size to the image (nearest)", False),
+    )
+    outpaint_fields = (
+        FormField("image", "file", "the picture (PNG, JPEG, WebP, BMP, TIFF)"),
+        *(FormField(side, "integer", f"pixels to add on the {side}", 0, minimum=0, maximum=MAX_BORDER)
+          for side in ("left", "right", "top", "bottom")),
+        *common,
+    )
+
+    app = FastAPI(title="inpaintkit", version=__version__,
+                  description="Remove objects from photos and extend them, with any registered model.")
+    app.add_exception_handler(WebError, lambda request, err: err.response())
+    app.add_exception_handler(InpaintKitError, lambda request, err: _library_error(err).response())
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    page = (STATIC / "index.html").read_text(encoding="utf-8")
+    errors = {status: {"model": ErrorBody, "description": text} for status, text in _ERRORS.items()}
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def index() -> HTMLResponse:
+        return HTMLResponse(page, headers={"Content-Security-Policy": _PAGE_POLICY})
+
+    @app.get("/api/info", response_model=ServerInfo, summary="limits, HD strategies and the default model")
+    def info() -> ServerInfo:
+        return ServerInfo(version=__version__, default_model=cache.default, hd_strategies=list(HD_STRATEGIES),
+                          max_upload_bytes=max_upload_bytes, max_pixels=pixel_limit, queue_size=queue.size)
+
+    @app.get("/api/models", response_model=list[ModelInfo], summary="the offered models")
+    def models() -> list[dict[str, object]]:
+        return cache.describe()
+
+    @app.post("/api/inpaint", response_class=Response, responses={200: _PNG, **errors},
+              openapi_extra=openapi_form(inpaint_fields), summary="fill the holes of a picture")
+    async def inpaint(request: Request) -> Response:
+        form = await _read_form(request, inpaint_fields, max_upload_bytes)
+        cache.spec(form["model"])
+        image = open_image(form["image"], "image", pixel_limit)
+        mask = open_image(form["mask"], "mask", pixel_limit)
+        if not form["resize_mask"] and upright_size(mask) != upright_size(image):
+            (width, height), (mask_width, mask_height) = upright_size(image), upright_size(mask)
+            raise WebError(422, f"mask is {mask_width}x{mask_height} but image is {width}x{height}; send a "
+                                "mask of the image's size, or resize_mask=true", image_size=[width, height],
+                           mask_size=[mask_width, mask_height])
+        options = {key: form[key] for key in ("hd_strategy", "dilate", "feather", "resize_mask")}
+        png, result = await queue.run(_inpaint_job, cache, form["model"], image, mask, options)
+        return _png_response(png, result)
+
+    @app.post("/api/outpaint", response_class=Response, responses={200: _PNG, **errors},
+              openapi_extra=openapi_form(outpaint_fields), summary="extend a picture on chosen sides")
+    async def outpaint(request: Request) -> Response:
+        form = await _read_form(request, outpaint_fields, max_upload_bytes)
+        cache.spec(form["model"])
+        image = open_image(form["image"], "image", pixel_limit)
+        borders = tuple(form[side] for side in ("left", "right", "top", "bottom"))
+        if not any(borders):
+            raise WebError(422, "nothing to extend: give left, right, top or bottom a number of pixels > 0")
+        width, height = upright_size(image)
+        try:
+            check_pixel_limit(width + borders[0] + borders[1], height + borders[2] + borders[3], pixel_limit,
+                              what="the extended canvas")
+        except InputError as err:
+            raise WebError(413, str(err), max_pixels=pixel_limit) from None
+        png, result = await queue.run(_outpaint_job, cache, form["model"], image, borders, form["hd_strategy"])
+        return _png_response(png, result)
+
+    return app
+
+
+def _common_fields(cache: ModelCache) -> tuple[FormField, ...]:
+    return (
+        FormField("model", "string", f"registered model name, one of {', '.join(cache.specs)}", cache.default),
+        FormField("hd_strategy", "string", "large pictures: crops around each hole, downscaled, or whole",
+                  "crop", choices=HD_STRATEGIES),
+    )
+
+
+_PNG = {"description": "the completed picture as PNG",
+        "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}},
+        "headers": {name: {"description": text, "schema": {"type": "string"}} for name, text in (
+            ("X-Inpaint-Model", "the model that ran"),
+            ("X-Inpaint-Strategy", "the HD strategy that ran (original, resize or crop)"),
+            ("X-Inpaint-Seconds", "wall time of the inpainting call"),
+            ("X-Inpaint-Warnings", "JSON list of notes (empty mask, orientation applied, ...)"))}}
+_ERRORS = {404: "unknown model (the answer lists the offered ones)", 409: "the model cannot run on this server",
+           413: "upload or pixel limit exceeded", 415: "not multipart/form-data, or a file that is not an image",
+           422: "a missing or invalid field, or a mask of another size", 503: "busy: the queue is full, retry"}
+
+
+async def _read_form(request: Request, fields: tuple[FormField, ...], limit: int) -> dict[str, object]:
+    body = await read_body(request, limit)
+    return read_fields(parse_multipart(body, request.headers.get("content-type")), fields)
+
+
+def _library_error(err: InpaintKitError) -> WebError:
+    """Answer a library error: 404 unknown model, 409 weights, 422 anything else the user gave."""
+    if isinstance(err, UnknownModelError):
+        return WebError(404, str(err))
+    return WebError(409 if isinstance(err, WeightsError) else 422, str(err))
+
+
+# ----------------------------------------------------------------------------- jobs (worker thread)
+def _decoded(image: Image.Image, what: str) -> Image.Image:
+    """Decode a lazily opened upload; a truncated or corrupt file is the user's error."""
+    try:
+        image.load()
+    except (OSError, SyntaxError, ValueError) as err:
+        raise InputError(f"cannot decode the {what}: {err}") from None
+    return image
+
+
+def _inpaint_job(cache: ModelCache, model: str, image: Image.Image, mask: Image.Image,
+                 options: dict[str, object]) -> tuple[bytes, InpaintResult]:
+    pipe = cache.pipeline(model)
+    result = pipe(_decoded(image, "image"), _decoded(mask, "mask"), **options)
+    return _encode_png(result.image), result
+
+
+def _outpaint_job(cache: ModelCache, model: str, image: Image.Image, borders: tuple[int, int, int, int],
+                  hd_strategy: str) -> tuple[bytes, InpaintResult]:
+    pipe: InpaintPipeline = cache.pipeline(model)
+    upright = ImageOps.exif_transpose(_decoded(image, "image"))
+    if upright.mode not in _PIL_MODES:
+        upright = to_pil(from_array(upright))
+    array = np.asarray(upright)
+    # New pixels are black and, when there is an alpha channel, opaque: the model fills them.
+    fill = [0] * (array.shape[2] - 1) + [np.iinfo(array.dtype).max] if upright.mode in ("LA", "RGBA") else 0
+    canvas, hole = masks.expand_canvas(array, *borders, fill=fill)
+    result = pipe(Image.fromarray(canvas), hole, hd_strategy=hd_strategy)
+    return _encode_png(result.image), result
+
+
+def _encode_png(image: Image.Image) -> bytes:
+    buffer = BytesIO()
+    image.save(buffer, format="PNG", compress_level=3)
+    return buffer.getvalue()
+
+
+def _png_response(png: bytes, result: InpaintResult) -> Response:
+    headers = {
+        "X-Inpaint-Model": result.model,
+        "X-Inpaint-Strategy": result.strategy,
+        "X-Inpaint-Seconds": f"{result.seconds:.3f}",
+        "X-Inpaint-Warnings": json.dumps(result.warnings),  # ASCII: header-safe
+        "Cache-Control": "no-store",
+    }
+    return Response(png, media_type="image/png", headers=headers)
+
+
+# ------------------------------------------------------------------------------------------ serve
+def serve(host: str = "127.0.0.1", port: int = 8080, *, log_level: str = "info", **app_options: object) -> None:
+    """Run the web app with uvicorn until interrupted.
+
+    Args:
+        host: address to listen on; anything but loopback exposes an unauthenticated server.
+        port: TCP port.
+        log_level: uvicorn's log level.
+        app_options: keyword arguments of :func:`create_app`.
+    """
+    import uvicorn
+
+    app = create_app(**app_options)
+    if not _is_loopback(host):
+        log.warning("listening on %s: anyone who can reach this address can use the server (no authentication)",
+                    host)
+    uvicorn.run(app, host=host, port=port, log_level=log_level)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -154,6 +154,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
 # ----------------------------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     from .registry import DEFAULT_MODEL
+    from .evaluation import add_eval_arguments
     from .web import add_serve_arguments
 
     parser = argparse.ArgumentParser(prog="inpaintkit", description="Image inpainting and outpainting.")
@@ -197,6 +198,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True)
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(func=cmd_masks)
+
+    p = sub.add_parser("eval", help="evaluate models on standard mask protocols -> CSV, summary, HTML")
+    add_eval_arguments(p)
 
     p = sub.add_parser("serve", help="start the web app (paint a mask in the browser)")
     add_serve_arguments(p)

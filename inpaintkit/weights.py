@@ -125,6 +125,52 @@ WEIGHT_SPECS: dict[str, WeightSpec] = {
             "(dcbb9e9d), which load_backbone checks."
         ),
     ),
+    # Networks of the evaluation metrics (inpaintkit.evaluation): LPIPS (VGG) and FID.
+    "vgg16": WeightSpec(
+        name="vgg16",
+        url="https://download.pytorch.org/models/vgg16-397923af.pth",
+        filename="vgg16-397923af.pth",
+        sha256=None,
+        licence="BSD-3-Clause",
+        format="state-dict",
+        input_convention="LPIPS input: RGB in [-1,1], shifted and scaled by LPIPS's ScalingLayer",
+        size_mb=527.8,
+        note=(
+            "torchvision's VGG16_Weights.IMAGENET1K_V1 (features.* and classifier.*), the trunk LPIPS-VGG "
+            "uses. torchvision publishes no full digest; its file name carries the first 8 hex digits of "
+            "the sha256 (397923af), which inpaintkit.evaluation checks."
+        ),
+    ),
+    "lpips-vgg-v0.1": WeightSpec(
+        name="lpips-vgg-v0.1",
+        url="https://github.com/richzhang/PerceptualSimilarity/raw/master/lpips/weights/v0.1/vgg.pth",
+        filename="lpips-vgg-v0.1.pth",
+        sha256="a78928a0af1e5f0fcb1f3b9e8f8c3a2a5a3de244d830ad5c1feddc79b8432868",
+        licence="BSD-2-Clause",
+        format="state-dict",
+        input_convention="squared differences of unit-normalised VGG16 features (lin0 ... lin4)",
+        size_mb=0.007,
+        note=(
+            "The LPIPS v0.1 linear layers of the VGG variant (lin0.model.1.weight ... lin4.model.1.weight), "
+            "7,289 bytes. The sha256 is the one the lpips 0.1.4 wheel on PyPI records for "
+            "lpips/weights/v0.1/vgg.pth, so that file (pip download lpips==0.1.4 --no-deps, then unzip) is "
+            "the same download."
+        ),
+    ),
+    "fid-inception-v3": WeightSpec(
+        name="fid-inception-v3",
+        url="https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/pt_inception-2015-12-05-6726825d.pth",
+        filename="pt_inception-2015-12-05-6726825d.pth",
+        sha256=None,
+        licence="Apache-2.0",
+        format="state-dict",
+        input_convention="RGB in [0,1], resized to 299x299 (bilinear) and mapped to [-1,1] by the network",
+        note=(
+            "pytorch-fid's port of TensorFlow's inception-2015-12-05 graph, the network FID is defined "
+            "with. No public source states a full digest, and the 6726825d in the name is not documented "
+            "as one; the file is checked by its exact tensor names and shapes instead."
+        ),
+    ),
 }
 
 

@@ -1,0 +1,166 @@
+"""The report folder's layout and its results file (CSV, appended row by row, read back to resume).
+
+::
+
+    results.csv                          one row per mask set x image x model
+    run.json                             size, seed, data folder and images of the run (resume check)
+    summary.md  index.html
+    ground_truth/<image>.png             the prepared evaluation image
+    masks/<set>/<image>.png              255 = hole
+    predictions/<set>/<model>/<image>.png
+    grids/<set>/<image>.png
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import re
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+from PIL import Image
+
+from ..io import write_image
+from ..types import InputError
+
+RESULTS_CSV = "results.csv"
+RUN_FILE = "run.json"
+COLUMNS = ("mask_set", "image", "model", "status", "psnr", "ssim", "l1", "hole_l1", "hole_rmse_255", "lpips",
+           "diversity_l1", "diversity_lpips", "mask_area", "area_bin", "seconds", "error")  # fmt: skip
+OK, ERROR = "ok", "error"
+
+Row = dict[str, str]
+
+
+def slug(text: str) -> str:
+    """A file-name-safe form of a model or mask set name (``runs/a.safetensors`` -> ``runs_a.safetensors``)."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._") or "_"
+
+
+def image_name(key: str) -> str:
+    """File name of an image's outputs: its key without suffix, made safe (``sub/a.jpg`` -> ``sub_a.png``)."""
+    return f"{slug(str(PurePosixPath(key).with_suffix('')))}.png"
+
+
+def check_unique_names(kind: str, names: Iterable[str], to_file: Callable[[str], str]) -> None:
+    """Raise :class:`InputError` when two names would share output files."""
+    seen: dict[str, str] = {}
+    for name in names:
+        other = seen.setdefault(to_file(name), name)
+        if other != name:
+            raise InputError(f"{kind} {other!r} and {name!r} would share the output name {to_file(name)!r}; "
+                             "rename one")  # fmt: skip
+
+
+def ground_truth_path(out: Path, key: str) -> Path:
+    return out / "ground_truth" / image_name(key)
+
+
+def mask_path(out: Path, mask_set: str, key: str) -> Path:
+    return out / "masks" / slug(mask_set) / image_name(key)
+
+
+def prediction_path(out: Path, mask_set: str, model: str, key: str) -> Path:
+    return out / "predictions" / slug(mask_set) / slug(model) / image_name(key)
+
+
+def grid_path(out: Path, mask_set: str, key: str) -> Path:
+    return out / "grids" / slug(mask_set) / image_name(key)
+
+
+def save_png(path: Path, pixels: np.ndarray) -> None:
+    """Write ``(H, W, 3)`` or ``(H, W)`` uint8 pixels as PNG (atomic, replacing any old file)."""
+    write_image(path, pixels, overwrite=True)
+
+
+def read_png(path: Path) -> np.ndarray:
+    """Read a PNG written by :func:`save_png` as ``(H, W, 3)`` uint8."""
+    with Image.open(path) as image:
+        return np.asarray(image.convert("RGB"))
+
+
+def format_value(value: object) -> str:
+    """A CSV cell: ``""`` for ``None``, 8 significant digits for floats, ``str`` otherwise."""
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return "nan" if math.isnan(value) else f"{value:.8g}"
+    return str(value)
+
+
+def make_row(**values: object) -> Row:
+    """A results row with every column (missing ones empty)."""
+    unknown = set(values) - set(COLUMNS)
+    if unknown:
+        raise KeyError(f"unknown result columns {sorted(unknown)}")
+    return {column: format_value(values.get(column)) for column in COLUMNS}
+
+
+class ResultsFile:
+    """``results.csv``, rewritten with the rows kept from an earlier run, then appended to row by row.
+
+    Each row is flushed as it is added, so an interrupted run keeps everything it finished.
+    """
+
+    def __init__(self, path: Path, kept: Iterable[Row]) -> None:
+        self.path = path
+        self.rows: list[Row] = list(kept)
+        temp = path.with_name(f".{path.name}.part")
+        with open(temp, "w", newline="", encoding="utf-8") as file:
+            writer = csv.DictWriter(file, fieldnames=COLUMNS)
+            writer.writeheader()
+            writer.writerows(self.rows)
+        os.replace(temp, path)
+
+    def add(self, row: Row) -> None:
+        """Append one row to the file and to :attr:`rows`."""
+        with open(self.path, "a", newline="", encoding="utf-8") as file:
+            csv.DictWriter(file, fieldnames=COLUMNS).writerow(row)
+        self.rows.append(row)
+
+
+def read_results(path: Path) -> list[Row]:
+    """Rows of an existing ``results.csv`` (``[]`` when there is none).
+
+    Raises:
+        InputError: a file whose header is not this module's columns.
+    """
+    if not path.is_file():
+        return []
+    with open(path, newline="", encoding="utf-8") as file:
+        reader = csv.DictReader(file)
+        if tuple(reader.fieldnames or ()) != COLUMNS:
+            raise InputError(f"{path} is not an inpaintkit results file (columns {reader.fieldnames}); "
+                             "choose another -o folder")  # fmt: skip
+        return [dict(row) for row in reader]
+
+
+def check_run(out: Path, settings: Mapping[str, object], images: list[str]) -> None:
+    """Refuse to resume into ``out`` when an earlier run there used other settings or images.
+
+    ``settings`` (size, seed, data folder) must be equal; one image list must start with the other
+    (``--limit`` may change). Then the current settings and images are written to ``run.json``.
+
+    Raises:
+        InputError: naming the first difference.
+    """
+    path = out / RUN_FILE
+    if path.is_file():
+        try:
+            earlier = json.loads(path.read_text(encoding="utf-8"))
+            old_images = list(earlier["images"])
+        except (ValueError, KeyError, TypeError) as err:
+            raise InputError(f"{path} is damaged ({err!r}); choose another -o folder") from None
+        for name, value in settings.items():
+            if earlier.get(name) != value:
+                raise InputError(f"{out} holds results of another run ({name} {earlier.get(name)!r} instead of "
+                                 f"{value!r}); choose another -o folder")  # fmt: skip
+        shorter = min(len(old_images), len(images))
+        if old_images[:shorter] != images[:shorter]:
+            raise InputError(f"{out} holds results for other images (the image folder changed); "
+                             "choose another -o folder")  # fmt: skip
+    path.write_text(json.dumps({**settings, "images": images}, indent=1) + "\n", encoding="utf-8")

@@ -151,6 +151,18 @@ def cmd_convert(args: argparse.Namespace) -> int:
     return 0
 
 
+# ------------------------------------------------------------------------------------------ train
+def cmd_train(args: argparse.Namespace) -> int:
+    import os
+
+    from .training.trainer import run_training
+
+    run = run_training(args.config, args.overrides, resume=args.resume)
+    if os.environ.get("RANK", "0") == "0":
+        print(f"run folder: {run}")
+    return 0
+
+
 # ----------------------------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     from .registry import DEFAULT_MODEL
@@ -199,6 +211,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(func=cmd_masks)
 
+    p = sub.add_parser("train", help="train a model from a recipe (configs/*.yaml); torchrun-ready",
+                       description="Extra --section.key=value arguments override the recipe (type-checked).")
+    p.add_argument("config", help="recipe YAML, e.g. configs/lama-small-cpu.yaml")
+    p.add_argument("--resume", action="store_true", help="continue the run in the recipe's out_dir exactly")
+    p.set_defaults(func=cmd_train, overrides=[])
+
     p = sub.add_parser("eval", help="evaluate models on standard mask protocols -> CSV, summary, HTML")
     add_eval_arguments(p)
 
@@ -217,7 +235,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     from .types import InpaintKitError
 
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown and args.command != "train":
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    if unknown:
+        args.overrides = unknown
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s: %(message)s")
     try:
         return args.func(args)

@@ -4,23 +4,27 @@ A recipe is a flat YAML file with the sections of :class:`TrainConfig` (no inter
 inheritance). Overrides address a field by its dotted path, e.g. ``--optim.generator.lr=3e-4``,
 ``--data.batch_size=8``, ``--schedule.phases.0.steps=500`` or ``--objective.l1_hole=1``. Values are
 checked against the field's type; unknown keys are errors. The ``objective`` section and
-``model.overrides`` are plain dicts checked later by the dataclass that owns them (see
-:func:`parse_section`).
+``model.overrides`` are plain dicts checked later by the dataclass that owns them (with
+:func:`parse_section`, which objectives use for their own section).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, TypeVar
+from typing import Any
 
 import yaml
 
 from ..types import InputError
+from ._typed import apply_override, parse_section
 
-T = TypeVar("T")
+__all__ = [
+    "TrainConfig", "ModelConfig", "DataConfig", "OptimConfig", "PhaseConfig", "ScheduleConfig", "RunConfig",
+    "load_config", "check_config", "parse_section", "config_to_dict", "dump_config", "save_config",
+    "generator_config", "changed_keys", "OPTIMIZERS", "LR_SCHEDULERS", "METRICS",
+]
 
 
 @dataclass
@@ -128,10 +132,6 @@ LR_SCHEDULERS = ("constant", "cosine", "step")
 METRICS = {"psnr": "max", "ssim": "max", "hole_l1": "min"}
 
 
-class _Override(str):
-    """A value given on the command line (a string; decoded as YAML where the type is open)."""
-
-
 # ------------------------------------------------------------------------------------- reading
 def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> TrainConfig:
     """Read a recipe YAML, apply ``--key=value`` overrides, check types and values.
@@ -154,66 +154,10 @@ def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
     if not isinstance(data, dict):
         raise InputError(f"config {path}: expected a mapping at the top level, got {type(data).__name__}")
     for item in overrides:
-        apply_override(data, item)
+        apply_override(data, item, TrainConfig)
     config = parse_section(TrainConfig, data)
     check_config(config)
     return config
-
-
-def apply_override(data: dict[str, Any], item: str) -> None:
-    """Set the field named by ``item`` (``"--a.b.c=value"``) in the raw config mapping ``data``.
-
-    Raises:
-        InputError: malformed item, or a key that is no field of the config.
-    """
-    key, sep, value = item.lstrip("-").partition("=")
-    if not sep or not key:
-        raise InputError(f"override {item!r} must look like --section.key=value")
-    parts = key.split(".")
-    node: Any = data
-    hint: Any = TrainConfig
-    for depth, part in enumerate(parts):
-        where = ".".join(parts[: depth + 1])
-        parent = hint
-        if dataclasses.is_dataclass(parent):
-            hints = typing.get_type_hints(parent)
-            if part not in hints:
-                raise InputError(f"unknown config key {where!r}; valid keys: {', '.join(hints)}")
-            hint = hints[part]
-        elif _origin(parent) is dict:
-            hint = typing.get_args(parent)[1]
-        elif _origin(parent) is list and part.isdigit() and int(part) < len(node):
-            part, hint = int(part), typing.get_args(parent)[0]
-        elif parent is Any and isinstance(node, dict):
-            hint = Any
-        else:
-            raise InputError(f"unknown config key {where!r}: {'.'.join(parts[:depth])} has no such entry")
-        if depth == len(parts) - 1:
-            node[part] = _Override(value)
-            return
-        if not isinstance(node, list) and part not in node:
-            node[part] = _default(parent, part) if dataclasses.is_dataclass(parent) else {}
-        node = node[part]
-        if not isinstance(node, (dict, list)):
-            raise InputError(f"unknown config key {key!r}: {where} is a single value")
-
-
-def parse_section(cls: type[T], data: Mapping[str, Any], prefix: str = "") -> T:
-    """Build dataclass ``cls`` from a mapping, checking keys and types field by field.
-
-    Objectives use it for their own section (``parse_section(LamaLossConfig, cfg.objective,
-    "objective")``) so that errors read like those of the rest of the config.
-
-    Args:
-        cls: a dataclass whose fields are annotated with int, float, bool, str, list[...],
-            dict[str, ...], Any or another such dataclass.
-        data: raw values (YAML scalars or override strings).
-        prefix: dotted path of ``data`` inside the whole config, for messages.
-
-    Raises:
-        InputError: unknown key or a value that does not fit its field's type.
-    """
-    return _coerce(data, cls, prefix)
 
 
 def check_config(config: TrainConfig) -> None:
@@ -221,28 +165,30 @@ def check_config(config: TrainConfig) -> None:
     from ..masks import MASK_GENERATORS
 
     d, s, r = config.data, config.schedule, config.run
-    positive = {"data.crop_size": d.crop_size, "data.val_size": d.val_size, "data.batch_size": d.batch_size,
-                "run.log_every": r.log_every, "run.val_every": r.val_every, "run.ckpt_every": r.ckpt_every,
-                "run.sample_every": r.sample_every}  # fmt: skip
-    for key, value in positive.items():
+    at_least_one = {"data.crop_size": d.crop_size, "data.val_size": d.val_size, "data.batch_size": d.batch_size,
+                    "run.log_every": r.log_every, "run.val_every": r.val_every, "run.ckpt_every": r.ckpt_every,
+                    "run.sample_every": r.sample_every}  # fmt: skip
+    for key, value in at_least_one.items():
         _require(value >= 1, key, "must be >= 1", value)
-    for key, value in {"data.workers": d.workers, "data.val_count": d.val_count, "run.threads": r.threads,
-                       "schedule.warmup_steps": s.warmup_steps}.items():  # fmt: skip
+    at_least_zero = {"data.workers": d.workers, "data.val_count": d.val_count, "data.val_seed": d.val_seed,
+                     "run.threads": r.threads, "run.seed": r.seed, "schedule.warmup_steps": s.warmup_steps}
+    for key, value in at_least_zero.items():
         _require(value >= 0, key, "must be >= 0", value)
-    _require(len(d.scale) == 2 and 0 < d.scale[0] <= d.scale[1] <= 1, "data.scale", "must be [low, high] with 0 < low <= high <= 1", d.scale)
+    _require(len(d.scale) == 2 and 0 < d.scale[0] <= d.scale[1] <= 1, "data.scale",
+             "must be [low, high] with 0 < low <= high <= 1", d.scale)  # fmt: skip
     for key, name in (("data.masks", d.masks), ("data.val_masks", d.val_masks)):
-        _require(name in MASK_GENERATORS, key, f"must be one of {', '.join(MASK_GENERATORS)}", name)
+        _require(name in MASK_GENERATORS, key, _one_of(MASK_GENERATORS), name)
     _require(bool(s.phases), "schedule.phases", "must list at least one phase", s.phases)
     for i, phase in enumerate(s.phases):
         _require(phase.steps >= 0, f"schedule.phases.{i}.steps", "must be >= 0", phase.steps)
         _require(bool(phase.train), f"schedule.phases.{i}.train", "must name at least one network", phase.train)
-    _require(s.lr_scheduler in LR_SCHEDULERS, "schedule.lr_scheduler", f"must be one of {', '.join(LR_SCHEDULERS)}", s.lr_scheduler)
+    _require(s.lr_scheduler in LR_SCHEDULERS, "schedule.lr_scheduler", _one_of(LR_SCHEDULERS), s.lr_scheduler)
     for name, optim in config.optim.items():
-        _require(optim.kind in OPTIMIZERS, f"optim.{name}.kind", f"must be one of {', '.join(OPTIMIZERS)}", optim.kind)
+        _require(optim.kind in OPTIMIZERS, f"optim.{name}.kind", _one_of(OPTIMIZERS), optim.kind)
         _require(optim.lr > 0, f"optim.{name}.lr", "must be > 0", optim.lr)
         _require(len(optim.betas) == 2, f"optim.{name}.betas", "must hold two numbers", optim.betas)
         _require(optim.clip >= 0, f"optim.{name}.clip", "must be >= 0 (0 = off)", optim.clip)
-    _require(r.best_metric in METRICS, "run.best_metric", f"must be one of {', '.join(METRICS)}", r.best_metric)
+    _require(r.best_metric in METRICS, "run.best_metric", _one_of(METRICS), r.best_metric)
     _require(0 <= r.ema_decay < 1, "run.ema_decay", "must lie in [0, 1)", r.ema_decay)
 
 
@@ -265,93 +211,44 @@ def save_config(config: TrainConfig, path: str | Path) -> Path:
     return path
 
 
-# -------------------------------------------------------------------------------------- helpers
-def _origin(hint: Any) -> Any:
-    return typing.get_origin(hint)
+def changed_keys(old: Any, new: Any, prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ between two plain config dicts."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        keys = list(old) + [k for k in new if k not in old]
+        return [c for k in keys for c in changed_keys(old.get(k), new.get(k), f"{prefix}{k}.")]
+    if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
+        return [c for i, (a, b) in enumerate(zip(old, new)) for c in changed_keys(a, b, f"{prefix}{i}.")]
+    return [] if old == new else [prefix.rstrip(".")]
 
 
-def _type_name(hint: Any) -> str:
-    if dataclasses.is_dataclass(hint):
-        return "mapping"
-    if _origin(hint) is list:
-        return f"list of {_type_name(typing.get_args(hint)[0])}"
-    if _origin(hint) is dict:
-        return "mapping"
-    return getattr(hint, "__name__", str(hint))
-
-
-def _fail(key: str, hint: Any, value: Any) -> InputError:
-    if isinstance(value, _Override):
-        return InputError(f"--{key}={value}: expected {_type_name(hint)}, got {str(value)!r}")
-    return InputError(f"{key}: expected {_type_name(hint)}, got {value!r}")
-
-
-def _default(cls: Any, name: str) -> Any:
-    """The default of field ``name`` of dataclass ``cls`` as plain data."""
-    value = getattr(cls(), name)
-    return dataclasses.asdict(value) if dataclasses.is_dataclass(value) else _plain(value)
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, list):
-        return [dataclasses.asdict(v) if dataclasses.is_dataclass(v) else v for v in value]
-    return dict(value) if isinstance(value, dict) else value
-
-
-def _coerce(value: Any, hint: Any, key: str) -> Any:
-    """Convert ``value`` to type ``hint`` or raise an :class:`InputError` naming ``key``."""
-    is_text = isinstance(value, str)
-    if hint is Any:
-        return yaml.safe_load(value) if isinstance(value, _Override) else value
-    if hint is bool:
-        if isinstance(value, bool):
-            return value
-        if is_text and value.lower() in _BOOLS:
-            return _BOOLS[value.lower()]
-    elif hint is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if is_text:
-            try:
-                return int(value)
-            except ValueError:
-                pass
-    elif hint is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if is_text:
-            try:
-                return float(value)
-            except ValueError:
-                pass
-    elif hint is str:
-        if is_text:
-            return str(value)
-    elif _origin(hint) is list:
-        if isinstance(value, _Override):
-            value = yaml.safe_load(value)
-        if isinstance(value, (list, tuple)):
-            (item,) = typing.get_args(hint)
-            return [_coerce(v, item, f"{key}.{i}") for i, v in enumerate(value)]
-    elif _origin(hint) is dict:
-        if isinstance(value, Mapping):
-            item = typing.get_args(hint)[1]
-            return {str(k): _coerce(v, item, f"{key}.{k}" if key else str(k)) for k, v in value.items()}
-    elif dataclasses.is_dataclass(hint):
-        if isinstance(value, Mapping):
-            hints = typing.get_type_hints(hint)
-            unknown = [k for k in value if k not in hints]
-            if unknown:
-                where = f"{key}.{unknown[0]}" if key else str(unknown[0])
-                raise InputError(f"unknown config key {where!r}; valid keys: {', '.join(hints)}")
-            sub = {k: _coerce(v, hints[k], f"{key}.{k}" if key else k) for k, v in value.items()}
-            return hint(**sub)
-    raise _fail(key, hint, value)
-
-
-_BOOLS = {"true": True, "false": False, "yes": True, "no": False, "on": True, "off": False, "1": True, "0": False}
+def _one_of(names: Any) -> str:
+    return f"must be one of {', '.join(names)}"
 
 
 def _require(ok: bool, key: str, rule: str, value: Any) -> None:
     if not ok:
         raise InputError(f"{key} {rule}, got {value!r}")
+
+
+def generator_config(model: ModelConfig) -> tuple[str, Any]:
+    """The trained generator's architecture name and config: the preset with ``model.overrides`` applied.
+
+    Returns:
+        ``(arch, config)``: a key of ``registry.ARCHITECTURES`` and an instance of its config class.
+
+    Raises:
+        UnknownModelError: unknown preset.
+        InputError: a preset that is not a learned model, or a bad override.
+    """
+    from ..registry import get_spec
+
+    spec = get_spec(model.preset)
+    if spec.arch is None or spec.config is None:
+        raise InputError(f"model.preset {model.preset!r} is not a trainable (learned) model")
+    fields = dataclasses.asdict(spec.config) | model.overrides
+    try:
+        return spec.arch, parse_section(type(spec.config), fields, "model.overrides")
+    except InputError:
+        raise
+    except ValueError as err:  # the config class's own range checks
+        raise InputError(f"model.overrides: {err}") from None

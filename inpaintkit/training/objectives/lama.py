@@ -68,6 +68,8 @@ class LamaLossConfig:
         perceptual_vgg: VGG-19 perceptual loss.
         hrf_weights: local file for the ResNet50-dilated encoder ("" = the registered download).
         vgg_weights: local file for VGG-19 ("" = the registered download).
+        discriminator_ndf: width of D's first layer (paper: 64).
+        discriminator_layers: strided layers of the PatchGAN D (paper: 4).
     """
 
     l1_known: float = 10.0
@@ -80,6 +82,8 @@ class LamaLossConfig:
     perceptual_vgg: float = 0.0
     hrf_weights: str = ""
     vgg_weights: str = ""
+    discriminator_ndf: int = 64
+    discriminator_layers: int = 4
 
     def __post_init__(self) -> None:
         for item in fields(self):
@@ -112,7 +116,8 @@ class LamaObjective(Objective):
         super().__init__()
         self.config = config or LamaLossConfig()
         self.generator = lama.LamaGenerator(generator_config)
-        self.discriminator = NLayerDiscriminator(input_nc=3, ndf=64, n_layers=4)
+        self.discriminator = NLayerDiscriminator(
+            input_nc=3, ndf=self.config.discriminator_ndf, n_layers=self.config.discriminator_layers)
         self.discriminator_loss = DiscriminatorAdversarialLoss(self.config.r1, self.config.mask_as_fake_target)
         self.perceptual = nn.ModuleDict({
             key: _perceptual(self.config, key, progress) for key in _PERCEPTUAL if getattr(self.config, key) > 0

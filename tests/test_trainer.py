@@ -1,0 +1,287 @@
+"""The trainer end to end: overfitting, exact resume, signals, atomic checkpoints, phases, export."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn as nn
+from _training_toys import ConvGenerator, ToyObjective, build_toy, tiny_config, write_images
+
+from inpaintkit.training import EMA, Trainer, export_checkpoint, lr_factor, run_training
+from inpaintkit.training._checkpoint import atomic_save
+from inpaintkit.training.config import PhaseConfig, ScheduleConfig, TrainConfig, save_config
+from inpaintkit.training.objectives import OBJECTIVES
+from inpaintkit.types import InputError
+from inpaintkit.weights import load_weights
+
+TESTS = Path(__file__).parent
+ROOT = TESTS.parent
+CONFIGS = ROOT / "configs"
+
+
+@pytest.fixture(autouse=True)
+def _toy_objective(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(OBJECTIVES, "toy", build_toy)
+
+
+def _recipe(tmp_path: Path, config: TrainConfig) -> str:
+    return str(save_config(config, tmp_path / "recipe.yaml"))
+
+
+def _events(run: Path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(run / "tensorboard"))
+    events.Reload()
+    return events
+
+
+def _scalars(run: Path, tag: str) -> list[float]:
+    return [e.value for e in _events(run).Scalars(tag)]
+
+
+def _scalar_tags(run: Path) -> set[str]:
+    return set(_events(run).Tags()["scalars"])
+
+
+def _trainer(config: TrainConfig, seed: int = 0, **toy: float) -> Trainer:
+    torch.manual_seed(seed)
+    return Trainer(config, build_toy(config.model, toy))
+
+
+def _assert_same_state(a: Trainer, b: Trainer) -> None:
+    for name in a.nets:
+        for (key, x), y in zip(a.nets[name].state_dict().items(), b.nets[name].state_dict().values()):
+            assert torch.equal(x, y), f"{name}.{key} differs"
+        states = (t.optimizers[name].state_dict()["state"].values() for t in (a, b))
+        for x, y in zip(*states):
+            assert all(torch.equal(x[k], y[k]) for k in x), f"optimizer state of {name} differs"
+    for x, y in zip(a.ema.state_dict().values(), b.ema.state_dict().values()):
+        assert torch.equal(x, y)
+
+
+def test_tiny_config_overfits_one_image_end_to_end(tmp_path: Path) -> None:
+    write_images(tmp_path / "one", 1, size=(32, 32))  # one image, one crop, one mask: pure memorisation
+    config = tiny_config(tmp_path / "one", tmp_path / "run", steps=300, batch_size=1, crop=32)
+    config.data.flip = False
+    config.data.val_dir, config.data.val_size, config.data.val_masks = str(tmp_path / "one"), 32, "outpaint-sides"
+    config.run.val_every = config.run.sample_every = 50
+    config.run.threads, config.run.ema_decay = 1, 0.5
+    run = run_training(_recipe(tmp_path, config), ["--run.log_every=5", "--optim.generator.lr=5e-3",
+                                                   "--schedule.lr_scheduler=cosine"])
+    losses = _scalars(run, "loss/generator/l1")
+    assert len(losses) == 60 and max(losses[-3:]) < losses[0] / 5, losses
+    assert _scalars(run, "val/psnr")[-1] > _scalars(run, "val/psnr")[0]
+    assert sorted(p.name for p in run.iterdir()) == ["best.pt", "config.yaml", "generator.safetensors", "last.pt",
+                                                     "tensorboard"]  # fmt: skip
+    loaded = load_weights(run / "generator.safetensors")
+    notes = json.loads(loaded.metadata["trained"])
+    assert loaded.arch == "lama" and notes["steps"] == 300 and notes["train_dir"] == str(tmp_path / "one")
+    assert notes["metrics"]["step"] == 300 and notes["wall_time_s"] > 0
+    with pytest.raises(InputError, match="already holds a run; pass --resume"):
+        run_training(_recipe(tmp_path, config), [])
+
+
+def test_lama_cpu_recipe_runs_end_to_end(tmp_path: Path) -> None:
+    write_images(tmp_path / "data", 3, size=(72, 80))
+    data = str(tmp_path / "data")
+    run = run_training(str(CONFIGS / "lama-small-cpu.yaml"), [
+        f"--data.train_dir={data}", f"--data.val_dir={data}", "--model.preset=lama-tiny", "--data.crop_size=64",
+        "--data.val_size=64", "--data.val_masks=outpaint-sides", "--data.val_count=2", "--data.batch_size=2",
+        "--data.workers=0", "--schedule.phases.0.steps=2", f"--run.out_dir={tmp_path / 'run'}", "--run.threads=1",
+        "--run.log_every=1", "--run.val_every=2",
+    ])  # fmt: skip
+    losses = {tag for tag in _scalar_tags(run) if tag.startswith("loss/") and not tag.endswith("grad_norm")}
+    assert losses == {"loss/generator/l1_known", "loss/generator/l1_hole", "loss/generator/adversarial",
+                      "loss/generator/feature_matching", "loss/generator/total", "loss/discriminator/adversarial",
+                      "loss/discriminator/r1", "loss/discriminator/total"}  # fmt: skip
+    assert torch.load(run / "last.pt", weights_only=True)["step"] == 2
+    assert load_weights(run / "generator.safetensors").config["ngf"] == 8
+
+
+def test_resume_continues_exactly(tmp_path: Path) -> None:
+    write_images(tmp_path / "data", 5)
+    config = tiny_config(tmp_path / "data", tmp_path / "full", steps=8, train=("generator", "discriminator"))
+    config.data.val_dir, config.data.val_masks, config.data.val_size = str(tmp_path / "data"), "outpaint-sides", 16
+    config.run.val_every, config.run.ckpt_every = 2, 3
+    toy = {"adversarial": 0.5, "r1": 0.1, "noise": 0.05}
+    full = _trainer(config, **toy)
+    full.train()
+
+    config.run.out_dir = str(tmp_path / "split")
+    first = _trainer(config, **toy)
+    first.train(stop_at=5)  # "killed" after step 5: last.pt was written at step 5
+    config.data.workers = 2  # another process, other workers, other initial weights and RNG
+    second = _trainer(config, seed=123, **toy)
+    torch.rand(7)
+    second.load_state_dict(torch.load(tmp_path / "split" / "last.pt", weights_only=True))
+    assert second.step == 5
+    second.train()
+    assert second.step == full.step == 8
+    _assert_same_state(full, second)
+    assert second.best == full.best
+
+
+def _run_in_subprocess(tmp_path: Path, config: TrainConfig) -> subprocess.Popen:
+    script = (f"import sys; sys.path.insert(0, {str(TESTS)!r})\n"
+              "from _training_toys import build_toy\n"
+              "from inpaintkit.training.objectives import OBJECTIVES\n"
+              "from inpaintkit.cli import main\n"
+              "OBJECTIVES['toy'] = build_toy\n"
+              f"sys.exit(main(['train', {_recipe(tmp_path, config)!r}]))\n")  # fmt: skip
+    return subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})  # fmt: skip
+
+
+def _wait_for(path: Path, process: subprocess.Popen, timeout: float = 40.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert process.poll() is None, process.stderr.read()
+        assert time.monotonic() < deadline, f"{path} never appeared"
+        time.sleep(0.1)
+
+
+def test_sigterm_finishes_the_step_checkpoints_and_resumes_exactly(tmp_path: Path) -> None:
+    write_images(tmp_path / "data", 4)
+    config = tiny_config(tmp_path / "data", tmp_path / "run", steps=100_000)
+    config.run.ckpt_every, config.run.log_every, config.run.threads = 100_000, 1000, 1
+    process = _run_in_subprocess(tmp_path, config)
+    _wait_for(tmp_path / "run" / "config.yaml", process)
+    time.sleep(1.0)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 0, stderr
+    state = torch.load(tmp_path / "run" / "last.pt", weights_only=True)
+    assert 0 < state["step"] < 100_000
+    assert f"stopped by signal at step {state['step']}" in stderr  # nothing lost since the signal
+
+    total = state["step"] + 3
+    resumed = run_training(_recipe(tmp_path, config), [f"--schedule.phases.0.steps={total}"], resume=True)
+    config.run.out_dir = str(tmp_path / "straight")
+    straight = run_training(_recipe(tmp_path, config), [f"--schedule.phases.0.steps={total}"])
+    a, b = (torch.load(run / "last.pt", weights_only=True) for run in (resumed, straight))
+    assert a["step"] == b["step"] == total
+    for key, value in a["nets"]["generator"].items():
+        assert torch.equal(value, b["nets"]["generator"][key]), key
+    assert len(a["commands"]) == 2 and len(b["commands"]) == 1
+
+
+def test_sigkill_loses_at_most_the_steps_since_the_last_checkpoint(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    write_images(tmp_path / "data", 4)
+    config = tiny_config(tmp_path / "data", tmp_path / "run", steps=100_000)
+    config.run.ckpt_every, config.run.log_every, config.run.threads = 5, 1000, 1
+    process = _run_in_subprocess(tmp_path, config)
+    _wait_for(tmp_path / "run" / "last.pt", process)
+    time.sleep(0.7)
+    process.kill()
+    process.communicate(timeout=30)
+    state = torch.load(tmp_path / "run" / "last.pt", weights_only=True)
+    assert state["step"] >= 5 and state["step"] % 5 == 0
+    run_training(_recipe(tmp_path, config), [f"--schedule.phases.0.steps={state['step'] + 2}"], resume=True)
+    assert torch.load(tmp_path / "run" / "last.pt", weights_only=True)["step"] == state["step"] + 2
+    assert "resuming with changed settings: schedule.phases.0.steps" in capsys.readouterr().err
+    with pytest.raises(InputError, match="nothing to resume"):
+        run_training(_recipe(tmp_path, config), ["--run.out_dir=" + str(tmp_path / "empty")], resume=True)
+
+
+def test_atomic_save_keeps_the_old_file_when_writing_fails(tmp_path: Path) -> None:
+    path = tmp_path / "last.pt"
+    atomic_save({"step": 1}, path)
+    with pytest.raises((pickle.PicklingError, AttributeError)):
+        atomic_save({"step": 2, "bad": lambda: None}, path)  # cannot be pickled
+    assert torch.load(path, weights_only=True) == {"step": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]
+
+
+def test_phases_update_only_their_networks(tmp_path: Path) -> None:
+    write_images(tmp_path / "data", 3)
+    config = tiny_config(tmp_path / "data", tmp_path / "run")
+    config.schedule.phases = [
+        PhaseConfig("completion", 2, ["generator"]),
+        PhaseConfig("discriminator", 2, ["discriminator"]),
+        PhaseConfig("joint", 1, ["discriminator", "generator"]),
+    ]
+    trainer = _trainer(config, adversarial=1.0)
+    assert [trainer.phase_at(s).name for s in range(6)] == ["completion"] * 2 + ["discriminator"] * 2 + ["joint"] * 2
+
+    def snapshot() -> dict[str, torch.Tensor]:
+        return {n: torch.cat([p.detach().flatten() for p in net.parameters()]) for n, net in trainer.nets.items()}
+
+    changed = []
+    for _ in range(5):
+        before = snapshot()
+        terms = trainer.train_step(next(iter(trainer._loader(trainer.step))))
+        after = snapshot()
+        changed.append(sorted(n for n in before if not torch.equal(before[n], after[n])))
+        assert all(key.split("/")[0] in changed[-1] for key in terms)
+    assert changed == [["generator"]] * 2 + [["discriminator"]] * 2 + [["discriminator", "generator"]]
+    assert "generator/adversarial" in terms
+
+
+def test_network_names_are_checked(tmp_path: Path) -> None:
+    write_images(tmp_path / "data", 2)
+    config = tiny_config(tmp_path / "data", tmp_path / "run")
+    del config.optim["discriminator"]
+    with pytest.raises(InputError, match=r"optim.discriminator: missing \(the objective trains generator, discrimin"):
+        _trainer(config)
+    config = tiny_config(tmp_path / "data", tmp_path / "run", train=("generator", "critic"))
+    with pytest.raises(InputError, match=r"schedule.phases.0.train: unknown network 'critic'"):
+        _trainer(config)
+
+
+def test_non_finite_loss_stops_with_the_term_named(tmp_path: Path) -> None:
+    write_images(tmp_path / "data", 2)
+    config = tiny_config(tmp_path / "data", tmp_path / "run")
+    trainer = Trainer(config, ToyObjective(ConvGenerator()))
+    with torch.no_grad():
+        trainer.nets["generator"].body[0].bias.fill_(math.nan)
+    message = r"non-finite loss at step 0 \(generator, phase joint\): \{'l1': nan\}"
+    with pytest.raises(FloatingPointError, match=message):
+        trainer.train()
+
+
+def test_ema_follows_the_hand_computed_average() -> None:
+    model = nn.Linear(1, 1)
+    with torch.no_grad():
+        model.weight.fill_(1.0)
+    ema = EMA(model, decay=0.75)
+    with torch.no_grad():
+        model.weight.fill_(5.0)
+    ema.update(model)
+    assert ema.module.weight.item() == pytest.approx(0.75 * 1 + 0.25 * 5)
+    assert not ema.module.weight.requires_grad and not ema.module.training
+
+
+def test_lr_factor_by_hand() -> None:
+    cosine = ScheduleConfig(lr_scheduler="cosine", warmup_steps=4)
+    assert lr_factor(cosine, 14, 0) == pytest.approx(0.25) and lr_factor(cosine, 14, 3) == pytest.approx(1.0)
+    assert lr_factor(cosine, 14, 9) == pytest.approx(0.5) and lr_factor(cosine, 14, 14) == pytest.approx(0.0)
+    steps = ScheduleConfig(lr_scheduler="step", milestones=[3, 6], gamma=0.1)
+    assert [lr_factor(steps, 10, s) for s in (2, 3, 6)] == pytest.approx([1.0, 0.1, 0.01])
+
+
+def test_export_checkpoint_prefers_the_ema_weights(tmp_path: Path) -> None:
+    write_images(tmp_path / "data", 2)
+    config = tiny_config(tmp_path / "data", tmp_path / "run", steps=2)
+    trainer = _trainer(config)
+    trainer.train()
+    out = export_checkpoint(tmp_path / "run" / "last.pt", tmp_path / "g.safetensors", metadata={"licence": "test"})
+    loaded = load_weights(out)
+    for key, value in trainer.ema.state_dict().items():
+        assert torch.equal(loaded.state_dict[key], value), key
+    assert loaded.metadata["licence"] == "test" and json.loads(loaded.metadata["trained"])["steps"] == 2
+    raw = load_weights(export_checkpoint(tmp_path / "run" / "last.pt", tmp_path / "raw.safetensors", ema=False))
+    assert torch.equal(raw.state_dict["model.1.ffc.convl2l.weight"],
+                       trainer.nets["generator"].state_dict()["model.1.ffc.convl2l.weight"])  # fmt: skip

@@ -163,6 +163,18 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from .training.export import export_checkpoint
+    from .types import InpaintKitError
+
+    if Path(args.target).exists() and not args.overwrite:
+        raise InpaintKitError(f"{args.target} exists; pass --overwrite to replace it")
+    notes = {"licence": args.licence} if args.licence else None
+    export_checkpoint(args.checkpoint, args.target, ema=not args.no_ema, metadata=notes)
+    print(f"wrote {args.target}")
+    return 0
+
+
 # ----------------------------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     from .registry import DEFAULT_MODEL
@@ -216,6 +228,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("config", help="recipe YAML, e.g. configs/lama-small-cpu.yaml")
     p.add_argument("--resume", action="store_true", help="continue the run in the recipe's out_dir exactly")
     p.set_defaults(func=cmd_train, overrides=[])
+
+    p = sub.add_parser("export", help="write a training checkpoint's generator as a .safetensors model file")
+    p.add_argument("checkpoint", help="last.pt or best.pt of a run")
+    p.add_argument("target", help="output .safetensors")
+    p.add_argument("--no-ema", action="store_true", help="export the raw generator, not its EMA")
+    p.add_argument("--licence", default="", help="licence note stored in the file")
+    p.add_argument("--overwrite", action="store_true")
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("eval", help="evaluate models on standard mask protocols -> CSV, summary, HTML")
     add_eval_arguments(p)

@@ -259,8 +259,11 @@ def test_ema_follows_the_hand_computed_average() -> None:
     ema = EMA(model, decay=0.75)
     with torch.no_grad():
         model.weight.fill_(5.0)
-    ema.update(model)
-    assert ema.module.weight.item() == pytest.approx(0.75 * 1 + 0.25 * 5)
+    ema.update(model, 0)  # warm-up: d = min(0.75, 1/10) = 0.1
+    assert ema.module.weight.item() == pytest.approx(0.1 * 1 + 0.9 * 5)
+    ema.update(model, 100)  # past the warm-up: d = 0.75
+    assert ema.module.weight.item() == pytest.approx(0.75 * 4.6 + 0.25 * 5)
+    assert [ema.decay_at(n) for n in (0, 8, 1000)] == pytest.approx([0.1, 0.5, 0.75])
     assert not ema.module.weight.requires_grad and not ema.module.training
 
 

@@ -10,13 +10,16 @@ import torch.nn as nn
 
 
 class EMA:
-    """A frozen copy of ``model`` whose parameters follow ``p_ema <- decay * p_ema + (1 - decay) * p``.
+    """A frozen copy of ``model`` whose parameters follow ``p_ema <- d * p_ema + (1 - d) * p``.
 
-    Buffers (batch-norm statistics) are copied as they are. The copy lives in eval mode.
+    ``d = min(decay, (1 + n) / (10 + n))`` at the ``n``-th update: the warm-up keeps the average from
+    being dominated by the random initial weights early in a run (short CPU runs validate it after
+    a few hundred steps). Buffers (batch-norm statistics) are copied as they are. The copy lives in
+    eval mode.
 
     Args:
         model: the network to average (its current weights start the average).
-        decay: weight of the old average per update, in ``[0, 1)``.
+        decay: the largest weight of the old average per update, in ``[0, 1)``.
     """
 
     def __init__(self, model: nn.Module, decay: float) -> None:
@@ -25,12 +28,17 @@ class EMA:
         self.decay = decay
         self.module = copy.deepcopy(model).eval().requires_grad_(False)
 
+    def decay_at(self, n: int) -> float:
+        """The weight of the old average at the ``n``-th update (0-based)."""
+        return min(self.decay, (1 + n) / (10 + n))
+
     @torch.no_grad()
-    def update(self, model: nn.Module) -> None:
-        """Move the average one step towards ``model``'s current weights."""
+    def update(self, model: nn.Module, n: int) -> None:
+        """Move the average towards ``model``'s current weights; ``n`` = updates done so far."""
+        weight = 1.0 - self.decay_at(n)
         current = dict(model.named_parameters())
         for name, average in self.module.named_parameters():
-            average.lerp_(current[name].detach().to(average.dtype), 1.0 - self.decay)
+            average.lerp_(current[name].detach().to(average.dtype), weight)
         current_buffers = dict(model.named_buffers())
         for name, buffer in self.module.named_buffers():
             buffer.copy_(current_buffers[name])

@@ -179,7 +179,7 @@ class Trainer:
         self.scaler.update()
         self.objective.end_step()
         if self.ema is not None:
-            self.ema.update(self.nets[self.generator_name])
+            self.ema.update(self.nets[self.generator_name], self.step)
         for net in self.nets.values():
             ddp.broadcast_module(net, self.dist, buffers_only=True)
         self.step += 1

@@ -57,6 +57,9 @@ class WeightSpec:
         format: ``"torchscript-lama"``, ``"lightning-lama"`` or ``"inpaintkit"``.
         input_convention: what the network expects, in short.
         md5: expected MD5 hex digest when upstream pins one (checked as well as sha256).
+        sha256_prefix: the leading hex digits of the SHA-256 when upstream publishes only those
+            (torchvision names its files ``<name>-<first 8 hex digits>.pth``); checked when
+            ``sha256`` is ``None``.
         size_mb: download size in MiB.
         note: provenance of the file and its checksums.
     """
@@ -69,6 +72,7 @@ class WeightSpec:
     format: str
     input_convention: str
     md5: str | None = None
+    sha256_prefix: str | None = None
     size_mb: float | None = None
     note: str = ""
 
@@ -115,6 +119,7 @@ WEIGHT_SPECS: dict[str, WeightSpec] = {
         url="https://download.pytorch.org/models/vgg19-dcbb9e9d.pth",
         filename="vgg19-dcbb9e9d.pth",
         sha256=None,
+        sha256_prefix="dcbb9e9d",
         licence="BSD-3-Clause",
         format="state-dict",
         input_convention="RGB in [0,1] normalised with the ImageNet mean/std (done by the backbone)",
@@ -122,7 +127,7 @@ WEIGHT_SPECS: dict[str, WeightSpec] = {
         note=(
             "torchvision's VGG19_Weights.IMAGENET1K_V1 (features.* and classifier.*). torchvision "
             "publishes no full digest; its file name carries the first 8 hex digits of the sha256 "
-            "(dcbb9e9d), which load_backbone checks."
+            "(dcbb9e9d), which fetch checks."
         ),
     ),
     # Networks of the evaluation metrics (inpaintkit.evaluation): LPIPS (VGG) and FID.
@@ -131,6 +136,7 @@ WEIGHT_SPECS: dict[str, WeightSpec] = {
         url="https://download.pytorch.org/models/vgg16-397923af.pth",
         filename="vgg16-397923af.pth",
         sha256=None,
+        sha256_prefix="397923af",
         licence="BSD-3-Clause",
         format="state-dict",
         input_convention="LPIPS input: RGB in [-1,1], shifted and scaled by LPIPS's ScalingLayer",
@@ -138,7 +144,7 @@ WEIGHT_SPECS: dict[str, WeightSpec] = {
         note=(
             "torchvision's VGG16_Weights.IMAGENET1K_V1 (features.* and classifier.*), the trunk LPIPS-VGG "
             "uses. torchvision publishes no full digest; its file name carries the first 8 hex digits of "
-            "the sha256 (397923af), which inpaintkit.evaluation checks."
+            "the sha256 (397923af), which fetch checks."
         ),
     ),
     "lpips-vgg-v0.1": WeightSpec(
@@ -203,7 +209,11 @@ def sha256_file(path: str | os.PathLike, chunk_size: int = 1 << 20) -> str:
 def _mismatch(spec: WeightSpec, path: Path) -> str | None:
     """``"expected <algo> X, got Y"`` for the first pinned checksum ``path`` fails, else ``None``."""
     expected = {algo: value.lower() for algo, value in (("sha256", spec.sha256), ("md5", spec.md5)) if value}
-    actual = _digests(path, list(expected)) if expected else {}
+    prefix = (spec.sha256_prefix or "").lower() if spec.sha256 is None else ""
+    algorithms = [*expected, *(["sha256"] if prefix else [])]
+    actual = _digests(path, algorithms) if algorithms else {}
+    if prefix and not actual["sha256"].startswith(prefix):
+        return f"expected sha256 starting with {prefix}, got {actual['sha256']}"
     for algo, value in expected.items():
         if actual[algo] != value:
             return f"expected {algo} {value}, got {actual[algo]}"
@@ -215,7 +225,7 @@ def fetch(spec: WeightSpec, *, progress: bool = True) -> Path:
 
     The download goes to a temporary file next to the target, is verified, then renamed into
     place, so the cache never holds a partial or unverified file. Files whose spec pins no
-    checksum are used as downloaded.
+    checksum (neither a digest nor a sha256 prefix) are used as downloaded.
 
     Args:
         spec: the published file.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import urllib.error
 import urllib.request
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -11,11 +12,10 @@ import torch
 import torch.nn.functional as F
 
 from inpaintkit.losses import load_backbone
-from inpaintkit.losses import perceptual as P
 from inpaintkit.models.backbones import IMAGENET_MEAN, VGG19_LAYERS, ResNet50Dilated, VGG19Features
 from inpaintkit.models.discriminators import NLayerDiscriminator
 from inpaintkit.types import WeightsError
-from inpaintkit.weights import WEIGHT_SPECS
+from inpaintkit.weights import WEIGHT_SPECS, sha256_file
 
 BN = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
 
@@ -232,9 +232,10 @@ def test_cached_weights_are_used_and_vgg_prefix_is_checked(
     no_network.mkdir(parents=True)
     cached = no_network / WEIGHT_SPECS["vgg19"].filename
     torch.save(official_like(VGG19Features(), seed=4), cached)
-    with pytest.raises(WeightsError, match="does not start with dcbb9e9d"):  # our stand-in is not torchvision's file
+    with pytest.raises(WeightsError, match="expected sha256 starting with dcbb9e9d"):  # a stand-in, not torchvision's
         load_backbone("vgg19")
-    monkeypatch.setitem(P.SHA256_PREFIXES, "vgg19", P.sha256_file(cached)[:8])
+    own = replace(WEIGHT_SPECS["vgg19"], sha256_prefix=sha256_file(cached)[:8])
+    monkeypatch.setitem(WEIGHT_SPECS, "vgg19", own)
     assert isinstance(load_backbone("vgg19"), VGG19Features)
 
 
@@ -242,4 +243,4 @@ def test_weight_specs_of_the_backbones() -> None:
     hrf, vgg = WEIGHT_SPECS["ade20k-resnet50dilated"], WEIGHT_SPECS["vgg19"]
     assert hrf.url.endswith("ade20k-resnet50dilated-ppm_deepsup/encoder_epoch_20.pth")
     assert vgg.url == "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"
-    assert P.SHA256_PREFIXES["vgg19"] in vgg.filename
+    assert vgg.sha256_prefix == "dcbb9e9d" and vgg.sha256 is None and vgg.sha256_prefix in vgg.filename

@@ -169,9 +169,13 @@ def test_reports_are_offline_pages_with_grids_and_skip_notes(tmp_path):
     out = tmp_path / "report"
     report = run_eval(tmp_path / "data", "glcic", ["telea"], out, size=SIZE, progress=False)
     home = tmp_path / "home" / "weights"
-    lpips_note = (f"LPIPS skipped: weights not found at {home / 'vgg16-397923af.pth'}; "
-                  "download URL https://download.pytorch.org/models/vgg16-397923af.pth")  # fmt: skip
-    fid_note = f"FID skipped: weights not found at {home / 'pt_inception-2015-12-05-6726825d.pth'}; download URL"
+    lpips_note = ("LPIPS skipped: the vgg16 weights vgg16-397923af.pth are missing: not in the cache and the "
+                  "download from https://download.pytorch.org/models/vgg16-397923af.pth failed; download that file "
+                  f"and put it at {home / 'vgg16-397923af.pth'}")  # fmt: skip
+    fid_note = ("FID skipped: the fid-inception-v3 weights pt_inception-2015-12-05-6726825d.pth are missing: not in "
+                "the cache and the download from https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/"
+                f"pt_inception-2015-12-05-6726825d.pth failed; download that file and put it at "
+                f"{home / 'pt_inception-2015-12-05-6726825d.pth'}")  # fmt: skip
     page = (out / "index.html").read_text()
     for text in ((out / "summary.md").read_text(), page):
         assert lpips_note in text and fid_note in text

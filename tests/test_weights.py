@@ -16,7 +16,7 @@ import sys
 import time
 import types
 import warnings
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import omegaconf  # a test dependency: the official checkpoint pickles OmegaConf objects
@@ -25,6 +25,7 @@ import torch
 import torch.nn as nn
 
 from inpaintkit import weights as W
+from inpaintkit._state import fetch_published
 from inpaintkit.models.lama import PRESETS, LamaConfig, LamaGenerator
 from inpaintkit.types import WeightsError
 
@@ -434,6 +435,38 @@ def test_fetch_offline_says_where_to_put_the_file(home):
     assert "tiny.bin" in message and url in message
     assert str(home / "weights" / "tiny.bin") in message and "--weights PATH" in message
     assert list((home / "weights").iterdir()) == []
+
+
+def test_fetch_checks_a_sha256_prefix_when_no_digest_is_pinned(home, tmp_path):
+    data = b"a torchvision-style file"
+    digest = hashlib.sha256(data).hexdigest()
+    source = tmp_path / "upstream.bin"
+    source.write_bytes(data)
+    other = ("1" if digest[0] == "0" else "0") + digest[1:8]
+    spec = replace(_spec(source.as_uri()), sha256_prefix=other)
+    with pytest.raises(WeightsError) as info:
+        W.fetch(spec, progress=False)
+    assert f"expected sha256 starting with {other}, got {digest}; the download was discarded" in str(info.value)
+    assert list((home / "weights").iterdir()) == []
+    target = W.fetch(replace(spec, sha256_prefix=digest[:8].upper()), progress=False)
+    assert target.read_bytes() == data
+    with pytest.raises(WeightsError, match=rf"tiny\.bin at .*: expected sha256 starting with {other}, got {digest}"):
+        W.fetch(spec, progress=False)  # checked on the cache-hit path too
+    assert W.fetch(replace(spec, sha256=digest), progress=False) == target  # a full digest takes precedence
+
+
+def test_fetch_published_says_where_to_put_a_missing_file(home, tmp_path):
+    url = "http://127.0.0.1:9/tiny.bin"
+    with pytest.raises(WeightsError) as info:
+        fetch_published(_spec(url, b"x"), progress=False)
+    assert str(info.value) == ("the tiny weights tiny.bin are missing: not in the cache and the download from "
+                               f"{url} failed; download that file and put it at {home / 'weights' / 'tiny.bin'}")
+    source = tmp_path / "upstream.bin"
+    source.write_bytes(b"tampered")
+    with pytest.raises(WeightsError, match=r"^checksum mismatch for tiny\.bin downloaded from"):
+        fetch_published(_spec(source.as_uri(), sha256="0" * 64), progress=False)
+    with pytest.raises(WeightsError, match="no published weights named 'nope'; known: big-lama, "):
+        fetch_published("nope")
 
 
 def test_published_specs_are_complete():

@@ -25,7 +25,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
-from ._weights import load_exact, metric_weights, read_state_dict
+from .._state import fetch_published, load_state_exact, read_state_dict
 
 INPUT_SIZE = 299
 FEATURES = 2048
@@ -214,10 +214,11 @@ def load_fid_inception(path: str | os.PathLike | None = None, *, progress: bool 
         The network in eval mode, without parameter gradients (its 1008-way ``fc`` head is not loaded).
 
     Raises:
-        WeightsError: the file is absent and cannot be downloaded (``"weights not found at PATH;
-            download URL ..."``) or does not hold exactly the expected tensors.
+        WeightsError: the file is absent and cannot be downloaded (the message names the file, its
+            URL and where to put it) or does not hold exactly the expected tensors.
     """
-    file = metric_weights("fid-inception-v3", progress=progress) if path is None else Path(path)
+    file = fetch_published("fid-inception-v3", progress=progress) if path is None else Path(path)
     model = FIDInceptionV3()
-    load_exact(model, read_state_dict(file, "FID Inception"), f"{file} (FID Inception weights)", ignore=("fc.",))
+    load_state_exact(model, read_state_dict(file, "FID Inception"), f"{file} (FID Inception weights)",
+                     ignore=("fc.",))  # fmt: skip
     return model

@@ -26,7 +26,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
-from ._weights import load_exact, metric_weights, read_state_dict
+from .._state import fetch_published, load_state_exact, read_state_dict
+from ..models.backbones import vgg_layers
 
 #: LPIPS v0.1 input shift and scale per RGB channel (on ``[-1, 1]`` images).
 SHIFT = (-0.030, -0.088, -0.188)
@@ -49,15 +50,7 @@ class VGG16Features(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        layers: list[nn.Module] = []
-        channels = 3
-        for item in VGG16_CFG:
-            if item == "M":
-                layers.append(nn.MaxPool2d(2, stride=2))
-            else:
-                layers += [nn.Conv2d(channels, int(item), 3, padding=1), nn.ReLU()]
-                channels = int(item)
-        self.features = nn.Sequential(*layers)
+        self.features = vgg_layers(VGG16_CFG)
 
     def forward(self, x: Tensor) -> list[Tensor]:
         """Return the outputs of the five LPIPS taps."""
@@ -167,14 +160,14 @@ def load_lpips(
         The network in eval mode, without parameter gradients.
 
     Raises:
-        WeightsError: a file is absent and cannot be downloaded (``"weights not found at PATH;
-            download URL ..."``), fails its checksum, or does not hold exactly the expected tensors.
+        WeightsError: a file is absent and cannot be downloaded (the message names the file, its URL
+            and where to put it), fails its checksum, or does not hold exactly the expected tensors.
     """
-    backbone_file = metric_weights("vgg16", progress=progress) if backbone_path is None else Path(backbone_path)
-    lin_file = metric_weights("lpips-vgg-v0.1", progress=progress) if lin_path is None else Path(lin_path)
+    backbone_file = fetch_published("vgg16", progress=progress) if backbone_path is None else Path(backbone_path)
+    lin_file = fetch_published("lpips-vgg-v0.1", progress=progress) if lin_path is None else Path(lin_path)
     model = lpips_vgg()
-    load_exact(model.net, read_state_dict(backbone_file, "VGG16"), f"{backbone_file} (VGG16 weights)",
-               ignore=("classifier.",))  # fmt: skip
+    load_state_exact(model.net, read_state_dict(backbone_file, "VGG16"), f"{backbone_file} (VGG16 weights)",
+                     ignore=("classifier.",))  # fmt: skip
     heads = nn.ModuleDict({f"lin{index}": getattr(model, f"lin{index}") for index in range(model.layers)})
-    load_exact(heads, read_state_dict(lin_file, "LPIPS"), f"{lin_file} (LPIPS linear layers)")
+    load_state_exact(heads, read_state_dict(lin_file, "LPIPS"), f"{lin_file} (LPIPS linear layers)")
     return model

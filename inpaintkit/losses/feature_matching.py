@@ -11,12 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from torch import Tensor
 
-from ..types import InputError
+from .perceptual import layer_mse
 
 
 def feature_matching_loss(fake_features: Sequence[Tensor], real_features: Sequence[Tensor]) -> Tensor:
@@ -29,10 +27,7 @@ def feature_matching_loss(fake_features: Sequence[Tensor], real_features: Sequen
     Returns:
         A scalar.
     """
-    if len(fake_features) != len(real_features) or not fake_features:
-        raise InputError(f"feature_matching_loss needs the same non-zero number of fake and real feature maps, "
-                         f"got {len(fake_features)} and {len(real_features)}")  # fmt: skip
-    return torch.stack([F.mse_loss(fake, real.detach()) for fake, real in zip(fake_features, real_features)]).mean()
+    return layer_mse(fake_features, real_features, "feature_matching_loss").mean()
 
 
 class FeatureMatchingLoss(nn.Module):

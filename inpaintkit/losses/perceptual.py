@@ -23,9 +23,26 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
+from .._state import fetch_published, load_state_exact, read_state_dict
 from ..models.backbones import FrozenBackbone, ResNet50Dilated, VGG19Features
 from ..types import InputError, WeightsError
-from ..weights import WEIGHT_SPECS, cached_path, fetch, sha256_file
+
+
+def layer_mse(pred_features: Sequence[Tensor], target_features: Sequence[Tensor], caller: str) -> Tensor:
+    """``MSE(pred_l, target_l)`` for each layer ``l`` (targets detached), each averaged over its elements.
+
+    Args:
+        pred_features: feature maps of the prediction.
+        target_features: feature maps of the target, same number and shapes.
+        caller: the loss named in the error message.
+
+    Returns:
+        ``(L,)``, one value per layer.
+    """
+    if len(pred_features) != len(target_features) or not pred_features:
+        raise InputError(f"{caller} needs the same non-zero number of feature maps, "
+                         f"got {len(pred_features)} and {len(target_features)}")  # fmt: skip
+    return torch.stack([F.mse_loss(p, t.detach()) for p, t in zip(pred_features, target_features)])
 
 
 def perceptual_loss(pred_features: Sequence[Tensor], target_features: Sequence[Tensor]) -> Tensor:
@@ -38,10 +55,7 @@ def perceptual_loss(pred_features: Sequence[Tensor], target_features: Sequence[T
     Returns:
         A scalar.
     """
-    if len(pred_features) != len(target_features) or not pred_features:
-        raise InputError(f"perceptual_loss needs the same non-zero number of feature maps, "
-                         f"got {len(pred_features)} and {len(target_features)}")  # fmt: skip
-    return torch.stack([F.mse_loss(p, t.detach()) for p, t in zip(pred_features, target_features)]).sum()
+    return layer_mse(pred_features, target_features, "perceptual_loss").sum()
 
 
 class PerceptualLoss(nn.Module):
@@ -78,10 +92,6 @@ BACKBONES: dict[str, tuple[Callable[[], FrozenBackbone], tuple[str, ...]]] = {
     "vgg19": (VGG19Features, ("classifier.",)),
 }
 
-#: torchvision names its files ``<name>-<first 8 hex digits of the sha256>.pth`` and publishes no
-#: full digest: where a spec pins no sha256, the downloaded file's digest must start with this.
-SHA256_PREFIXES: dict[str, str] = {"vgg19": "dcbb9e9d"}
-
 
 def load_backbone(name: str, path: str | os.PathLike | None = None, *, progress: bool = True) -> FrozenBackbone:
     """Build backbone ``name`` with its published weights, frozen.
@@ -102,51 +112,8 @@ def load_backbone(name: str, path: str | os.PathLike | None = None, *, progress:
     """
     if name not in BACKBONES:
         raise WeightsError(f"unknown backbone {name!r}; known: {', '.join(BACKBONES)}")
-    file = _fetch_published(name, progress) if path is None else Path(path)
-    if not file.is_file():
-        raise WeightsError(f"no {name} weight file at {file}")
-    try:
-        state = torch.load(file, map_location="cpu", weights_only=True)
-    except Exception as err:  # a damaged or foreign file can fail anywhere inside torch.load
-        reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
-        raise WeightsError(f"cannot read {file} as {name} weights ({reason})") from None
+    file = fetch_published(name, progress=progress) if path is None else Path(path)
     build, unused = BACKBONES[name]
     backbone = build()
-    _load_exact(backbone, state, unused, f"{file} ({name} weights)")
+    load_state_exact(backbone, read_state_dict(file, name), f"{file} ({name} weights)", ignore=unused)
     return backbone.freeze()
-
-
-def _fetch_published(name: str, progress: bool) -> Path:
-    spec = WEIGHT_SPECS[name]
-    target = cached_path(spec)
-    was_cached = target.is_file()
-    try:
-        file = fetch(spec, progress=progress)
-    except WeightsError as err:
-        if was_cached or str(err).startswith("checksum mismatch"):
-            raise
-        raise WeightsError(f"the {name} weights {spec.filename} are missing: not in the cache and the download "
-                           f"from {spec.url} failed; download that file and put it at {target}") from None  # fmt: skip
-    prefix = SHA256_PREFIXES.get(name)
-    if spec.sha256 is None and prefix and not sha256_file(file).startswith(prefix):
-        raise WeightsError(f"checksum mismatch for {spec.filename} at {file}: its sha256 does not start with "
-                           f"{prefix}; the file was not used, delete it to download it again")  # fmt: skip
-    return file
-
-
-def _load_exact(module: nn.Module, state: object, unused: tuple[str, ...], what: str) -> None:
-    """Load ``state`` into ``module``, requiring every tensor with its shape (BN counters optional)."""
-    if not isinstance(state, Mapping) or not all(isinstance(v, Tensor) for v in state.values()):
-        raise WeightsError(f"{what}: expected a state dict of tensors, got {type(state).__name__}")
-    state = {key: value for key, value in state.items() if not key.startswith(unused)}
-    expected = module.state_dict()
-    optional = {key for key in expected if key.endswith("num_batches_tracked")}
-    missing = [key for key in expected if key not in state and key not in optional]
-    extra = [key for key in state if key not in expected]
-    wrong = [f"{key} {tuple(state[key].shape)} instead of {tuple(value.shape)}"
-             for key, value in expected.items() if key in state and state[key].shape != value.shape]  # fmt: skip
-    found = {"missing": missing, "unexpected": extra, "wrong shape": wrong}
-    problems = [f"{label} {', '.join(keys[:3])}{' ...' if len(keys) > 3 else ''}" for label, keys in found.items() if keys]
-    if problems:
-        raise WeightsError(f"{what} does not hold the expected tensors: {'; '.join(problems)}")
-    module.load_state_dict({**{key: expected[key] for key in optional}, **state})

@@ -10,7 +10,8 @@
 * :class:`VGG19Features`: the convolutional part of VGG-19 (K. Simonyan and A. Zisserman, "Very Deep
   Convolutional Networks for Large-Scale Image Recognition", ICLR 2015, arXiv:1409.1556) in
   torchvision's layout (``features.<index>.weight``), so torchvision's ``vgg19-dcbb9e9d.pth`` loads
-  unchanged (its ``classifier.*`` tensors are not used).
+  unchanged (its ``classifier.*`` tensors are not used). Its layers come from :func:`vgg_layers`,
+  which also builds the VGG-16 trunk of LPIPS (:mod:`inpaintkit.evaluation.lpips`).
 
 Both take images in the project's ``[0, 1]`` range and apply the ImageNet mean/std normalisation
 themselves. They stay in eval mode (``train()`` does not switch them) and their parameters never
@@ -138,6 +139,27 @@ _VGG19_CFG: tuple[int | str, ...] = (64, 64, "M", 128, 128, "M", 256, 256, 256, 
                                      512, 512, 512, 512, "M", 512, 512, 512, 512, "M")  # fmt: skip
 
 
+def vgg_layers(cfg: Sequence[int | str]) -> nn.Sequential:
+    """VGG's convolutional layers in torchvision's ``features.<index>`` order.
+
+    Args:
+        cfg: output channels of each 3x3 conv (padding 1, each followed by a ReLU), ``"M"`` for a
+            2x2 max pooling (e.g. VGG-19 configuration "E").
+
+    Returns:
+        ``Sequential(conv, relu, ..., pool, ...)`` on 3-channel input, with untrained weights.
+    """
+    layers: list[nn.Module] = []
+    channels = 3
+    for item in cfg:
+        if item == "M":
+            layers.append(nn.MaxPool2d(2, stride=2))
+        else:
+            layers += [nn.Conv2d(channels, int(item), 3, padding=1), nn.ReLU()]
+            channels = int(item)
+    return nn.Sequential(*layers)
+
+
 def _vgg19_layer_names() -> tuple[str, ...]:
     names, block, conv = [], 1, 1
     for item in _VGG19_CFG:
@@ -173,15 +195,7 @@ class VGG19Features(FrozenBackbone):
             raise ValueError(f"VGG19Features: unknown taps {unknown or '(none given)'}; "
                              f"layers are {', '.join(VGG19_LAYERS)}")
         self.taps = tuple(taps)
-        layers: list[nn.Module] = []
-        channels = 3
-        for item in _VGG19_CFG:
-            if item == "M":
-                layers.append(nn.MaxPool2d(2, stride=2))
-            else:
-                layers += [nn.Conv2d(channels, int(item), 3, padding=1), nn.ReLU()]
-                channels = int(item)
-        self.features = nn.Sequential(*layers)
+        self.features = vgg_layers(_VGG19_CFG)
         self._last = max(VGG19_LAYERS.index(tap) for tap in self.taps)
 
     def forward(self, image: Tensor) -> dict[str, Tensor]:

@@ -8,7 +8,9 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
+from .classical import POSTPROCESSORS
 from .pipelines.inpaint import InpaintPipeline
+from .pipelines.outpaint import OutpaintPipeline
 from .registry import DEFAULT_MODEL, REGISTRY, ModelSpec, build_architecture, get_spec
 from .types import InpaintKitError, UnknownModelError, WeightsError
 from .weights import fetch, load_weights
@@ -82,6 +84,7 @@ def load(
     weights: str | os.PathLike | None = None,
     trust: bool = False,
     device: str | torch.device = "cpu",
+    postprocess: bool = True,
     **pipeline_options,
 ) -> InpaintPipeline:
     """Return an :class:`~inpaintkit.pipelines.inpaint.InpaintPipeline` for ``model``.
@@ -92,11 +95,38 @@ def load(
         result = pipe(pil_image, pil_mask)   # mask: white / opaque = hole
         result.image.save("out.png")
 
+    ``postprocess`` applies the model's own post-processing when it names one (GLCIC: Telea +
+    Poisson blending, as the authors' ``--postproc``); ``False`` gives the network's raw fill.
     ``pipeline_options`` go to the pipeline (``hd_strategy``, ``hd_trigger``, ``hd_margin``,
     ``hd_resize_limit``, ``max_pixels``).
     """
     module, name = load_model(model, weights=weights, trust=trust, device=device)
     pad = int(getattr(module, "pad_multiple", 1))
     min_size = int(getattr(module, "min_size", 0))
+    post = POSTPROCESSORS.get(getattr(module, "postprocess", "")) if postprocess else None
     return InpaintPipeline(module, name=name, pad_multiple=pad, min_size=min_size, device=device,
-                           **pipeline_options)
+                           postprocess=post, **pipeline_options)
+
+
+def load_outpainter(
+    model: str | os.PathLike = "outpaint-small",
+    *,
+    weights: str | os.PathLike | None = None,
+    trust: bool = False,
+    device: str | torch.device = "cpu",
+    **pipeline_options,
+) -> OutpaintPipeline:
+    """Return an :class:`~inpaintkit.pipelines.outpaint.OutpaintPipeline` for ``model``.
+
+    Any registered model or weight file works (the outpainting generator, LaMa, GLCIC, the
+    classical methods). Example::
+
+        pipe = inpaintkit.api.load_outpainter("lama-small", weights="lama-small.safetensors")
+        result = pipe("photo.jpg", left=64, right=64, steps=2)   # result.image is a Picture
+
+    ``pipeline_options`` go to the pipeline (``max_pixels``).
+    """
+    module, name = load_model(model, weights=weights, trust=trust, device=device)
+    pad = int(getattr(module, "pad_multiple", 1))
+    min_size = int(getattr(module, "min_size", 0))
+    return OutpaintPipeline(module, name=name, pad_multiple=pad, min_size=min_size, device=device, **pipeline_options)

@@ -61,7 +61,7 @@ def cmd_remove(args: argparse.Namespace) -> int:
     for _, _, target in (job for job in jobs if job not in todo):
         log.warning("skipping %s: output exists (pass --overwrite to replace it)", target)
     pipe = load(args.model, weights=args.weights, trust=args.trust, device=args.device,
-                hd_strategy=args.hd_strategy, max_pixels=args.max_pixels)
+                hd_strategy=args.hd_strategy, max_pixels=args.max_pixels, postprocess=not args.no_postprocess)
     failures = []
     for image_path, mask_path, target in tqdm(todo, desc=f"{args.model}", unit="img", disable=len(todo) < 2):
         try:
@@ -179,6 +179,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from .registry import DEFAULT_MODEL
     from .evaluation import add_eval_arguments
+    from .pipelines.outpaint import add_outpaint_arguments
     from .web import add_serve_arguments
 
     parser = argparse.ArgumentParser(prog="inpaintkit", description="Image inpainting and outpainting.")
@@ -200,6 +201,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dilate", type=int, default=0, metavar="N", help="grow the hole by N pixels")
     p.add_argument("--feather", type=int, default=0, metavar="N", help="blend the fill over N pixels")
     p.add_argument("--resize-mask", action="store_true", help="resize a mask whose size differs from the image")
+    p.add_argument("--no-postprocess", action="store_true",
+                   help="skip a model's own post-processing (GLCIC: Telea + Poisson blending)")
     p.add_argument("--max-pixels", type=int, default=None, help="refuse larger images (default 64 MP)")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
     p.add_argument("--device", default="cpu")
@@ -239,6 +242,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("eval", help="evaluate models on standard mask protocols -> CSV, summary, HTML")
     add_eval_arguments(p)
+
+    p = sub.add_parser("outpaint", help="extend an image on any side (recursive with --steps)")
+    add_outpaint_arguments(p)
 
     p = sub.add_parser("serve", help="start the web app (paint a mask in the browser)")
     add_serve_arguments(p)

@@ -12,7 +12,7 @@ from typing import Callable
 import torch.nn as nn
 
 from .classical import NavierStokesInpainter, PatchMatchInpainter, TeleaInpainter, patchmatch_available
-from .models import lama
+from .models import glcic, lama, outpaint
 from .types import UnknownModelError
 from .weights import WeightSpec, WEIGHT_SPECS
 
@@ -28,6 +28,8 @@ class Architecture:
 #: Learned architectures by the name stored in a weight file's metadata (``arch``).
 ARCHITECTURES: dict[str, Architecture] = {
     "lama": Architecture(lama.LamaConfig, lama.LamaGenerator),
+    "glcic": Architecture(glcic.GlcicConfig, glcic.GlcicCompletionNet),
+    "outpaint": Architecture(outpaint.OutpaintConfig, outpaint.OutpaintGenerator),
 }
 
 
@@ -77,6 +79,15 @@ REGISTRY: dict[str, ModelSpec] = {
         _lama("lama-fourier", "LaMa-Fourier (FFC, 9 blocks), paper configuration"),
         _lama("lama-small", "LaMa FFC generator sized for CPU training"),
         _lama("lama-tiny", "LaMa FFC generator for tests and smoke runs"),
+        ModelSpec("glcic", "learned", "GLCIC completion network (Iizuka et al. 2017), paper widths; the authors' "
+                  "completionnet_*.t7 loads with --weights", "CC BY-NC-SA 4.0 (authors' weights)", arch="glcic",
+                  config=glcic.PRESETS["glcic"]),
+        ModelSpec("glcic-small", "learned", "GLCIC completion network at a quarter of the widths, for CPU training",
+                  "Apache-2.0", arch="glcic", config=glcic.PRESETS["glcic-small"]),
+        ModelSpec("outpaint", "learned", "Image outpainting generator (Sabini & Rusak 2018), paper widths",
+                  "Apache-2.0", arch="outpaint", config=outpaint.PRESETS["outpaint"]),
+        ModelSpec("outpaint-small", "learned", "Outpainting generator at a quarter of the widths, for CPU training",
+                  "Apache-2.0", arch="outpaint", config=outpaint.PRESETS["outpaint-small"]),
         ModelSpec("telea", "classical", "OpenCV fast marching (Telea 2004)", "Apache-2.0 (OpenCV)",
                   factory=TeleaInpainter),
         ModelSpec("navier-stokes", "classical", "OpenCV Navier-Stokes (Bertalmio et al. 2001)",

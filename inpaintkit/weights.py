@@ -14,7 +14,8 @@ Formats read, recognised by content rather than by name:
   global. ``trust=True`` allows full unpickling, for files you trust;
 * ``torchscript-lama``: IOPaint's ``big-lama.pt`` (parameters ``model.generator.<key>``);
 * ``state-dict``: a plain ``torch.save``-d or safetensors state dict, keys with or without
-  ``generator.``.
+  ``generator.``;
+* ``torch7-glcic``: the GLCIC authors' Torch7 ``completionnet_*.t7`` (see :mod:`inpaintkit.torch7`).
 """
 
 from __future__ import annotations
@@ -38,10 +39,14 @@ from tqdm import tqdm
 
 from ._safe_pickle import RESTRICTED_PICKLE, Refused, StandIn, plain
 from .models import lama
+from .torch7 import TORCH7_TABLE_HEADER, load_glcic_t7
 from .types import WeightsError
 
 _FORMATS = ("inpaintkit .safetensors, the official LaMa Lightning .ckpt, IOPaint's TorchScript "
-            "big-lama.pt and plain PyTorch state dicts")  # fmt: skip
+            "big-lama.pt, plain PyTorch state dicts and the GLCIC authors' Torch7 .t7")  # fmt: skip
+#: Licence of the GLCIC authors' released models (their README).
+GLCIC_T7_LICENCE = "CC BY-NC-SA 4.0"
+
 
 
 @dataclass(frozen=True)
@@ -291,7 +296,8 @@ class LoadedWeights:
         config: keyword arguments of that family's config dataclass.
         state_dict: the network's tensors, named as its ``state_dict()`` names them.
         metadata: string notes (licence, source, training step ...).
-        source_format: ``"inpaintkit"``, ``"lightning-lama"``, ``"torchscript-lama"`` or ``"state-dict"``.
+        source_format: ``"inpaintkit"``, ``"lightning-lama"``, ``"torchscript-lama"``, ``"state-dict"`` or
+            ``"torch7-glcic"``.
     """
 
     arch: str
@@ -329,6 +335,9 @@ def load_weights(path: str | os.PathLike, *, trust: bool = False) -> LoadedWeigh
             return _lama_weights(path, module.state_dict(), "torchscript-lama", {}, "model.generator.")
         if kind == "pickle":
             return _read_pickle(path, trust)
+        if kind == "torch7":
+            config, state = load_glcic_t7(path)
+            return LoadedWeights("glcic", asdict(config), state, {"licence": GLCIC_T7_LICENCE}, "torch7-glcic")
     except WeightsError:
         raise
     except Exception as err:  # a damaged file can fail anywhere inside zipfile, torch or safetensors
@@ -352,6 +361,8 @@ def _sniff(path: Path) -> str | None:
         if inner:  # e.g. the official big-lama.zip
             raise WeightsError(f"{path} is a zip archive holding {inner}: unzip it and pass that file")
         return None
+    if head[:8] == TORCH7_TABLE_HEADER:  # Torch7 binary serialisation of a table (GLCIC's .t7)
+        return "torch7"
     if head[:3] == b"\x80\x02\x8a":  # legacy torch.save: a protocol-2 pickle of a long magic number
         return "pickle"
     if len(head) == 9 and head[8:] == b"{" and int.from_bytes(head[:8], "little") < path.stat().st_size:

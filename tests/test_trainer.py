@@ -92,19 +92,24 @@ def test_tiny_config_overfits_one_image_end_to_end(tmp_path: Path) -> None:
         run_training(_recipe(tmp_path, config), [])
 
 
-def test_lama_cpu_recipe_runs_end_to_end(tmp_path: Path) -> None:
+RECIPE_TERMS = {"loss/generator/l1_known", "loss/generator/l1_hole", "loss/generator/total"}
+GAN_TERMS = {"loss/generator/adversarial", "loss/generator/feature_matching", "loss/discriminator/adversarial",
+             "loss/discriminator/r1", "loss/discriminator/total"}  # fmt: skip
+
+
+@pytest.mark.parametrize("gan", [False, True], ids=["recipe", "recipe+gan"])
+def test_lama_cpu_recipe_runs_end_to_end(tmp_path: Path, gan: bool) -> None:
     write_images(tmp_path / "data", 3, size=(72, 80))
     data = str(tmp_path / "data")
+    extra = ["--objective.adversarial=10", "--objective.feature_matching=100"] if gan else []
     run = run_training(str(CONFIGS / "lama-small-cpu.yaml"), [
         f"--data.train_dir={data}", f"--data.val_dir={data}", "--model.preset=lama-tiny", "--data.crop_size=64",
         "--data.val_size=64", "--data.val_masks=outpaint-sides", "--data.val_count=2", "--data.batch_size=2",
         "--data.workers=0", "--schedule.phases.0.steps=2", f"--run.out_dir={tmp_path / 'run'}", "--run.threads=1",
-        "--run.log_every=1", "--run.val_every=2",
+        "--run.log_every=1", "--run.val_every=2", *extra,
     ])  # fmt: skip
     losses = {tag for tag in _scalar_tags(run) if tag.startswith("loss/") and not tag.endswith("grad_norm")}
-    assert losses == {"loss/generator/l1_known", "loss/generator/l1_hole", "loss/generator/adversarial",
-                      "loss/generator/feature_matching", "loss/generator/total", "loss/discriminator/adversarial",
-                      "loss/discriminator/r1", "loss/discriminator/total"}  # fmt: skip
+    assert losses == (RECIPE_TERMS | GAN_TERMS if gan else RECIPE_TERMS)
     assert torch.load(run / "last.pt", weights_only=True)["step"] == 2
     assert load_weights(run / "generator.safetensors").config["ngf"] == 8
 

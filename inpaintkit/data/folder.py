@@ -79,8 +79,10 @@ class ImageFolder(Dataset):
     The crop side is a fraction ``scale`` (uniform in the range) of the image's short side, resized
     to ``crop_size``. Crops are never upsampled when the image allows it: the range is raised to at
     least ``crop_size / short side``; an image whose short side is at most ``crop_size`` gives its
-    whole short side (upsampled if smaller). A file that turns unreadable during training is
-    reported once and the next image is used instead.
+    whole short side (upsampled if smaller). With ``short_side = (low, high)`` the image is instead
+    resized so its short side is uniform in that range and a ``crop_size`` square is cut from it
+    (GLCIC's data pipeline; done as one resample of the matching crop). A file that turns unreadable
+    during training is reported once and the next image is used instead.
 
     Args:
         root: folder searched recursively for ``.jpg .jpeg .png .webp``.
@@ -89,6 +91,8 @@ class ImageFolder(Dataset):
         seed: base of every sample's generator.
         scale: ``(low, high)`` range of the crop side over the short side, ``0 < low <= high <= 1``.
         flip: mirror horizontally with probability 0.5.
+        short_side: ``(low, high)`` range of the resized short side, ``crop_size <= low <= high``;
+            replaces ``scale``.
 
     Raises:
         InputError: no readable image, or ``masks`` cannot draw at ``crop_size``.
@@ -105,11 +109,13 @@ class ImageFolder(Dataset):
         seed: int = 0,
         scale: tuple[float, float] = (0.5, 1.0),
         flip: bool = True,
+        short_side: tuple[int, int] | None = None,
     ) -> None:
         self.root = Path(root)
         self.files, self.skipped = readable_images(root)
         self.crop_size, self.masks, self.seed = crop_size, masks, seed
         self.scale, self.flip = (float(scale[0]), float(scale[1])), flip
+        self.short_side = short_side
         self._reported: set[Path] = set()
         masks(crop_size, crop_size, np.random.default_rng(0))  # fail now if the size does not suit the masks
 
@@ -136,7 +142,9 @@ class ImageFolder(Dataset):
         width, height = image.size
         short, size = min(width, height), self.crop_size
         side = short
-        if short > size:
+        if self.short_side is not None:  # resize the short side to s, cut size: the crop is short * size / s
+            side = min(short, max(1, round(short * size / rng.uniform(*self.short_side))))
+        elif short > size:
             low = max(self.scale[0], size / short)
             side = min(short, max(size, round(short * rng.uniform(low, max(self.scale[1], low)))))
         x0 = int(rng.integers(0, width - side + 1))

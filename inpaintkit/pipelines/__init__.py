@@ -4,5 +4,6 @@
 """
 
 from .inpaint import HD_STRATEGIES, InpaintPipeline
+from .outpaint import OutpaintPipeline, OutpaintResult, outpaint
 
-__all__ = ["HD_STRATEGIES", "InpaintPipeline"]
+__all__ = ["HD_STRATEGIES", "InpaintPipeline", "OutpaintPipeline", "OutpaintResult", "outpaint"]

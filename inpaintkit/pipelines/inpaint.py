@@ -8,7 +8,8 @@ Steps of a call:
 4. choose the HD strategy: ``original`` (whole frame), ``resize`` (shrink the frame to
    ``hd_resize_limit`` on its long side, upsample the prediction) or ``crop`` (one crop per mask
    blob with ``hd_margin`` pixels of context, when the long side exceeds ``hd_trigger``);
-5. for each region: pad to the model's multiple (symmetric, bottom/right), run the model, unpad;
+5. for each region: pad to the model's multiple (symmetric, bottom/right), run the model, unpad,
+   then the optional post-processing (e.g. GLCIC's Telea + Poisson blending) on the region;
 6. paste the prediction into a copy of the input, in the input's own dtype, at hole pixels only
    (or across the feather ring): every other pixel stays bit-exact;
 7. return an :class:`~inpaintkit.types.InpaintResult` in the caller's format.
@@ -66,11 +67,15 @@ class InpaintPipeline:
         hd_margin: context pixels around each mask blob for ``crop``.
         hd_resize_limit: ``resize`` shrinks frames whose long side exceeds this to it.
         max_pixels: refuse larger images; ``None`` = ``$INPAINTKIT_MAX_PIXELS`` or the default.
+        postprocess: applied to each region's prediction before pasting:
+            ``(prediction (h,w,3), input (h,w,3), hole (h,w) bool) -> (h,w,3)``, float in [0, 1]
+            (see :data:`inpaintkit.classical.POSTPROCESSORS`); ``None`` = none.
     """
 
     def __init__(self, model: nn.Module, *, name: str, pad_multiple: int = 8, min_size: int = 0,
                  device: str | torch.device = "cpu", hd_strategy: str = "crop", hd_trigger: int = 800,
-                 hd_margin: int = 128, hd_resize_limit: int = 1280, max_pixels: int | None = None) -> None:
+                 hd_margin: int = 128, hd_resize_limit: int = 1280, max_pixels: int | None = None,
+                 postprocess: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray] | None = None) -> None:
         for label, value, low in (("pad_multiple", pad_multiple, 1), ("hd_trigger", hd_trigger, 1),
                                   ("hd_margin", hd_margin, 0), ("hd_resize_limit", hd_resize_limit, 1)):
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
@@ -85,6 +90,7 @@ class InpaintPipeline:
         self.hd_margin = hd_margin
         self.hd_resize_limit = hd_resize_limit
         self.max_pixels = max_pixels
+        self.postprocess = postprocess
 
     def __call__(self, image: object, mask: object, *, dilate: int = 0, feather: int = 0,
                  hd_strategy: str | None = None, resize_mask: bool = False,
@@ -145,7 +151,7 @@ class InpaintPipeline:
         return "original", whole, None
 
     def _predict(self, rgb: np.ndarray, hole: np.ndarray, shrink_to: int | None) -> np.ndarray:
-        """Run the model on one region, shrunk first if asked; ``(h,w,3)`` float32 prediction."""
+        """Run the model on one region (shrunk first if asked), then the post-processing; ``(h,w,3)``."""
         image, mask = to_tensor(rgb), to_tensor(hole)
         if shrink_to is not None:
             image = resize_long_side(image, shrink_to, "bilinear")
@@ -153,7 +159,8 @@ class InpaintPipeline:
         pred = self._run_model(image, mask)
         if shrink_to is not None:
             pred = resize(pred, rgb.shape[:2], "bilinear")
-        return to_numpy(pred.clamp(0.0, 1.0))
+        pred = to_numpy(pred.clamp(0.0, 1.0))
+        return pred if self.postprocess is None else self.postprocess(pred, rgb, hole > 0)
 
     def _run_model(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Pad to the model's multiple, run it without autograd, crop back."""

@@ -40,13 +40,16 @@ class DataConfig:
     """Training images, crops and masks; the fixed validation set.
 
     ``scale`` is the range of the crop side as a fraction of the image's short side (the crop is
-    then resized to ``crop_size``); ``val_dir`` empty disables validation.
+    then resized to ``crop_size``). ``short_side`` ``[low, high]`` replaces it when given: the image
+    is resized so its short side is uniform in that range, then a ``crop_size`` crop is cut (GLCIC's
+    ``[256, 384]``). ``val_dir`` empty disables validation.
     """
 
     train_dir: str = ""
     val_dir: str = ""
     crop_size: int = 256
     scale: list[float] = field(default_factory=lambda: [0.5, 1.0])
+    short_side: list[int] = field(default_factory=list)
     flip: bool = True
     masks: str = "lama-train"
     val_size: int = 256
@@ -176,6 +179,8 @@ def check_config(config: TrainConfig) -> None:
         _require(value >= 0, key, "must be >= 0", value)
     _require(len(d.scale) == 2 and 0 < d.scale[0] <= d.scale[1] <= 1, "data.scale",
              "must be [low, high] with 0 < low <= high <= 1", d.scale)  # fmt: skip
+    _require(not d.short_side or (len(d.short_side) == 2 and d.crop_size <= d.short_side[0] <= d.short_side[1]),
+             "data.short_side", "must be empty or [low, high] with crop_size <= low <= high", d.short_side)
     for key, name in (("data.masks", d.masks), ("data.val_masks", d.val_masks)):
         _require(name in MASK_GENERATORS, key, _one_of(MASK_GENERATORS), name)
     _require(bool(s.phases), "schedule.phases", "must list at least one phase", s.phases)

@@ -79,7 +79,8 @@ class Trainer:
 
         data = config.data
         self.dataset = ImageFolder(data.train_dir, data.crop_size, mask_generator(data.masks), self.run.seed,
-                                   (data.scale[0], data.scale[1]), data.flip)  # fmt: skip
+                                   (data.scale[0], data.scale[1]), data.flip,
+                                   tuple(data.short_side) if data.short_side else None)  # fmt: skip
         self.val = None
         if data.val_dir and data.val_count > 0 and self.dist.is_main:
             self.val = validation_set(data.val_dir, data.val_size, data.val_count,

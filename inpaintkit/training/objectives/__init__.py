@@ -53,12 +53,16 @@ class Objective(nn.Module, abc.ABC):
         """The generator's raw output ``(B,3,H,W)`` in ``[0,1]`` (not composited)."""
 
 
-# Imported here, not at the top: lama.py subclasses Objective, defined above.
+# Imported here, not at the top: these modules subclass Objective, defined above.
+from .glcic import build_glcic_objective
 from .lama import build_lama_objective
+from .outpaint import build_outpaint_objective
 
 #: Objective builders by method name: ``builder(model_config, objective_section) -> Objective``.
 OBJECTIVES: dict[str, Callable[[Any, Mapping[str, Any]], Objective]] = {
     "lama": build_lama_objective,
+    "glcic": build_glcic_objective,
+    "outpaint": build_outpaint_objective,
 }
 
 __all__ = ["OBJECTIVES", "Objective"]

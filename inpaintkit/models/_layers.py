@@ -1,0 +1,109 @@
+"""Layers shared by the GLCIC and outpainting networks (Iizuka et al. 2017; Sabini & Rusak 2018).
+
+Both papers build their generators from "same"-padded convolutions followed by an optional
+BatchNorm and a ReLU, feed them a mean-filled image plus the mask, and score images with branches
+of strided 5x5 convolutions ending in a fully-connected layer. Only that common logic lives here;
+each paper's layout stays in its own file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn as nn
+from torch import Tensor
+
+
+def conv_block(
+    in_channels: int,
+    out_channels: int,
+    kernel_size: int,
+    stride: int = 1,
+    dilation: int = 1,
+    *,
+    batch_norm: bool,
+    transposed: bool = False,
+    bn_eps: float = 1e-5,
+) -> list[nn.Module]:
+    """``conv -> [BatchNorm] -> ReLU`` with "same" padding, as a list to splice into a Sequential.
+
+    A plain convolution is padded by ``dilation * (kernel_size - 1) // 2`` (odd kernels), so a
+    stride-1 layer keeps H and W and a stride-2 layer halves even sizes. A transposed one
+    (``transposed=True``, the papers' 4x4 "deconvolution" with stride 2) is padded by
+    ``(kernel_size - stride) // 2`` and doubles H and W.
+
+    Args:
+        in_channels, out_channels: widths.
+        kernel_size, stride, dilation: of the convolution (``dilation`` must be 1 when transposed).
+        batch_norm: insert ``BatchNorm2d(out_channels, eps=bn_eps)`` between the conv and the ReLU.
+        transposed: use ``ConvTranspose2d``.
+        bn_eps: epsilon of the BatchNorm.
+
+    Returns:
+        ``[conv, BatchNorm2d, ReLU]`` or ``[conv, ReLU]``.
+    """
+    if transposed:
+        if dilation != 1:
+            raise ValueError("conv_block: a transposed convolution takes no dilation")
+        conv: nn.Module = nn.ConvTranspose2d(in_channels, out_channels, kernel_size, stride,
+                                             padding=(kernel_size - stride) // 2)  # fmt: skip
+    else:
+        conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding=dilation * (kernel_size - 1) // 2,
+                         dilation=dilation)  # fmt: skip
+    norm = [nn.BatchNorm2d(out_channels, eps=bn_eps)] if batch_norm else []
+    return [conv, *norm, nn.ReLU(inplace=True)]
+
+
+def fill_holes(image: Tensor, mask: Tensor, value: Tensor) -> Tensor:
+    """Replace the hole pixels of ``image`` by ``value`` (known pixels are kept exactly).
+
+    Args:
+        image: ``(B, C, H, W)``.
+        mask: ``(B, 1, H, W)`` in {0, 1}, 1 = hole.
+        value: broadcastable to ``image``, e.g. ``(1, C, 1, 1)`` (one colour) or ``(B, 1, 1, 1)``.
+
+    Returns:
+        ``(B, C, H, W)``: ``image`` where ``mask == 0``, ``value`` where ``mask == 1``.
+    """
+    return image * (1 - mask) + value * mask
+
+
+class StridedConvBranch(nn.Module):
+    """A discriminator branch: stride-2 5x5 convolutions (``[BN] + ReLU``), flatten, FC, ReLU.
+
+    Each convolution halves H and W (padding 2), so the FC sees ``widths[-1] * (H / 2**n) * (W / 2**n)``
+    features for ``n = len(widths)``.
+
+    Args:
+        in_channels: input channels (3 for RGB).
+        widths: output channels of the convolutions, in order.
+        input_size: ``(H, W)`` of the inputs; both must be divisible by ``2 ** len(widths)``.
+        features: width of the fully-connected output.
+        batch_norm: BatchNorm after each convolution (GLCIC) or not (outpainting).
+
+    Shape:
+        ``(B, in_channels, H, W)`` -> ``(B, features)``.
+    """
+
+    def __init__(self, in_channels: int, widths: Sequence[int], input_size: tuple[int, int], features: int,
+                 *, batch_norm: bool) -> None:  # fmt: skip
+        super().__init__()
+        factor = 2 ** len(widths)
+        height, width = input_size
+        if height % factor or width % factor or height < factor or width < factor:
+            raise ValueError(f"a branch of {len(widths)} stride-2 convolutions needs H and W divisible by "
+                             f"{factor}, got {height}x{width}")  # fmt: skip
+        layers: list[nn.Module] = []
+        for out_channels in widths:
+            layers += conv_block(in_channels, out_channels, 5, stride=2, batch_norm=batch_norm)
+            in_channels = out_channels
+        self.input_size = (height, width)
+        self.convs = nn.Sequential(*layers)
+        self.fc = nn.Linear(widths[-1] * (height // factor) * (width // factor), features)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if tuple(x.shape[-2:]) != self.input_size:
+            raise ValueError(f"this discriminator branch takes {self.input_size[0]}x{self.input_size[1]} inputs, "
+                             f"got {x.shape[-2]}x{x.shape[-1]}")  # fmt: skip
+        return torch.relu(self.fc(self.convs(x).flatten(1)))

@@ -1,0 +1,310 @@
+"""Inference benchmark on CPU: latency, peak memory and achieved GFLOP/s per model, size and precision.
+
+Every case (model x size x variant) runs in a fresh subprocess, so its peak RSS is its own. Learned
+models run as ``eager`` (the plain eval-mode network, float32), ``fp32`` and ``bf16``
+(:func:`inpaintkit.optimize.optimize_for_inference`); classical ones run once, latency only.
+FLOPs come from ``torch.utils.flop_counter`` on the eager network at the same input size (the
+useful work, the same number for all three variants); the float32 and bfloat16 peaks are those of
+a large square matmul measured in the same run.
+
+Weights are random, with realistic BatchNorm statistics: three train-mode passes on random
+256x256 images with cumulative BatchNorm averaging, then eval mode (with default statistics the
+activations fade away and the bf16 PSNR would mean nothing). Speed does not depend on the values.
+
+Usage (from the project root)::
+
+    python benchmarks/inference.py                            # writes docs/PERFORMANCE.md
+    python benchmarks/inference.py --models big-lama --sizes 4096 --variants fp32,bf16 \\
+        --repeats 1 --warmup 0 --memory-limit-gib 22 --section inference-4096
+
+The table goes between ``<!-- <section>:start -->`` and ``<!-- <section>:end -->`` in
+``docs/PERFORMANCE.md``; the rest of that file is left as it is.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from inpaintkit.optimize import optimize_for_inference
+from inpaintkit.registry import build_architecture, create_model, get_spec
+
+VARIANTS = ("eager", "fp32", "bf16")
+
+
+def make_input(size: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """A smooth random picture and a mask of a few boxes (about a quarter of the frame)."""
+    gen = torch.Generator().manual_seed(seed)
+    low = torch.rand(1, 3, 12, 12, generator=gen)
+    image = torch.nn.functional.interpolate(low, size=(size, size), mode="bicubic").clamp(0, 1)
+    mask = torch.zeros(1, 1, size, size)
+    for _ in range(4):
+        y, x = (torch.rand(2, generator=gen) * 0.7 * size).long().tolist()
+        mask[..., y : y + size // 4, x : x + size // 4] = 1.0
+    return image, mask
+
+
+def calibrated_state(name: str, path: Path, seed: int = 0) -> None:
+    """Save a random-weight state dict of learned model ``name`` with realistic BatchNorm statistics."""
+    with torch.random.fork_rng():  # the initialisation draws from the global RNG; keep it untouched
+        torch.manual_seed(seed)
+        model = create_model(name)
+    for module in model.modules():
+        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+            module.momentum = None  # cumulative average over the calibration passes
+    model.train()
+    with torch.no_grad():
+        for i in range(3):
+            image, mask = make_input(256, seed=100 + i)
+            model(image, mask)
+    torch.save(model.state_dict(), path)
+
+
+def count_flops(name: str, size: int) -> float:
+    """FLOPs of one eager forward pass at ``size`` x ``size`` (counted on the meta device)."""
+    spec = get_spec(name)
+    with torch.device("meta"):
+        model = build_architecture(spec.arch, spec.config).eval()
+        image, mask = torch.empty(1, 3, size, size), torch.empty(1, 1, size, size)
+        counter = FlopCounterMode(display=False)
+        with counter, torch.no_grad():
+            model(image, mask)
+    return float(counter.get_total_flops())
+
+
+def matmul_peak(dtype: torch.dtype, n: int = 4096, repeats: int = 5) -> float:
+    """Best GFLOP/s of an ``n x n`` matmul in ``dtype``."""
+    a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
+    a @ b
+    best = min(_timed(lambda: a @ b) for _ in range(repeats))
+    return 2 * n**3 / best / 1e9
+
+
+def _timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def _memory_gib(field: str) -> float:
+    """``VmRSS`` (resident now) or ``VmHWM`` (peak resident) of this process, in GiB."""
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith(field + ":")) / 2**20
+
+
+def _reset_peak() -> None:
+    """Reset ``VmHWM`` to the current RSS (Linux ``clear_refs`` 5), so the peak is that of the runs."""
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+
+
+def run_case(case: dict) -> dict:
+    """Run one case in this (fresh) process; return latencies and memory, save the output."""
+    torch.set_num_threads(case["threads"])
+    if case["memory_limit_gib"]:
+        limit = int(case["memory_limit_gib"] * 2**30)
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    model = create_model(case["model"]).eval()
+    if case["state"]:
+        model.load_state_dict(torch.load(case["state"]))
+    if case["variant"] in ("fp32", "bf16"):
+        model = optimize_for_inference(model, precision=case["variant"])
+    image, mask = make_input(case["size"])
+    _reset_peak()
+    before = _memory_gib("VmRSS")
+    times = []
+    try:
+        with torch.inference_mode():
+            for i in range(case["warmup"] + case["repeats"]):
+                start = time.perf_counter()
+                out = model(image, mask)
+                if i >= case["warmup"]:
+                    times.append(time.perf_counter() - start)
+    except (RuntimeError, MemoryError) as err:
+        return {"error": str(err).splitlines()[0][:120]}
+    if case["save"]:
+        torch.save(out, case["save"])
+    return {"latency": statistics.median(times), "peak_gib": _memory_gib("VmHWM"), "base_gib": before}
+
+
+def _spawn(case: dict) -> dict:
+    env = dict(os.environ, OMP_NUM_THREADS=str(case["threads"]))
+    command = [sys.executable, __file__, "--case", json.dumps(case)]
+    proc = subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT, check=False)
+    lines = proc.stdout.strip().splitlines()
+    if proc.returncode or not lines:
+        return {"error": f"exit {proc.returncode}: {(proc.stderr.strip().splitlines() or ['?'])[-1][:120]}"}
+    return json.loads(lines[-1])
+
+
+def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float(10 * torch.log10(1.0 / ((a.float() - b.float()) ** 2).mean().clamp_min(1e-20)))
+
+
+def _machine() -> str:
+    """CPU model, logical CPUs, widest vector ISA and RAM, from ``/proc``."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            pairs = (line.split(":", 1) for line in f if ":" in line)
+            info = {key.strip(): value.strip() for key, value in pairs}
+        with open("/proc/meminfo") as f:
+            ram = int(next(line.split()[1] for line in f if line.startswith("MemTotal"))) / 2**20
+    except (OSError, StopIteration):
+        return f"{platform.processor() or '?'}, {os.cpu_count()} logical CPUs"
+    flags = info.get("flags", "").split()
+    isa = "AVX512-BF16" if "avx512_bf16" in flags else "AVX-512" if "avx512f" in flags else "AVX2 or older"
+    return f"{info.get('model name', '?')}, {os.cpu_count()} logical CPUs, {isa}, {ram:.1f} GiB RAM"
+
+
+def bench_model(name: str, size: int, args: argparse.Namespace, folder: Path) -> tuple[list[dict], str]:
+    """All variants of one model at one size: rows with latency, memory and output differences."""
+    learned = get_spec(name).kind == "learned"
+    state = folder / f"{name}.pt"
+    if learned and not state.exists():
+        calibrated_state(name, state)
+    flops = count_flops(name, size) if learned else 0.0
+    too_big = flops > args.eager_max_tflop * 1e12
+    variants = [v for v in args.variants if v != "eager" or not too_big] if learned else ["-"]
+    note = f"eager {name} at {size} ({flops / 1e12:.1f} TFLOP > --eager-max-tflop)" if too_big else ""
+    rows, outputs = [], {}
+    for variant in variants:
+        save = folder / f"out-{variant}.pt"
+        case = {"model": name, "size": size, "variant": variant, "threads": args.threads,
+                "repeats": args.repeats, "warmup": args.warmup if learned else 0,
+                "state": str(state) if learned else "", "save": str(save) if learned else "",
+                "memory_limit_gib": args.memory_limit_gib}
+        result = _spawn(case)
+        if learned and "error" not in result:
+            outputs[variant] = torch.load(save)
+        rows.append({"model": name, "size": size, "variant": variant, "flops": flops, **result})
+    reference = outputs.get("eager", outputs.get("fp32"))
+    for row in rows:
+        if row["variant"] == "fp32" and "eager" in outputs:
+            row["diff"] = float((outputs["fp32"] - outputs["eager"]).abs().max())
+        if row["variant"] == "bf16" and reference is not None and "bf16" in outputs:
+            row["psnr"] = _psnr(outputs["bf16"], reference)
+    return rows, note
+
+
+def _row(row: dict, peaks: dict) -> str:
+    head = f"| {row['model']} | {row['size']} | {row['variant']} |"
+    if "error" in row:
+        return head + f" failed: {row['error']} |" + " |" * 7
+    gflop = row["flops"] / 1e9
+    rate = gflop / row["latency"]
+    peak = peaks["bf16" if row["variant"] == "bf16" else "fp32"]
+    cells = [f"{row['latency']:.3f}", f"{row['peak_gib']:.2f}", f"{row['peak_gib'] - row['base_gib']:.2f}"]
+    cells += [f"{gflop:.0f}" if gflop >= 10 else f"{gflop:.2g}", f"{rate:.0f}", f"{100 * rate / peak:.0f}%"] \
+        if gflop else ["", "", ""]
+    cells += [f"{row['diff']:.1e}" if "diff" in row else "", f"{row['psnr']:.1f}" if "psnr" in row else ""]
+    return head + " " + " | ".join(cells) + " |"
+
+
+HEADER = (
+    "| model | size | variant | median s | peak RSS GiB | run +GiB | GFLOP | GFLOP/s | % of matmul peak "
+    "| max abs vs eager | PSNR vs fp32 dB |\n|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+)
+
+
+def run(args: argparse.Namespace) -> str:
+    """Run every case, print each row as it comes, and return the Markdown section."""
+    torch.set_num_threads(args.threads)
+    load_start = os.getloadavg()[0]
+    peaks = {"fp32": matmul_peak(torch.float32), "bf16": matmul_peak(torch.bfloat16)}
+    rows, notes = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in args.models:
+            for size in args.sizes:
+                new_rows, note = bench_model(name, size, args, Path(tmp))
+                rows += new_rows
+                notes += [note] if note else []
+                print("\n".join(_row(row, peaks) for row in new_rows), flush=True)
+    load_end = os.getloadavg()[0]
+    peaks = {"fp32": max(peaks["fp32"], matmul_peak(torch.float32)),
+             "bf16": max(peaks["bf16"], matmul_peak(torch.bfloat16))}
+    command = " ".join(["python benchmarks/inference.py", *sys.argv[1:]])
+    intro = (
+        f"`{command}` on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC. {_machine()}; "
+        f"torch {torch.__version__}, {args.threads} threads. Matmul peak (4096x4096, best of the start and "
+        f"the end of the run): fp32 {peaks['fp32']:.0f} GFLOP/s, bf16 {peaks['bf16']:.0f} GFLOP/s. Load "
+        f"average (1 min) {load_start:.2f} at the start, {load_end:.2f} at the end (well above 0 means other "
+        "work shared the cores). Median of "
+        f"{args.repeats} run(s) after {args.warmup} warm-up run(s) (none for classical methods), each case in a "
+        "fresh process. Peak RSS is the peak resident size during the runs (weights and the Python/torch "
+        "baseline included), 'run +GiB' its growth over the resident size before the first run. GFLOP counted "
+        "on the eager network (the same useful work for all variants)."
+    )
+    title = f"## Inference latency and memory (CPU, {', '.join(str(size) for size in args.sizes)})"
+    lines = [title, "", intro, "", HEADER, *(_row(row, peaks) for row in rows)]
+    if notes:
+        lines += ["", "Skipped: " + "; ".join(notes) + "."]
+    return "\n".join(lines)
+
+
+def write_section(path: Path, name: str, section: str) -> None:
+    """Replace the ``name`` section of ``path`` (or append it)."""
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    text = path.read_text() if path.exists() else "# Performance\n"
+    block = f"{start}\n{section}\n{end}"
+    if start in text and end in text:
+        head, rest = text.split(start, 1)
+        text = head + block + rest.split(end, 1)[1]
+    else:
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    path.write_text(text)
+
+
+def split(text: str) -> list[str]:
+    """``"a,b,,c"`` -> ``["a", "b", "c"]``."""
+    return [item for item in text.split(",") if item]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models", type=split, default=split("big-lama,lama-small,telea,patchmatch"))
+    parser.add_argument("--sizes", type=lambda t: [int(s) for s in split(t)], default=[512, 1024, 2048])
+    parser.add_argument("--variants", type=split, default=list(VARIANTS), help="of eager,fp32,bf16")
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs per case (median reported)")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed runs before the timed ones")
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--eager-max-tflop", type=float, default=2.0,
+                        help="skip the eager variant above this much work (big-lama at 2048 is 7 TFLOP)")
+    parser.add_argument("--memory-limit-gib", type=float, default=0.0,
+                        help="address-space limit per case; a case that needs more fails instead of swapping")
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "PERFORMANCE.md")
+    parser.add_argument("--section", default="inference", help="name of the section markers in --out")
+    parser.add_argument("--no-write", action="store_true", help="print only")
+    parser.add_argument("--case", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.case:
+        print(json.dumps(run_case(json.loads(args.case))))
+        return
+    unknown = [v for v in args.variants if v not in VARIANTS]
+    if unknown:
+        parser.error(f"unknown variant(s) {', '.join(unknown)}; choose from {', '.join(VARIANTS)}")
+    for name in args.models:
+        get_spec(name)
+    section = run(args)
+    print(section)
+    if not args.no_write:
+        write_section(args.out, args.section, section)
+
+
+if __name__ == "__main__":
+    main()

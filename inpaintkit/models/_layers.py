@@ -1,4 +1,5 @@
-"""Layers shared by the GLCIC and outpainting networks (Iizuka et al. 2017; Sabini & Rusak 2018).
+"""Layers shared by the GLCIC and outpainting networks (Iizuka et al. 2017; Sabini & Rusak 2018),
+and the input-size check every fully convolutional generator makes.
 
 Both papers build their generators from "same"-padded convolutions followed by an optional
 BatchNorm and a ReLU, feed them a mean-filled image plus the mask, and score images with branches
@@ -13,6 +14,17 @@ from collections.abc import Sequence
 import torch
 import torch.nn as nn
 from torch import Tensor
+
+from ..types import InputError
+
+
+def check_spatial_size(image: Tensor, multiple: int, min_size: int, network: str) -> None:
+    """Raise :class:`InputError` unless H and W are multiples of ``multiple`` and at least ``min_size``."""
+    h, w = image.shape[-2:]
+    if h % multiple or w % multiple or h < min_size or w < min_size:
+        least = f" (at least {min_size})" if min_size > multiple else ""
+        raise InputError(f"{network} needs H and W to be multiples of {multiple}{least}, got {h}x{w}; "
+                         "pad the input first")
 
 
 def conv_block(

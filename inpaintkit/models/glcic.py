@@ -41,8 +41,7 @@ import torch
 import torch.nn as nn
 from torch import Tensor
 
-from ..types import InputError
-from ._layers import StridedConvBranch, conv_block, fill_holes
+from ._layers import StridedConvBranch, check_spatial_size, conv_block, fill_holes
 
 
 class LayerSpec(NamedTuple):
@@ -174,10 +173,7 @@ class GlcicCompletionNet(nn.Module):
         Raises:
             InputError: if H or W is not a positive multiple of :attr:`pad_multiple`.
         """
-        h, w = image.shape[-2:]
-        m = self.pad_multiple
-        if h % m or w % m or h < m or w < m:
-            raise InputError(f"GLCIC needs H and W to be multiples of {m}, got {h}x{w}; pad the input first")
+        check_spatial_size(image, self.pad_multiple, self.min_size, "GLCIC")
         mean = self.mean.to(image.dtype)
         return self.model(torch.cat([fill_holes(image, mask, mean) - mean, mask], dim=1))
 

@@ -43,7 +43,8 @@ import torch
 import torch.nn as nn
 from torch import Tensor
 
-from ..types import InputError, WeightsError
+from ..types import WeightsError
+from ._layers import check_spatial_size
 
 #: A (local, global) feature pair; either part may be absent.
 Features = tuple[Optional[Tensor], Optional[Tensor]]
@@ -415,13 +416,7 @@ class LamaGenerator(nn.Module):
             InputError: if H or W is not a multiple of :attr:`pad_multiple` (or smaller than two
                 of them, which the reflect padding at the bottleneck needs).
         """
-        m = self.pad_multiple
-        h, w = image.shape[-2:]
-        if h % m or w % m or h < self.min_size or w < self.min_size:
-            raise InputError(
-                f"LaMa needs H and W to be multiples of {m} (at least {self.min_size}), got {h}x{w}; "
-                "pad the input first"
-            )
+        check_spatial_size(image, self.pad_multiple, self.min_size, "LaMa")
         return self.model(torch.cat([image * (1 - mask), mask], dim=1))
 
 

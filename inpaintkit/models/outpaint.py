@@ -34,8 +34,7 @@ import torch
 import torch.nn as nn
 from torch import Tensor
 
-from ..types import InputError
-from ._layers import StridedConvBranch, conv_block, fill_holes
+from ._layers import StridedConvBranch, check_spatial_size, conv_block, fill_holes
 
 #: Dilations of the middle layers; the paper reports that 1, 1, 2 or 1, 2, 4 fail.
 DILATIONS = (2, 4, 8)
@@ -132,11 +131,7 @@ class OutpaintGenerator(nn.Module):
         Raises:
             InputError: if H or W is not a positive multiple of :attr:`pad_multiple`.
         """
-        h, w = image.shape[-2:]
-        m = self.pad_multiple
-        if h % m or w % m or h < m or w < m:
-            raise InputError(f"the outpainting generator needs H and W to be multiples of {m}, got {h}x{w}; "
-                             "pad the input first")  # fmt: skip
+        check_spatial_size(image, self.pad_multiple, self.min_size, "the outpainting generator")
         filled = fill_holes(image, mask, visible_mean(image, mask))
         return self.model(torch.cat([filled, mask], dim=1))
 

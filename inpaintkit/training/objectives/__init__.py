@@ -18,6 +18,9 @@ from typing import Any
 import torch.nn as nn
 from torch import Tensor
 
+from ...types import InputError
+from ..config import generator_config
+
 
 class Objective(nn.Module, abc.ABC):
     """Holds every network of a method as submodules; computes named, already-weighted losses.
@@ -54,6 +57,20 @@ class Objective(nn.Module, abc.ABC):
 
 
 # Imported here, not at the top: these modules subclass Objective, defined above.
+def generator_for(model: Any, arch: str, objective: str, trains: str) -> object:
+    """The generator config of a recipe's ``model`` section, which must be an ``arch`` network.
+
+    Raises:
+        UnknownModelError: unknown preset.
+        InputError: the preset is a network of another family than the objective ``objective`` trains.
+    """
+    found, generator = generator_config(model)
+    if found != arch:
+        raise InputError(f"model.preset {model.preset!r} is a {found} network; "
+                         f"the {objective} objective trains {trains}")
+    return generator
+
+
 from .glcic import build_glcic_objective
 from .lama import build_lama_objective
 from .outpaint import build_outpaint_objective

@@ -23,7 +23,8 @@ from torch import Tensor
 
 from ...models import glcic
 from ...types import InputError
-from ..config import ModelConfig, generator_config, parse_section
+from ..config import ModelConfig, parse_section
+from . import generator_for
 from ._three_phase import ThreePhaseObjective
 
 
@@ -133,7 +134,5 @@ def build_glcic_objective(model: ModelConfig, objective: Mapping[str, Any]) -> G
         UnknownModelError: unknown preset.
         InputError: a preset that is not a GLCIC network, unknown key, wrong type or invalid value.
     """
-    arch, generator = generator_config(model)
-    if arch != "glcic":
-        raise InputError(f"model.preset {model.preset!r} is a {arch} network; the glcic objective trains GLCIC")
+    generator = generator_for(model, "glcic", "glcic", "GLCIC")
     return GlcicObjective(generator, parse_section(GlcicLossConfig, objective, "objective"))

@@ -49,8 +49,8 @@ from ...losses import (
 from ...models import lama
 from ...models.discriminators import NLayerDiscriminator
 from ...types import InputError, WeightsError
-from ..config import ModelConfig, generator_config, parse_section
-from . import Objective
+from ..config import ModelConfig, parse_section
+from . import Objective, generator_for
 
 
 @dataclass
@@ -199,9 +199,7 @@ def build_lama_objective(model: ModelConfig, objective: Mapping[str, Any], *, pr
         InputError: a preset that is not a LaMa network, unknown key, wrong type or invalid value.
         WeightsError: see :class:`LamaObjective`.
     """
-    arch, generator = generator_config(model)
-    if arch != "lama":
-        raise InputError(f"model.preset {model.preset!r} is a {arch} network; the lama objective trains LaMa")
+    generator = generator_for(model, "lama", "lama", "LaMa")
     return LamaObjective(generator, parse_section(LamaLossConfig, objective, "objective"), progress=progress)
 
 

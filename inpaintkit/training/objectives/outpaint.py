@@ -17,7 +17,8 @@ from torch import Tensor
 
 from ...models import outpaint
 from ...types import InputError
-from ..config import ModelConfig, generator_config, parse_section
+from ..config import ModelConfig, parse_section
+from . import generator_for
 from ._three_phase import ThreePhaseObjective
 
 
@@ -84,8 +85,5 @@ def build_outpaint_objective(model: ModelConfig, objective: Mapping[str, Any]) -
         UnknownModelError: unknown preset.
         InputError: a preset that is not an outpainting network, unknown key, wrong type or invalid value.
     """
-    arch, generator = generator_config(model)
-    if arch != "outpaint":
-        raise InputError(f"model.preset {model.preset!r} is a {arch} network; the outpaint objective trains "
-                         "the outpainting generator")  # fmt: skip
+    generator = generator_for(model, "outpaint", "outpaint", "the outpainting generator")
     return OutpaintObjective(generator, parse_section(OutpaintLossConfig, objective, "objective"))

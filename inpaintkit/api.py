@@ -56,10 +56,13 @@ def load_model(
 
 def _load_learned(spec: ModelSpec, weights: str | os.PathLike | None, trust: bool) -> nn.Module:
     if weights is None:
+        weights = spec.local_weights()
+    if weights is None:
         if spec.weights is None:
-            raise WeightsError(
-                f"no published weights for {spec.name}; train it or pass a weight file with --weights PATH"
-            )
+            how = f"train it with `inpaintkit train {spec.recipe}` and `inpaintkit export`" if spec.recipe \
+                else "train it"
+            missing = f"its bundled file {spec.bundled_path} is missing; " if spec.bundled else ""
+            raise WeightsError(f"no weights for {spec.name}: {missing}{how}, or pass a weight file with --weights PATH")
         weights = fetch(spec.weights)
     return _build(weights, trust, spec)
 

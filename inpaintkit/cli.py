@@ -113,19 +113,15 @@ def cmd_models(args: argparse.Namespace) -> int:
     import torch
 
     from .registry import DEFAULT_MODEL, create_model, list_models
-    from .weights import cached_path
 
     rows = [("name", "kind", "parameters", "weights", "licence")]
     for spec in list_models():
-        if spec.kind == "classical":
-            params, present = "-", "none needed" if spec.available else "package missing"
-        else:
+        params = "-"
+        if spec.kind != "classical":
             with torch.device("meta"):
                 params = f"{sum(p.numel() for p in create_model(spec.name).parameters()):,}"
-            present = ("no published weights" if spec.weights is None
-                       else "present" if cached_path(spec.weights).exists() else "not downloaded")
         name = spec.name + (" (default)" if spec.name == DEFAULT_MODEL else "")
-        rows.append((name, spec.kind, params, present, spec.licence))
+        rows.append((name, spec.kind, params, spec.weights_status(), spec.licence))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())

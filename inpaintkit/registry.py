@@ -7,6 +7,7 @@ contract tests that run over every registered model.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 import torch.nn as nn
@@ -14,7 +15,10 @@ import torch.nn as nn
 from .classical import NavierStokesInpainter, PatchMatchInpainter, TeleaInpainter, patchmatch_available
 from .models import glcic, lama, outpaint
 from .types import UnknownModelError
-from .weights import WeightSpec, WEIGHT_SPECS
+from .weights import WeightSpec, WEIGHT_SPECS, cached_path
+
+#: Where the weight files we train and ship with the package live.
+ASSETS_DIR = Path(__file__).parent / "assets"
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,8 @@ class ModelSpec:
         arch: key into :data:`ARCHITECTURES` (learned models only).
         config: the preset config instance (learned models only).
         weights: where the pretrained weights come from; ``None`` = no published weights.
+        bundled: file name under ``inpaintkit/assets/`` of the weights we trained and ship.
+        recipe: the training recipe (``configs/*.yaml``) that makes the bundled weights.
         factory: builds the module (classical models only).
         available: ``False`` when an optional dependency is missing.
     """
@@ -56,11 +62,39 @@ class ModelSpec:
     arch: str | None = None
     config: object | None = None
     weights: WeightSpec | None = None
+    bundled: str | None = None
+    recipe: str | None = None
     factory: Callable[[], nn.Module] | None = None
     available: bool = True
 
+    @property
+    def bundled_path(self) -> Path | None:
+        """Where the shipped weights of this model are (whether or not the file is there)."""
+        return None if self.bundled is None else ASSETS_DIR / self.bundled
 
-def _lama(name: str, description: str, licence: str = "Apache-2.0") -> ModelSpec:
+    def local_weights(self) -> Path | None:
+        """The weight file used without a download: the bundled one, else a cached download, else ``None``."""
+        for path in (self.bundled_path, cached_path(self.weights) if self.weights else None):
+            if path is not None and path.is_file():
+                return path
+        return None
+
+    def weights_status(self) -> str:
+        """One phrase for listings: ``none needed``, ``bundled``, ``present``, ``not downloaded`` ..."""
+        if self.kind == "classical":
+            return "none needed" if self.available else "package missing"
+        if self.bundled_path is not None and self.bundled_path.is_file():
+            return "bundled"
+        if self.weights is not None:
+            return "present" if cached_path(self.weights).is_file() else "not downloaded"
+        return f"not shipped (train: {self.recipe})" if self.recipe else "no published weights"
+
+
+#: Licence of the weights we train on ../shared/datasets/train (BSDS500, Urban100, Sun-Hays 80).
+_TRAINED_HERE = "research only (terms of its training photos; see its model card)"
+
+
+def _lama(name: str, description: str, licence: str = "Apache-2.0", **trained: str) -> ModelSpec:
     return ModelSpec(
         name=name,
         kind="learned",
@@ -69,6 +103,7 @@ def _lama(name: str, description: str, licence: str = "Apache-2.0") -> ModelSpec
         arch="lama",
         config=lama.PRESETS[name],
         weights=WEIGHT_SPECS.get(name),
+        **trained,
     )
 
 
@@ -77,17 +112,21 @@ REGISTRY: dict[str, ModelSpec] = {
     for spec in [
         _lama("big-lama", "LaMa big (FFC, 18 blocks), official weights trained on Places2"),
         _lama("lama-fourier", "LaMa-Fourier (FFC, 9 blocks), paper configuration"),
-        _lama("lama-small", "LaMa FFC generator sized for CPU training"),
+        _lama("lama-small", "LaMa FFC generator sized for CPU, trained here (see its model card)",
+              _TRAINED_HERE,
+              bundled="lama-small.safetensors", recipe="configs/lama-small-cpu.yaml"),
         _lama("lama-tiny", "LaMa FFC generator for tests and smoke runs"),
         ModelSpec("glcic", "learned", "GLCIC completion network (Iizuka et al. 2017), paper widths; the authors' "
                   "completionnet_*.t7 loads with --weights", "CC BY-NC-SA 4.0 (authors' weights)", arch="glcic",
                   config=glcic.PRESETS["glcic"]),
-        ModelSpec("glcic-small", "learned", "GLCIC completion network at a quarter of the widths, for CPU training",
-                  "Apache-2.0", arch="glcic", config=glcic.PRESETS["glcic-small"]),
+        ModelSpec("glcic-small", "learned", "GLCIC completion network at a quarter of the widths, trained here",
+                  _TRAINED_HERE, arch="glcic", config=glcic.PRESETS["glcic-small"],
+                  bundled="glcic-small.safetensors", recipe="configs/glcic-small-cpu.yaml"),
         ModelSpec("outpaint", "learned", "Image outpainting generator (Sabini & Rusak 2018), paper widths",
                   "Apache-2.0", arch="outpaint", config=outpaint.PRESETS["outpaint"]),
-        ModelSpec("outpaint-small", "learned", "Outpainting generator at a quarter of the widths, for CPU training",
-                  "Apache-2.0", arch="outpaint", config=outpaint.PRESETS["outpaint-small"]),
+        ModelSpec("outpaint-small", "learned", "Outpainting generator at a quarter of the widths, trained here",
+                  _TRAINED_HERE, arch="outpaint", config=outpaint.PRESETS["outpaint-small"],
+                  bundled="outpaint-small.safetensors", recipe="configs/outpaint-small-cpu.yaml"),
         ModelSpec("telea", "classical", "OpenCV fast marching (Telea 2004)", "Apache-2.0 (OpenCV)",
                   factory=TeleaInpainter),
         ModelSpec("navier-stokes", "classical", "OpenCV Navier-Stokes (Bertalmio et al. 2001)",
@@ -97,8 +136,13 @@ REGISTRY: dict[str, ModelSpec] = {
     ]
 }
 
-#: The method used when none is named (no weights needed).
-DEFAULT_MODEL = "patchmatch" if REGISTRY["patchmatch"].available else "telea"
+#: The method used when none is named: our trained lama-small when its weights are installed, else a
+#: classical method that needs no weights.
+DEFAULT_MODEL = next(name for name, ok in [
+    ("lama-small", REGISTRY["lama-small"].local_weights() is not None),
+    ("patchmatch", REGISTRY["patchmatch"].available),
+    ("telea", True),
+] if ok)
 
 
 def get_spec(name: str) -> ModelSpec:

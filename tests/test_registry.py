@@ -9,8 +9,9 @@ import torch
 import inpaintkit
 from inpaintkit.api import load_model
 from inpaintkit.pipelines.inpaint import InpaintPipeline
+from inpaintkit import registry
 from inpaintkit.registry import DEFAULT_MODEL, REGISTRY, create_model, get_spec, list_models
-from inpaintkit.types import UnknownModelError
+from inpaintkit.types import UnknownModelError, WeightsError
 from inpaintkit.weights import save_model_file
 
 SMALL_ENOUGH_TO_RUN = {"lama-tiny", "lama-small"}
@@ -35,7 +36,8 @@ def _inputs(h: int = 37, w: int = 53):
 def test_registry_lists_every_model_once():
     names = [s.name for s in list_models()]
     assert sorted(names) == sorted(REGISTRY)
-    assert DEFAULT_MODEL in REGISTRY and get_spec(DEFAULT_MODEL).kind == "classical"
+    shipped = REGISTRY["lama-small"].local_weights() is not None
+    assert DEFAULT_MODEL == ("lama-small" if shipped else "patchmatch" if REGISTRY["patchmatch"].available else "telea")
     with pytest.raises(UnknownModelError, match="known models"):
         get_spec("nope")
 
@@ -92,3 +94,20 @@ def test_tiny_images_are_padded_up_to_the_networks_minimum(tmp_path):
     out = inpaintkit.load(path)(image, mask).image
     assert out.shape == (5, 9, 3)
     assert (out[mask == 0] == image[mask == 0]).all()
+
+
+def test_bundled_weights_are_used_without_download_and_missing_ones_name_the_recipe(tmp_path, monkeypatch):
+    monkeypatch.setattr(registry, "ASSETS_DIR", tmp_path)
+    spec = get_spec("lama-small")
+    assert spec.local_weights() is None
+    assert spec.weights_status() == "not shipped (train: configs/lama-small-cpu.yaml)"
+    with pytest.raises(WeightsError, match=r"lama-small\.safetensors is missing.*configs/lama-small-cpu\.yaml"):
+        load_model("lama-small")
+    torch.manual_seed(3)
+    trained = create_model("lama-small")
+    save_model_file(tmp_path / "lama-small.safetensors", "lama", spec.config, trained.state_dict())
+    assert spec.local_weights() == tmp_path / "lama-small.safetensors"
+    assert spec.weights_status() == "bundled"
+    loaded, _ = load_model("lama-small")
+    for key, value in trained.state_dict().items():
+        assert torch.equal(loaded.state_dict()[key], value), key

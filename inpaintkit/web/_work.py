@@ -18,7 +18,6 @@ from ..api import load
 from ..pipelines.inpaint import InpaintPipeline
 from ..registry import DEFAULT_MODEL, REGISTRY, ModelSpec, get_spec
 from ..types import InputError
-from ..weights import cached_path
 from ._http import WebError
 
 T = TypeVar("T")
@@ -102,18 +101,18 @@ class ModelCache:
                            models=offered) from None
 
     def weights_present(self, spec: ModelSpec) -> bool | None:
-        """Whether a learned model's published weights are in the cache (``None``: classical or none published)."""
-        if spec.kind == "classical" or spec.weights is None:
+        """Whether a learned model's weights are at hand, bundled or cached (``None``: classical)."""
+        if spec.kind == "classical":
             return None
-        return cached_path(spec.weights).is_file()
+        return spec.local_weights() is not None
 
     def ready(self, spec: ModelSpec) -> bool:
         """Whether a request for ``spec`` can run now (package installed, weights at hand or fetchable)."""
         if not spec.available:
             return False
-        if spec.kind == "classical":
+        if spec.kind == "classical" or self.weights_present(spec):
             return True
-        return spec.weights is not None and (self.allow_downloads or bool(self.weights_present(spec)))
+        return spec.weights is not None and self.allow_downloads
 
     def describe(self) -> list[dict[str, object]]:
         """One JSON-ready entry per offered model, as ``GET /api/models`` returns them."""
@@ -141,7 +140,7 @@ class ModelCache:
     def _check_runnable(self, spec: ModelSpec) -> None:
         if not spec.available:
             raise WebError(409, f"{spec.name} needs an optional package that is not installed ({spec.description})")
-        if spec.kind == "learned" and spec.weights is None:
+        if spec.kind == "learned" and spec.weights is None and not self.ready(spec):
             raise WebError(409, f"{spec.name} has no published weights; train it and load it from Python")
         if spec.kind == "learned" and not self.ready(spec):
             raise WebError(409, f"the weights of {spec.name} are not downloaded and this server does not "

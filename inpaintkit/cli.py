@@ -61,7 +61,8 @@ def cmd_remove(args: argparse.Namespace) -> int:
     for _, _, target in (job for job in jobs if job not in todo):
         log.warning("skipping %s: output exists (pass --overwrite to replace it)", target)
     pipe = load(args.model, weights=args.weights, trust=args.trust, device=args.device,
-                hd_strategy=args.hd_strategy, max_pixels=args.max_pixels, postprocess=not args.no_postprocess)
+                hd_strategy=args.hd_strategy, max_pixels=args.max_pixels, postprocess=not args.no_postprocess,
+                precision=args.precision)
     failures = []
     for image_path, mask_path, target in tqdm(todo, desc=f"{args.model}", unit="img", disable=len(todo) < 2):
         try:
@@ -200,6 +201,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-postprocess", action="store_true",
                    help="skip a model's own post-processing (GLCIC: Telea + Poisson blending)")
     p.add_argument("--max-pixels", type=int, default=None, help="refuse larger images (default 64 MP)")
+    p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
+                   help="learned models on CPU: bf16 is about 2x faster on AVX512-BF16 CPUs (default fp32)")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
     p.add_argument("--device", default="cpu")
     p.set_defaults(func=cmd_remove)

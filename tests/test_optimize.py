@@ -9,13 +9,16 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+import inpaintkit
 from inpaintkit.models.lama import PRESETS, LamaGenerator
 from inpaintkit.optimize import (
+    OptimizedLama,
     fold_batchnorm,
     optimization_enabled,
     optimize_for_inference,
 )
 from inpaintkit.types import InputError
+from inpaintkit.weights import save_model_file
 
 
 def _randomize(model: nn.Module, seed: int) -> nn.Module:
@@ -178,3 +181,45 @@ def test_optimization_switch(monkeypatch: pytest.MonkeyPatch, value: str | None,
     else:
         monkeypatch.setenv("INPAINTKIT_OPTIMIZE", value)
     assert optimization_enabled() is enabled
+
+
+def _lama_file(tmp_path, seed: int = 0):
+    torch.manual_seed(seed)
+    model = LamaGenerator(PRESETS["lama-tiny"]).eval()
+    for module in model.modules():  # non-trivial statistics, so that folding matters
+        if isinstance(module, nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.2, 0.2)
+            module.running_var.uniform_(0.5, 2.0)
+    path = tmp_path / "tiny.safetensors"
+    save_model_file(path, "lama", PRESETS["lama-tiny"], model.state_dict())
+    return path, model
+
+
+def test_pipeline_runs_the_optimised_copy_unless_switched_off(tmp_path, monkeypatch) -> None:
+    path, eager = _lama_file(tmp_path)
+    image = torch.rand(1, 3, 40, 56, generator=torch.Generator().manual_seed(1))
+    mask = torch.zeros(1, 1, 40, 56)
+    mask[..., 8:30, 10:40] = 1
+    fast = inpaintkit.load(path)
+    assert isinstance(fast.model, OptimizedLama)
+    monkeypatch.setenv("INPAINTKIT_OPTIMIZE", "0")
+    plain = inpaintkit.load(path)
+    assert type(plain.model) is LamaGenerator
+    with torch.no_grad():
+        expected = eager(image, mask) * mask + image * (1 - mask)
+    for pipe in (fast, plain):
+        got = pipe(image, mask).image
+        assert (got - expected).abs().max() < 1e-4
+    with pytest.raises(InputError, match="bf16 needs the optimised path"):
+        inpaintkit.load(path, precision="bf16")
+    monkeypatch.delenv("INPAINTKIT_OPTIMIZE")
+    half = inpaintkit.load(path, precision="bf16")
+    assert half.model.dtype == torch.bfloat16
+    assert (half(image, mask).image - expected).abs().max() < 0.05
+    with pytest.raises(InputError, match="precision must be one of fp32, bf16"):
+        inpaintkit.load(path, precision="fp16")
+
+
+def test_classical_models_are_left_as_they_are() -> None:
+    pipe = inpaintkit.load("telea", precision="bf16")
+    assert type(pipe.model).__name__ == "TeleaInpainter"

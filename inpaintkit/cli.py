@@ -161,14 +161,26 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from .training.export import export_checkpoint
+    from .training.export import export_checkpoint, model_card
     from .types import InpaintKitError
 
-    if Path(args.target).exists() and not args.overwrite:
-        raise InpaintKitError(f"{args.target} exists; pass --overwrite to replace it")
+    target = Path(args.target)
+    card = target.with_suffix(".md")
+    for path in (target, card) if args.card else (target,):
+        if path.exists() and not args.overwrite:
+            raise InpaintKitError(f"{path} exists; pass --overwrite to replace it")
+    evidence = ""
+    if args.evidence:
+        try:
+            evidence = Path(args.evidence).read_text()
+        except OSError as err:
+            raise InpaintKitError(f"cannot read --evidence {args.evidence}: {err.strerror}") from None
     notes = {"licence": args.licence} if args.licence else None
-    export_checkpoint(args.checkpoint, args.target, ema=not args.no_ema, metadata=notes)
-    print(f"wrote {args.target}")
+    export_checkpoint(args.checkpoint, target, ema=not args.no_ema, metadata=notes)
+    print(f"wrote {target}")
+    if args.card:
+        card.write_text(model_card(target, name=args.name or target.stem, evidence=evidence))
+        print(f"wrote {card}")
     return 0
 
 
@@ -236,6 +248,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("target", help="output .safetensors")
     p.add_argument("--no-ema", action="store_true", help="export the raw generator, not its EMA")
     p.add_argument("--licence", default="", help="licence note stored in the file")
+    p.add_argument("--card", action="store_true", help="also write the model card TARGET.md from the training notes")
+    p.add_argument("--name", default="", help="model name in the card (default: the target's file name)")
+    p.add_argument("--evidence", default="", help="Markdown file appended to the card (e.g. an eval summary.md)")
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(func=cmd_export)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -17,6 +18,7 @@ import torch
 import torch.nn as nn
 from _training_toys import ConvGenerator, ToyObjective, build_toy, tiny_config, write_images
 
+from inpaintkit.cli import main as cli_main
 from inpaintkit.training import EMA, Trainer, export_checkpoint, lr_factor, run_training
 from inpaintkit.training._checkpoint import atomic_save
 from inpaintkit.training.config import PhaseConfig, ScheduleConfig, TrainConfig, save_config
@@ -293,3 +295,24 @@ def test_export_checkpoint_prefers_the_ema_weights(tmp_path: Path) -> None:
     raw = load_weights(export_checkpoint(tmp_path / "run" / "last.pt", tmp_path / "raw.safetensors", ema=False))
     assert torch.equal(raw.state_dict["model.1.ffc.convl2l.weight"],
                        trainer.nets["generator"].state_dict()["model.1.ffc.convl2l.weight"])  # fmt: skip
+
+
+def test_export_writes_a_model_card_from_the_training_notes(tmp_path: Path, capsys) -> None:
+    write_images(tmp_path / "data", 2)
+    config = tiny_config(tmp_path / "data", tmp_path / "run", steps=2)
+    config.data.val_dir, config.data.val_size, config.data.val_masks = str(tmp_path / "data"), 32, "outpaint-sides"
+    config.data.val_count, config.run.val_every = 2, 1
+    _trainer(config).train()
+    (tmp_path / "evidence.md").write_text("| model | psnr |\n|---|---:|\n| tiny | 12.5 |\n")
+    args = ["export", str(tmp_path / "run" / "last.pt"), str(tmp_path / "tiny.safetensors"), "--card",
+            "--name", "lama-tiny-test", "--licence", "research only", "--evidence", str(tmp_path / "evidence.md")]
+    assert cli_main(args) == 0
+    card = (tmp_path / "tiny.md").read_text()
+    digest = hashlib.sha256((tmp_path / "tiny.safetensors").read_bytes()).hexdigest()
+    assert card.startswith("# Model card: lama-tiny-test\n")
+    assert f"sha256 `{digest}`" in card and "- licence: research only" in card
+    assert "- steps: 2; wall time: 0 h 00 min" in card and "| tiny | 12.5 |" in card
+    assert "| checkpoint | step | hole_l1 | psnr | ssim |" in card and "| last | 2 | " in card
+    assert "| best | " in card and f"data: `{tmp_path / 'data'}`" in card
+    assert cli_main(args) == 2  # both files exist now
+    assert "exists; pass --overwrite" in capsys.readouterr().err

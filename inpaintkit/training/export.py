@@ -1,7 +1,8 @@
-"""Trained generator -> our safetensors weight file, with the training notes in its metadata."""
+"""Trained generator -> our safetensors weight file (training notes in its metadata) and its model card."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping
 from pathlib import Path
@@ -11,7 +12,7 @@ import torch
 
 from ..registry import build_architecture
 from ..types import WeightsError
-from ..weights import save_model_file
+from ..weights import load_weights, save_model_file
 from ._checkpoint import load_checkpoint
 from ._typed import parse_section
 from .config import TrainConfig, generator_config
@@ -65,3 +66,64 @@ def _check_layout(arch: str, config: object, weights: Mapping[str, torch.Tensor]
         wrong = sorted(set(expected) ^ set(found)) or sorted(k for k in expected if expected[k] != found[k])
         raise WeightsError(f"the trained generator does not match arch {arch!r} with config {config}: "
                            f"{len(wrong)} keys differ, e.g. {wrong[0]}")  # fmt: skip
+
+
+def model_card(weights: str | Path, *, name: str, evidence: str = "") -> str:
+    """A Markdown model card for an exported weight file, from the notes stored in it.
+
+    Args:
+        weights: a ``.safetensors`` file written by :func:`export_state`.
+        name: the model's name (title of the card).
+        evidence: Markdown appended under "Evaluation" (e.g. the ``summary.md`` of ``inpaintkit eval``).
+
+    Returns:
+        The card: file (size, sha256), architecture, data and licence, training (steps, wall time,
+        commands), validation metrics, evaluation.
+
+    Raises:
+        WeightsError: the file has no training notes.
+    """
+    path = Path(weights)
+    loaded = load_weights(path)
+    if "trained" not in loaded.metadata:
+        raise WeightsError(f"{path} holds no training notes (was it written by `inpaintkit export`?)")
+    notes = json.loads(loaded.metadata["trained"])
+    params = sum(t.numel() for t in loaded.state_dict.values() if t.is_floating_point())
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    hours, minutes = divmod(round(notes["wall_time_s"] / 60), 60)
+    best = notes.get("best") or {}
+    lines = [
+        f"# Model card: {name}", "",
+        f"- file: `{path.name}`, {path.stat().st_size / 2**20:.1f} MiB, sha256 `{digest}`",
+        f"- architecture: `{loaded.arch}`, {params:,} parameters, config `{json.dumps(loaded.config, sort_keys=True)}`",
+        f"- weights: {'EMA of the generator (decay ' + str(notes['ema_decay']) + ')' if notes['ema'] else 'raw generator'}",
+        f"- licence: {loaded.metadata.get('licence', 'not stated')}", "",
+        "## Training", "",
+        f"- method: `{notes['method']}`; data: `{notes['train_dir']}` (validation: `{notes['val_dir']}`)",
+        f"- steps: {notes['steps']:,}; wall time: {hours} h {minutes:02d} min (sum over the runs below)",
+        "- commands (one per run; `--resume` continues the same run):", "",
+        *[f"      {_command(command)}" for command in notes["commands"]], "",
+        f"## Validation during training (`{notes['val_dir']}`, the recipe's fixed masks)", "",
+        *_metric_rows(notes["metrics"], best.get("metrics") if isinstance(best, Mapping) else None,
+                      best.get("step") if isinstance(best, Mapping) else None),
+    ]
+    if evidence:
+        lines += ["", "## Evaluation", "", evidence.strip()]
+    return "\n".join(lines) + "\n"
+
+
+def _metric_rows(last: Mapping[str, Any], best: Mapping[str, Any] | None, best_step: int | None) -> list[str]:
+    names = sorted(k for k in last if k != "step")
+    if not names:
+        return ["No validation ran."]
+    rows = ["| checkpoint | step | " + " | ".join(names) + " |", "|---|---:|" + "---:|" * len(names)]
+    for label, values, step in (("last", last, last.get("step")), ("best", best, best_step)):
+        if values:
+            rows.append(f"| {label} | {step} | " + " | ".join(f"{values[k]:.4g}" for k in names) + " |")
+    return rows
+
+
+def _command(command: str) -> str:
+    """A recorded command line as a user would type it (``.../inpaintkit/__main__.py`` -> ``inpaintkit``)."""
+    program, _, rest = command.partition(" ")
+    return f"inpaintkit {rest}" if program.endswith("inpaintkit/__main__.py") else command

@@ -88,7 +88,8 @@ def model_card(weights: str | Path, *, name: str, evidence: str = "") -> str:
     if "trained" not in loaded.metadata:
         raise WeightsError(f"{path} holds no training notes (was it written by `inpaintkit export`?)")
     notes = json.loads(loaded.metadata["trained"])
-    params = sum(t.numel() for t in loaded.state_dict.values() if t.is_floating_point())
+    with torch.device("meta"):
+        params = sum(p.numel() for p in build_architecture(loaded.arch, loaded.config).parameters())
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     hours, minutes = divmod(round(notes["wall_time_s"] / 60), 60)
     best = notes.get("best") or {}

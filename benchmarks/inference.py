@@ -42,6 +42,7 @@ from torch.utils.flop_counter import FlopCounterMode
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from _markdown import write_section
 from inpaintkit.optimize import optimize_for_inference
 from inpaintkit.registry import build_architecture, create_model, get_spec
 
@@ -255,19 +256,6 @@ def run(args: argparse.Namespace) -> str:
     if notes:
         lines += ["", "Skipped: " + "; ".join(notes) + "."]
     return "\n".join(lines)
-
-
-def write_section(path: Path, name: str, section: str) -> None:
-    """Replace the ``name`` section of ``path`` (or append it)."""
-    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
-    text = path.read_text() if path.exists() else "# Performance\n"
-    block = f"{start}\n{section}\n{end}"
-    if start in text and end in text:
-        head, rest = text.split(start, 1)
-        text = head + block + rest.split(end, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    path.write_text(text)
 
 
 def split(text: str) -> list[str]:

@@ -31,11 +31,11 @@ from torch.utils.data import default_collate
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from _markdown import write_section
 from inpaintkit.training import OptimConfig, PhaseConfig, TrainConfig, Trainer
 from inpaintkit.training.objectives import OBJECTIVES
 
 PRESETS = ("lama-tiny", "lama-small", "lama-fourier", "big-lama")
-START, END = "<!-- training:start -->", "<!-- training:end -->"
 
 
 def measure(preset: str, size: int, batch: int, steps: int, folder: Path) -> dict[str, float | int | str]:
@@ -93,19 +93,6 @@ def _cpu_name() -> str:
     return names[0] if names else platform.processor() or "unknown CPU"
 
 
-def write_section(path: Path, section: str) -> None:
-    """Replace the text between the markers in ``path`` (append the section if they are absent)."""
-    block = f"{START}\n{section}\n{END}"
-    text = path.read_text() if path.exists() else "# Performance\n"
-    if START in text and END in text:
-        head, rest = text.split(START, 1)
-        text = head + block + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--presets", nargs="+", default=list(PRESETS), choices=PRESETS)
@@ -131,7 +118,7 @@ def main() -> None:
     section = table(rows, args.size)
     print(section)
     if not args.no_write:
-        write_section(args.out, section)
+        write_section(args.out, "training", section)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
 Classical backends (OpenCV, pypatchmatch) work on one ``(H, W, 3)`` ``uint8`` picture and one
 ``(H, W)`` ``uint8`` mask at a time. :func:`inpaint_per_item` does the conversion both ways and the
-loop over the batch once, for all of them.
+loop over the batch once, for all of them; :class:`PictureInpainter` is the module they share.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from typing import Callable
 
 import numpy as np
 import torch
+import torch.nn as nn
 
 from ..types import check_image, check_mask
 
@@ -65,3 +66,26 @@ def inpaint_per_item(image: torch.Tensor, mask: torch.Tensor, backend: Backend) 
             filled[i] = backend(picture, hole)
     result = torch.from_numpy(filled).permute(0, 3, 1, 2).to(device=image.device, dtype=image.dtype)
     return result / 255.0
+
+
+class PictureInpainter(nn.Module):
+    """A classical method as a module: subclasses fill one ``uint8`` picture in :meth:`_fill`."""
+
+    def _fill(self, picture: np.ndarray, hole: np.ndarray) -> np.ndarray:
+        """Fill one picture; see :data:`Backend`."""
+        raise NotImplementedError
+
+    def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Fill the holes of each picture.
+
+        Args:
+            image: pictures in ``[0,1]``; they are quantised to ``uint8`` first.
+            mask: holes, 1 = hole.
+
+        Returns:
+            The filled pictures in ``[0,1]`` (multiples of ``1/255``), raw (not composited).
+
+        Shape:
+            image ``(B,3,H,W)``, mask ``(B,1,H,W)`` -> ``(B,3,H,W)``.
+        """
+        return inpaint_per_item(image, mask, self._fill)

@@ -16,14 +16,12 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-import torch
-import torch.nn as nn
 
 from ..types import InputError
-from ._convert import inpaint_per_item
+from ._convert import PictureInpainter
 
 
-class _OpenCVInpainter(nn.Module):
+class _OpenCVInpainter(PictureInpainter):
     """``cv2.inpaint`` with the method given by the subclass's ``flag``."""
 
     flag: int
@@ -36,21 +34,6 @@ class _OpenCVInpainter(nn.Module):
 
     def _fill(self, picture: np.ndarray, hole: np.ndarray) -> np.ndarray:
         return cv2.inpaint(picture, hole, self.radius, self.flag)
-
-    def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Fill the holes of each picture.
-
-        Args:
-            image: pictures in ``[0,1]``; they are quantised to ``uint8`` first.
-            mask: holes, 1 = hole.
-
-        Returns:
-            The filled pictures in ``[0,1]`` (multiples of ``1/255``), raw (not composited).
-
-        Shape:
-            image ``(B,3,H,W)``, mask ``(B,1,H,W)`` -> ``(B,3,H,W)``.
-        """
-        return inpaint_per_item(image, mask, self._fill)
 
     def extra_repr(self) -> str:
         return f"radius={self.radius}"

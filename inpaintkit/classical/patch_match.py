@@ -18,11 +18,9 @@ import functools
 import importlib
 
 import numpy as np
-import torch
-import torch.nn as nn
 
 from ..types import InpaintKitError, InputError
-from ._convert import inpaint_per_item
+from ._convert import PictureInpainter
 
 
 @functools.cache
@@ -35,7 +33,7 @@ def patchmatch_available() -> bool:
     return bool(getattr(module, "patchmatch_available", False))
 
 
-class PatchMatchInpainter(nn.Module):
+class PatchMatchInpainter(PictureInpainter):
     """Fill holes by copying the best-matching patches of the known area (PatchMatch, multi-scale).
 
     Args:
@@ -65,21 +63,6 @@ class PatchMatchInpainter(nn.Module):
         library = importlib.import_module("patchmatch")
         library.set_random_seed(self.seed)
         return library.inpaint(picture, hole, patch_size=self.patch_size)
-
-    def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Fill the holes of each picture.
-
-        Args:
-            image: pictures in ``[0,1]``; they are quantised to ``uint8`` first.
-            mask: holes, 1 = hole.
-
-        Returns:
-            The filled pictures in ``[0,1]`` (multiples of ``1/255``), raw (not composited).
-
-        Shape:
-            image ``(B,3,H,W)``, mask ``(B,1,H,W)`` -> ``(B,3,H,W)``.
-        """
-        return inpaint_per_item(image, mask, self._fill)
 
     def extra_repr(self) -> str:
         return f"patch_size={self.patch_size}, seed={self.seed}"

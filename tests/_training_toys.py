@@ -107,3 +107,19 @@ def tiny_config(data_dir: Path, out_dir: Path, steps: int = 6, train: tuple[str,
     config.run.out_dir, config.run.log_every, config.run.device = str(out_dir), 1, "cpu"
     config.run.ema_decay = 0.9
     return config
+
+
+def phase_effects(trainer, phases: tuple[str, ...] = ("completion", "discriminator", "joint")) -> dict:
+    """Run one step per phase on the same two-item batch: ``phase -> (networks changed, loss terms logged)``.
+
+    The trainer's schedule must have one-step phases in that order.
+    """
+    batch = {key: torch.stack([trainer.dataset[i][key] for i in range(2)]) for key in ("image", "mask")}
+    seen = {}
+    for phase in phases:
+        before = {name: [p.detach().clone() for p in net.parameters()] for name, net in trainer.nets.items()}
+        logged = trainer.train_step(batch)
+        changed = {name for name, net in trainer.nets.items()
+                   if any(not torch.equal(a, b) for a, b in zip(before[name], net.parameters()))}  # fmt: skip
+        seen[phase] = (changed, {k for k in logged if not k.endswith("total")})
+    return seen

@@ -11,7 +11,7 @@ import pytest
 import torch
 import torch.nn as nn
 from _torch7_writer import FloatTensor, TorchClass, write_t7
-from _training_toys import write_images
+from _training_toys import phase_effects, write_images
 
 import inpaintkit
 from inpaintkit.api import load_model
@@ -197,14 +197,7 @@ def test_phases_decide_which_networks_learn_and_which_terms_exist(tmp_path: Path
         phase.train = ["generator", "discriminator"]
     torch.manual_seed(0)
     trainer = Trainer(config, OBJECTIVES["glcic"](config.model, config.objective))
-    batch = {key: torch.stack([trainer.dataset[i][key] for i in range(2)]) for key in ("image", "mask")}
-    seen = {}
-    for phase in ("completion", "discriminator", "joint"):
-        before = {name: [p.detach().clone() for p in net.parameters()] for name, net in trainer.nets.items()}
-        logged = trainer.train_step(batch)
-        changed = {name for name, net in trainer.nets.items()
-                   if any(not torch.equal(a, b) for a, b in zip(before[name], net.parameters()))}  # fmt: skip
-        seen[phase] = (changed, {k for k in logged if not k.endswith("total")})
+    seen = phase_effects(trainer)
     assert seen["completion"] == ({"generator"}, {"generator/mse"})
     assert seen["discriminator"] == ({"discriminator"}, {"discriminator/adversarial"})
     assert seen["joint"] == ({"generator", "discriminator"},

@@ -29,7 +29,6 @@ import os
 import platform
 import resource
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -42,7 +41,7 @@ from torch.utils.flop_counter import FlopCounterMode
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from _markdown import write_section
+from _common import memory_gib, reset_peak, spawn_case, write_section
 from inpaintkit.optimize import optimize_for_inference
 from inpaintkit.registry import build_architecture, create_model, get_spec
 
@@ -103,18 +102,6 @@ def _timed(fn) -> float:
     return time.perf_counter() - start
 
 
-def _memory_gib(field: str) -> float:
-    """``VmRSS`` (resident now) or ``VmHWM`` (peak resident) of this process, in GiB."""
-    with open("/proc/self/status") as f:
-        return next(int(line.split()[1]) for line in f if line.startswith(field + ":")) / 2**20
-
-
-def _reset_peak() -> None:
-    """Reset ``VmHWM`` to the current RSS (Linux ``clear_refs`` 5), so the peak is that of the runs."""
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")
-
-
 def run_case(case: dict) -> dict:
     """Run one case in this (fresh) process; return latencies and memory, save the output."""
     torch.set_num_threads(case["threads"])
@@ -127,8 +114,8 @@ def run_case(case: dict) -> dict:
     if case["variant"] in ("fp32", "bf16"):
         model = optimize_for_inference(model, precision=case["variant"])
     image, mask = make_input(case["size"])
-    _reset_peak()
-    before = _memory_gib("VmRSS")
+    reset_peak()
+    before = memory_gib("VmRSS")
     times = []
     try:
         with torch.inference_mode():
@@ -141,17 +128,7 @@ def run_case(case: dict) -> dict:
         return {"error": str(err).splitlines()[0][:120]}
     if case["save"]:
         torch.save(out, case["save"])
-    return {"latency": statistics.median(times), "peak_gib": _memory_gib("VmHWM"), "base_gib": before}
-
-
-def _spawn(case: dict) -> dict:
-    env = dict(os.environ, OMP_NUM_THREADS=str(case["threads"]))
-    command = [sys.executable, __file__, "--case", json.dumps(case)]
-    proc = subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT, check=False)
-    lines = proc.stdout.strip().splitlines()
-    if proc.returncode or not lines:
-        return {"error": f"exit {proc.returncode}: {(proc.stderr.strip().splitlines() or ['?'])[-1][:120]}"}
-    return json.loads(lines[-1])
+    return {"latency": statistics.median(times), "peak_gib": memory_gib("VmHWM"), "base_gib": before}
 
 
 def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -190,7 +167,7 @@ def bench_model(name: str, size: int, args: argparse.Namespace, folder: Path) ->
                 "repeats": args.repeats, "warmup": args.warmup if learned else 0,
                 "state": str(state) if learned else "", "save": str(save) if learned else "",
                 "memory_limit_gib": args.memory_limit_gib}
-        result = _spawn(case)
+        result = spawn_case(__file__, case, ROOT)
         if learned and "error" not in result:
             outputs[variant] = torch.load(save)
         rows.append({"model": name, "size": size, "variant": variant, "flops": flops, **result})

@@ -26,7 +26,7 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 
-from _markdown import write_section  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
+from _common import write_section  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
 
 # Metric columns of the means table and whether higher is better.
 RANKED = {"PSNR": True, "SSIM": True, "hole L1": False, "hole RMSE (0-255)": False, "LPIPS": False, "FID": False}

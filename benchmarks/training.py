@@ -31,7 +31,7 @@ from torch.utils.data import default_collate
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from _markdown import write_section
+from _common import write_section
 from inpaintkit.training import OptimConfig, PhaseConfig, TrainConfig, Trainer
 from inpaintkit.training.objectives import OBJECTIVES
 

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn as nn
 
 from .classical import POSTPROCESSORS
 from .optimize import PRECISIONS, optimization_enabled, optimize_for_inference
+from .pipelines.diverse import DiversePipeline, NoiseDrivenInpainter
 from .pipelines.inpaint import InpaintPipeline
 from .pipelines.outpaint import OutpaintPipeline
 from .registry import DEFAULT_MODEL, REGISTRY, ModelSpec, build_architecture, get_spec
@@ -23,6 +26,7 @@ def load_model(
     weights: str | os.PathLike | None = None,
     trust: bool = False,
     device: str | torch.device = "cpu",
+    options: Mapping[str, Any] | None = None,
 ) -> tuple[nn.Module, str]:
     """Build a model with its weights, ready for inference.
 
@@ -32,14 +36,20 @@ def load_model(
         weights: a weight file to use instead of the registered download (``--weights PATH``).
         trust: allow full unpickling of ``.ckpt`` files you trust (never needed for safetensors).
         device: where to put the network.
+        options: settings of an optimisation model, e.g. neural-patch's ``scales``, ``iterations``,
+            ``feature_space``, ``vgg_weights`` (:class:`~inpaintkit.pipelines.neural_patch.NeuralPatchInpainter`).
 
     Returns:
         ``(module in eval mode, display name)``.
     """
     name = os.fspath(model)
+    if options and (name not in REGISTRY or get_spec(name).kind != "optimisation"):
+        raise InputError(f"{name} takes no model options (got {', '.join(options)})")
     if name in REGISTRY:
         spec = get_spec(name)
-        if spec.kind == "classical":
+        if spec.kind == "optimisation":  # neural-patch: the learned network it starts from, then its factory
+            module = spec.factory(_load_learned(spec, weights, trust), **(options or {}))
+        elif spec.kind == "classical":
             if weights is not None:
                 raise InpaintKitError(f"{name} is a classical method and takes no weights")
             module = spec.factory()
@@ -79,6 +89,9 @@ def _build(path: str | os.PathLike, trust: bool, spec: ModelSpec | None = None) 
     except RuntimeError as err:
         first = str(err).strip().splitlines()[0]
         raise WeightsError(f"{path} does not fit the {loaded.arch} network it describes: {first}") from None
+    if hasattr(module, "attach_prior"):  # PD-GAN: its frozen prior is another registered model or file
+        prior_weights = module.config.prior_weights or None
+        module.attach_prior(load_model(module.config.prior, weights=prior_weights, trust=trust)[0])
     return module
 
 
@@ -90,6 +103,7 @@ def load(
     device: str | torch.device = "cpu",
     postprocess: bool = True,
     precision: str = "fp32",
+    model_options: Mapping[str, Any] | None = None,
     **pipeline_options,
 ) -> InpaintPipeline:
     """Return an :class:`~inpaintkit.pipelines.inpaint.InpaintPipeline` for ``model``.
@@ -106,14 +120,24 @@ def load(
     (BatchNorm folded, channels-last; ``precision="bf16"`` about halves LaMa's time on CPUs with
     AVX512-BF16 at ~45 dB PSNR to float32) unless ``INPAINTKIT_OPTIMIZE=0``; classical methods
     ignore ``precision``. ``pipeline_options`` go to the pipeline (``hd_strategy``, ``hd_trigger``,
-    ``hd_margin``, ``hd_resize_limit``, ``max_pixels``).
+    ``hd_margin``, ``hd_resize_limit``, ``max_pixels``). A noise-driven model (PD-GAN) gets a
+    :class:`~inpaintkit.pipelines.diverse.DiversePipeline` (an ``InpaintPipeline`` that also draws
+    several samples, ``seed=`` per call); ``postprocess`` and ``precision`` do not apply to it.
+    ``model_options`` configure an optimisation model (see :func:`load_model`).
     """
-    module, name = load_model(model, weights=weights, trust=trust, device=device)
+    module, name = load_model(model, weights=weights, trust=trust, device=device, options=model_options)
+    if isinstance(module, NoiseDrivenInpainter):  # PD-GAN: fixed-size, noise-driven; several samples
+        return DiversePipeline(module, name=name, device=device, **pipeline_options)
     pad = int(getattr(module, "pad_multiple", 1))
     min_size = int(getattr(module, "min_size", 0))
     post = POSTPROCESSORS.get(getattr(module, "postprocess", "")) if postprocess else None
-    return InpaintPipeline(_for_inference(module, precision, device), name=name, pad_multiple=pad,
-                           min_size=min_size, device=device, postprocess=post, **pipeline_options)
+    if name in REGISTRY and REGISTRY[name].kind == "optimisation":  # per-image L-BFGS: needs its own graph
+        if precision != "fp32":
+            raise InputError(f"{name} optimises each image in float32; precision {precision} does not apply")
+    else:
+        module = _for_inference(module, precision, device)
+    return InpaintPipeline(module, name=name, pad_multiple=pad, min_size=min_size, device=device,
+                           postprocess=post, **pipeline_options)
 
 
 def _for_inference(module: nn.Module, precision: str, device: str | torch.device) -> nn.Module:

@@ -60,9 +60,11 @@ def cmd_remove(args: argparse.Namespace) -> int:
         raise InpaintKitError(f"{jobs[0][2]} exists; pass --overwrite to replace it")
     for _, _, target in (job for job in jobs if job not in todo):
         log.warning("skipping %s: output exists (pass --overwrite to replace it)", target)
+    options = {key: value for key in ("scales", "iterations", "vgg_weights", "feature_space")
+               if (value := getattr(args, key)) is not None}  # fmt: skip
     pipe = load(args.model, weights=args.weights, trust=args.trust, device=args.device,
                 hd_strategy=args.hd_strategy, max_pixels=args.max_pixels, postprocess=not args.no_postprocess,
-                precision=args.precision)
+                precision=args.precision, model_options=options)
     failures = []
     for image_path, mask_path, target in tqdm(todo, desc=f"{args.model}", unit="img", disable=len(todo) < 2):
         try:
@@ -188,6 +190,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from .registry import DEFAULT_MODEL
     from .evaluation import add_eval_arguments
+    from .pipelines.diverse import add_diverse_arguments
     from .pipelines.outpaint import add_outpaint_arguments
     from .web import add_serve_arguments
 
@@ -215,6 +218,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-pixels", type=int, default=None, help="refuse larger images (default 64 MP)")
     p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
                    help="learned models on CPU: bf16 is about 2x faster on AVX512-BF16 CPUs (default fp32)")
+    p.add_argument("--scales", type=int, metavar="N", help="neural-patch: number of scales (default 3)")
+    p.add_argument("--iterations", type=int, metavar="N",
+                   help="neural-patch: L-BFGS iterations per scale (default 100 with pixel features, 10 with VGG)")
+    p.add_argument("--vgg-weights", metavar="PATH", help="neural-patch: torchvision's vgg19-dcbb9e9d.pth")
+    p.add_argument("--feature-space", choices=["auto", "vgg", "pixel"],
+                   help="neural-patch: texture features (default auto: VGG-19 when its weights are at hand)")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
     p.add_argument("--device", default="cpu")
     p.set_defaults(func=cmd_remove)
@@ -259,6 +268,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("outpaint", help="extend an image on any side (recursive with --steps)")
     add_outpaint_arguments(p)
+
+    p = sub.add_parser("diverse", help="draw several completions of one image (PD-GAN) and a contact sheet")
+    add_diverse_arguments(p)
 
     p = sub.add_parser("serve", help="start the web app (paint a mask in the browser)")
     add_serve_arguments(p)

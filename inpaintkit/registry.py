@@ -13,7 +13,7 @@ from typing import Callable
 import torch.nn as nn
 
 from .classical import NavierStokesInpainter, PatchMatchInpainter, TeleaInpainter, patchmatch_available
-from .models import glcic, lama, outpaint
+from .models import glcic, lama, neural_patch, outpaint, pdgan
 from .types import UnknownModelError
 from .weights import WeightSpec, WEIGHT_SPECS, cached_path
 
@@ -34,7 +34,13 @@ ARCHITECTURES: dict[str, Architecture] = {
     "lama": Architecture(lama.LamaConfig, lama.LamaGenerator),
     "glcic": Architecture(glcic.GlcicConfig, glcic.GlcicCompletionNet),
     "outpaint": Architecture(outpaint.OutpaintConfig, outpaint.OutpaintGenerator),
+    "pdgan": Architecture(pdgan.PdganConfig, pdgan.PdganGenerator),
+    "content": Architecture(neural_patch.ContentConfig, neural_patch.ContentNetwork),
 }
+
+
+#: Architectures whose models are driven by noise and give several completions per input.
+MULTI_SAMPLE_ARCHS = frozenset({"pdgan"})
 
 
 @dataclass(frozen=True)
@@ -43,7 +49,8 @@ class ModelSpec:
 
     Attributes:
         name: registry name (``inpaintkit.load(name)``).
-        kind: ``"learned"`` or ``"classical"``.
+        kind: ``"learned"``, ``"classical"`` or ``"optimisation"`` (a per-image optimisation started
+            from a learned network: ``arch``/``config``/``bundled`` describe that network).
         description: one line for ``inpaintkit models``.
         licence: licence of the method's weights (or of the algorithm's implementation).
         arch: key into :data:`ARCHITECTURES` (learned models only).
@@ -51,7 +58,8 @@ class ModelSpec:
         weights: where the pretrained weights come from; ``None`` = no published weights.
         bundled: file name under ``inpaintkit/assets/`` of the weights we trained and ship.
         recipe: the training recipe (``configs/*.yaml``) that makes the bundled weights.
-        factory: builds the module (classical models only).
+        factory: builds the module: ``factory()`` for classical models, ``factory(network, **options)``
+            for optimisation models (``network`` = the learned starting network with its weights).
         available: ``False`` when an optional dependency is missing.
     """
 
@@ -64,8 +72,13 @@ class ModelSpec:
     weights: WeightSpec | None = None
     bundled: str | None = None
     recipe: str | None = None
-    factory: Callable[[], nn.Module] | None = None
+    factory: Callable[..., nn.Module] | None = None
     available: bool = True
+
+    @property
+    def gives_several(self) -> bool:
+        """Whether the model draws several different completions of one input (PD-GAN)."""
+        return self.arch in MULTI_SAMPLE_ARCHS
 
     @property
     def bundled_path(self) -> Path | None:
@@ -107,6 +120,12 @@ def _lama(name: str, description: str, licence: str = "Apache-2.0", **trained: s
     )
 
 
+def _neural_patch(content: nn.Module, **options: object) -> nn.Module:
+    from .pipelines.neural_patch import NeuralPatchInpainter  # a pipeline: imported when first built
+
+    return NeuralPatchInpainter(content, **options)
+
+
 REGISTRY: dict[str, ModelSpec] = {
     spec.name: spec
     for spec in [
@@ -127,6 +146,21 @@ REGISTRY: dict[str, ModelSpec] = {
         ModelSpec("outpaint-small", "learned", "Outpainting generator at a quarter of the widths, trained here",
                   _TRAINED_HERE, arch="outpaint", config=outpaint.PRESETS["outpaint-small"],
                   bundled="outpaint-small.safetensors", recipe="configs/outpaint-small-cpu.yaml"),
+        ModelSpec("pdgan", "learned", "PD-GAN diverse inpainting (Liu et al. 2021), paper widths at 256; "
+                  "prior lama-small", "Apache-2.0", arch="pdgan", config=pdgan.PRESETS["pdgan"],
+                  recipe="configs/pdgan-paper.yaml"),
+        ModelSpec("pdgan-small", "learned", "PD-GAN at 128x128 sized for CPU, prior lama-small, trained here",
+                  _TRAINED_HERE, arch="pdgan", config=pdgan.PRESETS["pdgan-small"],
+                  bundled="pdgan-small.safetensors", recipe="configs/pdgan-small-cpu.yaml"),
+        ModelSpec("content", "learned", "Neural-patch-synthesis content network (Yang et al. 2017), paper widths",
+                  "Apache-2.0", arch="content", config=neural_patch.PRESETS["content"]),
+        ModelSpec("content-small", "learned", "Neural-patch-synthesis content network sized for CPU, trained here",
+                  _TRAINED_HERE, arch="content", config=neural_patch.PRESETS["content-small"],
+                  bundled="content-small.safetensors", recipe="configs/content-small-cpu.yaml"),
+        ModelSpec("neural-patch", "optimisation", "Multi-scale neural patch synthesis (Yang et al. 2017): "
+                  "content-small refined by texture optimisation (VGG-19 or pixel patches)", _TRAINED_HERE,
+                  arch="content", config=neural_patch.PRESETS["content-small"], bundled="content-small.safetensors",
+                  recipe="configs/content-small-cpu.yaml", factory=_neural_patch),
         ModelSpec("telea", "classical", "OpenCV fast marching (Telea 2004)", "Apache-2.0 (OpenCV)",
                   factory=TeleaInpainter),
         ModelSpec("navier-stokes", "classical", "OpenCV Navier-Stokes (Bertalmio et al. 2001)",
@@ -176,4 +210,9 @@ def create_model(name: str) -> nn.Module:
     spec = get_spec(name)
     if spec.kind == "classical":
         return spec.factory()
-    return build_architecture(spec.arch, spec.config)
+    module = build_architecture(spec.arch, spec.config)
+    if spec.kind == "optimisation":  # no weights at all: the weight-free feature space of neural-patch
+        return spec.factory(module, feature_space="pixel")
+    if hasattr(module, "attach_prior"):  # PD-GAN: its frozen prior is another registered model
+        module.attach_prior(create_model(spec.config.prior))
+    return module

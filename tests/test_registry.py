@@ -46,7 +46,7 @@ def test_registry_lists_every_model_once():
 def test_learned_specs_build_on_meta(name):
     with torch.device("meta"):
         model = create_model(name)
-    assert model.pad_multiple == {"lama": 8, "glcic": 4, "outpaint": 2}[REGISTRY[name].arch]
+    assert model.pad_multiple == {"lama": 8, "glcic": 4, "outpaint": 2, "pdgan": 1, "content": 1}[REGISTRY[name].arch]
     assert sum(p.numel() for p in model.parameters()) > 0
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import json
 import re
 import threading
@@ -78,8 +79,9 @@ def test_models_lists_telea_as_ready_classical(client):
     assert models["telea"] == {
         "name": "telea", "kind": "classical", "description": registry.REGISTRY["telea"].description,
         "licence": registry.REGISTRY["telea"].licence, "available": True, "weights_present": None,
-        "ready": True, "default": registry.DEFAULT_MODEL == "telea",
+        "ready": True, "default": registry.DEFAULT_MODEL == "telea", "gives_several": False,
     }
+    assert models["pdgan-small"]["gives_several"] is True
     for entry in models.values():  # without downloads, a learned model is ready only with its weights at hand
         if entry["kind"] == "learned":
             assert entry["ready"] is bool(entry["weights_present"])
@@ -361,3 +363,34 @@ def test_serve_arguments_reach_serve(monkeypatch):
     assert calls == [(("127.0.0.1", 9000), {
         "max_upload_bytes": 1_572_864, "max_pixels": None, "queue_size": 2,
         "models_allowed": ["telea", "navier-stokes"], "device": "cpu", "allow_downloads": True})]
+
+
+@pytest.fixture()
+def pdgan_app(monkeypatch, tmp_path) -> TestClient:
+    """A server offering pdgan-small, with random bundled weights for it and its lama-small prior."""
+    monkeypatch.setattr(registry, "ASSETS_DIR", tmp_path)
+    torch.manual_seed(0)
+    for name in ("lama-small", "pdgan-small"):
+        spec = registry.get_spec(name)
+        state = registry.build_architecture(spec.arch, spec.config).state_dict()
+        inpaintkit.weights.save_model_file(tmp_path / spec.bundled, spec.arch, spec.config, state)
+    return TestClient(create_app(models_allowed=["pdgan-small", "telea"]))
+
+
+def test_a_model_that_gives_several_answers_json_samples(pdgan_app):
+    image, mask = photo(), box_mask()
+    answer = post_inpaint(pdgan_app, png(image), png(mask), model="pdgan-small", samples="3", seed="7")
+    assert answer.status_code == 200 and answer.headers["content-type"] == "application/json"
+    body = answer.json()
+    assert body["model"] == "pdgan-small" and body["seed"] == 7 and len(body["images"]) == 3
+    samples = [np.asarray(Image.open(BytesIO(base64.b64decode(b64))).convert("RGB")) for b64 in body["images"]]
+    outside = box_mask() == 0
+    for sample in samples:  # known pixels exact, the hole filled
+        assert sample.shape == image.shape and np.array_equal(sample[outside], image[outside])
+    assert not np.array_equal(samples[0][~outside], samples[1][~outside])
+    again = post_inpaint(pdgan_app, png(image), png(mask), model="pdgan-small", samples="2", seed="7").json()
+    assert again["images"] == body["images"][:2]  # the same seed gives the same samples
+    assert "'samples' must lie in [1, 8]" in error(
+        post_inpaint(pdgan_app, png(image), png(mask), model="pdgan-small", samples="9"), 422)
+    single = post_inpaint(pdgan_app, png(image), png(mask), model="telea", samples="3")
+    assert single.headers["content-type"] == "image/png"  # a one-result model ignores samples

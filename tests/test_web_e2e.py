@@ -243,11 +243,21 @@ def test_several_results_in_one_answer_fill_the_strip(page):
     Image.new("RGB", (32, 24), (90, 90, 90)).save(buffer, format="PNG")
     open_picture(page, buffer.getvalue(), "grey.png", "image/png")
     stroke(page, [(8, 12), (24, 12)], 32)
-    run(page)
+    assert page.locator("#samples-field").is_hidden()  # telea gives one result: no samples controls
+    sent = run(page)
+    assert "samples" not in sent and "seed" not in sent
+    # A model that gives several (as /api/models reports PD-GAN): the page offers and sends count and seed.
+    page.evaluate("state.models.find((m) => m.name === 'telea').gives_several = true; describeModel()")
+    assert page.locator("#samples-field").is_visible()
+    page.fill("#samples", "2")
+    page.fill("#seed", "11")
+    sent = run(page)
+    assert sent["samples"] == b"2" and sent["seed"] == b"11"
+    page.wait_for_function("document.querySelectorAll('[data-testid=result-thumb]').length === 4")  # 2 answers of 2
     thumbs = page.locator("[data-testid=result-thumb]")
-    assert thumbs.count() == 2
-    assert "2 results" in page.text_content("#status")
+    thumbs.nth(2).click()
     assert download(page) == images[0]
-    thumbs.nth(1).click()
-    assert thumbs.nth(1).get_attribute("aria-pressed") == "true"
+    thumbs.nth(3).click()
+    assert thumbs.nth(3).get_attribute("aria-pressed") == "true"
     assert download(page) == images[1]
+    assert "2 results" in page.text_content("#status")

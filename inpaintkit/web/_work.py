@@ -119,7 +119,7 @@ class ModelCache:
         return [
             {"name": spec.name, "kind": spec.kind, "description": spec.description, "licence": spec.licence,
              "available": spec.available, "weights_present": self.weights_present(spec),
-             "ready": self.ready(spec), "default": spec.name == self.default}
+             "ready": self.ready(spec), "default": spec.name == self.default, "gives_several": spec.gives_several}
             for spec in self.specs.values()
         ]
 

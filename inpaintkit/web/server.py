@@ -4,7 +4,9 @@ Endpoints (documented at ``/docs``, schema at ``/openapi.json``):
 
 * ``GET  /api/info``     limits, HD strategies and the default model;
 * ``GET  /api/models``   the offered models and whether each can run now;
-* ``POST /api/inpaint``  multipart ``image`` + ``mask`` (+ options) -> PNG;
+* ``POST /api/inpaint``  multipart ``image`` + ``mask`` (+ options) -> PNG; for a model that gives
+  several completions (PD-GAN) JSON ``{"images": [base64 PNG, ...], "seeds": [...], ...}`` with
+  ``samples`` results drawn from ``seed``;
 * ``POST /api/outpaint`` multipart ``image`` + ``left/right/top/bottom`` px (+ options) -> PNG;
 * ``GET  /``             the page; ``/static/...`` its script and style sheet.
 
@@ -17,6 +19,7 @@ paths), and nothing is written to disk unless ``allow_downloads`` fetches weight
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 import json
 import logging
@@ -26,13 +29,14 @@ from pathlib import Path
 
 import numpy as np
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from PIL import Image, ImageOps
 from pydantic import BaseModel
 
 from .. import __version__, masks
 from ..io import check_pixel_limit, from_array, resolve_max_pixels, to_pil
+from ..pipelines.diverse import DiversePipeline
 from ..pipelines.inpaint import HD_STRATEGIES, InpaintPipeline
 from ..types import InpaintKitError, InpaintResult, InputError, UnknownModelError, WeightsError
 from ._http import FormField, WebError, open_image, openapi_form, parse_multipart, read_body, read_fields, upright_size
@@ -44,6 +48,8 @@ STATIC = Path(__file__).with_name("static")
 DEFAULT_MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 #: Largest border the outpaint endpoint adds on one side.
 MAX_BORDER = 4096
+#: Most completions one request may ask of a model that gives several.
+MAX_SAMPLES = 8
 # The page loads nothing from elsewhere; this makes the browser refuse it if it ever tried.
 _PAGE_POLICY = ("default-src 'self'; img-src 'self' blob: data:; connect-src 'self'; object-src 'none'; "
                 "base-uri 'none'; frame-ancestors 'none'")
@@ -67,6 +73,18 @@ class ModelInfo(BaseModel):
     weights_present: bool | None
     ready: bool
     default: bool
+    gives_several: bool
+
+
+class SamplesBody(BaseModel):
+    """Several completions of one input (models that give several, e.g. PD-GAN)."""
+
+    model: str
+    images: list[str]
+    seed: int
+    strategy: str
+    seconds: float
+    warnings: list[str]
 
 
 class ServerInfo(BaseModel):
@@ -111,6 +129,10 @@ def create_app(*, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES, max_pixels: 
         FormField("feather", "integer", "blend the fill into its surroundings over this many pixels", 0,
                   minimum=0, maximum=256),
         FormField("resize_mask", "boolean", "resize a mask of another size to the image (nearest)", False),
+        FormField("samples", "integer", "completions to draw, for models that give several (others give one)",
+                  4, minimum=1, maximum=MAX_SAMPLES),
+        FormField("seed", "integer", "seed of the samples (the same seed gives the same samples)", 0,
+                  minimum=0, maximum=2**31 - 1),
     )
     outpaint_fields = (
         FormField("image", "file", "the picture (PNG, JPEG, WebP, BMP, TIFF)"),
@@ -140,7 +162,7 @@ def create_app(*, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES, max_pixels: 
     def models() -> list[dict[str, object]]:
         return cache.describe()
 
-    @app.post("/api/inpaint", response_class=Response, responses={200: _PNG, **errors},
+    @app.post("/api/inpaint", response_class=Response, responses={200: _INPAINT_OK, **errors},
               openapi_extra=openapi_form(inpaint_fields), summary="fill the holes of a picture")
     async def inpaint(request: Request) -> Response:
         form = await _read_form(request, inpaint_fields, max_upload_bytes)
@@ -153,6 +175,10 @@ def create_app(*, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES, max_pixels: 
                                 "mask of the image's size, or resize_mask=true", image_size=[width, height],
                            mask_size=[mask_width, mask_height])
         options = {key: form[key] for key in ("hd_strategy", "dilate", "feather", "resize_mask")}
+        if cache.spec(form["model"]).gives_several:
+            body = await queue.run(_samples_job, cache, form["model"], image, mask, form["samples"], form["seed"],
+                                   options)
+            return JSONResponse(body.model_dump(), headers={"Cache-Control": "no-store"})
         png, result = await queue.run(_inpaint_job, cache, form["model"], image, mask, options)
         return _png_response(png, result)
 
@@ -192,6 +218,8 @@ _PNG = {"description": "the completed picture as PNG",
             ("X-Inpaint-Strategy", "the HD strategy that ran (original, resize or crop)"),
             ("X-Inpaint-Seconds", "wall time of the inpainting call"),
             ("X-Inpaint-Warnings", "JSON list of notes (empty mask, orientation applied, ...)"))}}
+_INPAINT_OK = {**_PNG, "model": SamplesBody,
+               "description": "the completed picture as PNG; JSON (SamplesBody) for a model that gives several"}
 _ERRORS = {404: "unknown model (the answer lists the offered ones)", 409: "the model cannot run on this server",
            413: "upload or pixel limit exceeded", 415: "not multipart/form-data, or a file that is not an image",
            422: "a missing or invalid field, or a mask of another size", 503: "busy: the queue is full, retry"}
@@ -224,6 +252,18 @@ def _inpaint_job(cache: ModelCache, model: str, image: Image.Image, mask: Image.
     pipe = cache.pipeline(model)
     result = pipe(_decoded(image, "image"), _decoded(mask, "mask"), **options)
     return _encode_png(result.image), result
+
+
+def _samples_job(cache: ModelCache, model: str, image: Image.Image, mask: Image.Image, count: int, seed: int,
+                 options: dict[str, object]) -> SamplesBody:
+    pipe = cache.pipeline(model)
+    if not isinstance(pipe, DiversePipeline):
+        raise InputError(f"{model} gives one completion per input; it cannot draw samples")
+    results = pipe.generate(_decoded(image, "image"), _decoded(mask, "mask"), count, seed=seed, **options)
+    first = results[0]
+    return SamplesBody(model=first.model, seed=seed, strategy=first.strategy,
+                       seconds=sum(r.seconds for r in results), warnings=first.warnings,
+                       images=[base64.b64encode(_encode_png(r.image)).decode("ascii") for r in results])
 
 
 def _outpaint_job(cache: ModelCache, model: str, image: Image.Image, borders: tuple[int, int, int, int],

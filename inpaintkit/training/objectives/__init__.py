@@ -12,7 +12,8 @@ in this step" (e.g. LaMa's discriminator when the adversarial weight is 0).
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Mapping
+import contextlib
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import torch.nn as nn
@@ -56,6 +57,23 @@ class Objective(nn.Module, abc.ABC):
         """The generator's raw output ``(B,3,H,W)`` in ``[0,1]`` (not composited)."""
 
 
+@contextlib.contextmanager
+def frozen(module: nn.Module) -> Iterator[None]:
+    """Within the block, ``module``'s parameters do not require gradients (restored afterwards).
+
+    For a generator's adversarial term: gradients flow through the discriminator to the generator
+    without being accumulated in the discriminator's parameters.
+    """
+    flags = [(p, p.requires_grad) for p in module.parameters()]
+    for parameter, _ in flags:
+        parameter.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for parameter, flag in flags:
+            parameter.requires_grad_(flag)
+
+
 # Imported here, not at the top: these modules subclass Objective, defined above.
 def generator_for(model: Any, arch: str, objective: str, trains: str) -> object:
     """The generator config of a recipe's ``model`` section, which must be an ``arch`` network.
@@ -73,13 +91,17 @@ def generator_for(model: Any, arch: str, objective: str, trains: str) -> object:
 
 from .glcic import build_glcic_objective
 from .lama import build_lama_objective
+from .neural_patch import build_content_objective
 from .outpaint import build_outpaint_objective
+from .pdgan import build_pdgan_objective
 
 #: Objective builders by method name: ``builder(model_config, objective_section) -> Objective``.
 OBJECTIVES: dict[str, Callable[[Any, Mapping[str, Any]], Objective]] = {
     "lama": build_lama_objective,
     "glcic": build_glcic_objective,
     "outpaint": build_outpaint_objective,
+    "neural-patch-content": build_content_objective,
+    "pdgan": build_pdgan_objective,
 }
 
 __all__ = ["OBJECTIVES", "Objective"]

@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ...types import InputError
-from . import Objective
+from . import Objective, frozen
 
 #: Phase names, in the papers' order (18 : 2 : 80 of the iterations).
 PHASES = ("completion", "discriminator", "joint")
@@ -107,13 +107,8 @@ class ThreePhaseObjective(Objective):
         self._cache = (image, mask, fake)
         terms = {"mse": masked_mse(pred, image, mask)}
         if adversarial:
-            flags = [p.requires_grad for p in self.discriminator.parameters()]
-            self.discriminator.requires_grad_(False)
-            try:
+            with frozen(self.discriminator):
                 terms["adversarial"] = self.alpha * F.softplus(-self.discriminate(fake, mask)).mean()
-            finally:
-                for parameter, flag in zip(self.discriminator.parameters(), flags):
-                    parameter.requires_grad_(flag)
         return terms
 
     def _discriminator_terms(self, image: Tensor, mask: Tensor) -> dict[str, Tensor]:

@@ -29,8 +29,7 @@ The reference runs the generator again inside the discriminator step, after that
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -50,7 +49,7 @@ from ...models import lama
 from ...models.discriminators import NLayerDiscriminator
 from ...types import InputError, WeightsError
 from ..config import ModelConfig, parse_section
-from . import Objective, generator_for
+from . import Objective, frozen, generator_for
 
 
 @dataclass
@@ -160,7 +159,7 @@ class LamaObjective(Objective):
         if c.l1_hole > 0:
             terms["l1_hole"] = c.l1_hole * masked_l1_loss(pred, image, mask, weight_known=0.0, weight_missing=1.0)
         if c.adversarial > 0 or c.feature_matching > 0:
-            with _frozen(self.discriminator):
+            with frozen(self.discriminator):
                 real_features = self.discriminator(image)[1] if c.feature_matching > 0 else []
                 fake_logits, fake_features = self.discriminator(pred)
             if c.adversarial > 0:
@@ -212,16 +211,3 @@ def _perceptual(config: LamaLossConfig, key: str, progress: bool) -> PerceptualL
                            f"--objective.{path_key}=PATH to a local copy, or turn this loss off with "
                            f"--objective.{key}=0") from None  # fmt: skip
     return PerceptualLoss(backbone)
-
-
-@contextlib.contextmanager
-def _frozen(module: nn.Module) -> Iterator[None]:
-    """Within the block, ``module``'s parameters do not require gradients (then restored)."""
-    flags = [(p, p.requires_grad) for p in module.parameters()]
-    for parameter, _ in flags:
-        parameter.requires_grad_(False)
-    try:
-        yield
-    finally:
-        for parameter, flag in flags:
-            parameter.requires_grad_(flag)

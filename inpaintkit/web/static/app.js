@@ -10,6 +10,7 @@ const ui = {
   pads: { left: $("pad-left"), right: $("pad-right"), top: $("pad-top"), bottom: $("pad-bottom") },
   extendSize: $("extend-size"), model: $("model"), modelNote: $("model-note"), hd: $("hd-strategy"),
   dilate: $("dilate"), dilateField: $("dilate-field"), run: $("run"), status: $("status"),
+  samplesField: $("samples-field"), samples: $("samples"), seed: $("seed"),
   resultPanel: $("result-panel"), compare: $("compare"), showSource: $("show-source"), apply: $("apply-result"),
   workspace: $("workspace"), empty: $("empty"), stage: $("stage"), before: $("before-canvas"),
   after: $("after-canvas"), mask: $("mask-canvas"), compareLine: $("compare-line"), cursor: $("cursor"),
@@ -70,9 +71,14 @@ async function setup() {
   render();
 }
 
+function currentModel() {
+  return state.models.find((m) => m.name === ui.model.value);
+}
+
 function describeModel() {
-  const model = state.models.find((m) => m.name === ui.model.value);
+  const model = currentModel();
   ui.modelNote.textContent = model ? `${model.description} · ${model.licence}` : "";
+  render();
 }
 
 // ------------------------------------------------------------------------------------ the picture
@@ -262,6 +268,10 @@ async function run() {
     if (!mask) return setStatus("Paint over what should disappear first.", "error");
     form.append("mask", mask, "mask.png");
     form.append("dilate", String(Math.max(0, Math.round(Number(ui.dilate.value) || 0))));
+    if (currentModel()?.gives_several) {
+      form.append("samples", String(Math.min(8, Math.max(1, Math.round(Number(ui.samples.value) || 1)))));
+      form.append("seed", String(Math.max(0, Math.round(Number(ui.seed.value) || 0))));
+    }
   } else {
     const sides = pads();
     if (!Object.values(sides).some((n) => n > 0)) return setStatus("Give at least one side a number of pixels.", "error");
@@ -360,6 +370,7 @@ function render() {
   ui.stage.hidden = !source;
   ui.brushPanel.hidden = state.mode !== "remove";
   ui.dilateField.hidden = state.mode !== "remove";
+  ui.samplesField.hidden = state.mode !== "remove" || !currentModel()?.gives_several;
   ui.extendPanel.hidden = state.mode !== "extend";
   ui.modeRemove.setAttribute("aria-pressed", state.mode === "remove");
   ui.modeExtend.setAttribute("aria-pressed", state.mode === "extend");

@@ -11,12 +11,12 @@ Quick start::
 
 __version__ = "0.1.0"
 
-from .api import load, load_model  # noqa: E402
+from .api import load, load_model, load_outpainter  # noqa: E402
 from .registry import create_model, list_models  # noqa: E402
 from .types import InpaintKitError, InpaintResult, InputError, UnknownModelError, WeightsError  # noqa: E402
 
 __all__ = [
-    "load", "load_model", "create_model", "list_models",
+    "load", "load_model", "load_outpainter", "create_model", "list_models",
     "InpaintKitError", "InputError", "WeightsError", "UnknownModelError", "InpaintResult",
     "__version__",
 ]

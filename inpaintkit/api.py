@@ -168,7 +168,7 @@ def load_outpainter(
     Any registered model or weight file works (the outpainting generator, LaMa, GLCIC, the
     classical methods). Example::
 
-        pipe = inpaintkit.api.load_outpainter("lama-small", weights="lama-small.safetensors")
+        pipe = inpaintkit.load_outpainter("lama-small", weights="lama-small.safetensors")
         result = pipe("photo.jpg", left=64, right=64, steps=2)   # result.image is a Picture
 
     ``precision`` as in :func:`load`; ``pipeline_options`` go to the pipeline (``max_pixels``).

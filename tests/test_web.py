@@ -394,3 +394,12 @@ def test_a_model_that_gives_several_answers_json_samples(pdgan_app):
         post_inpaint(pdgan_app, png(image), png(mask), model="pdgan-small", samples="9"), 422)
     single = post_inpaint(pdgan_app, png(image), png(mask), model="telea", samples="3")
     assert single.headers["content-type"] == "image/png"  # a one-result model ignores samples
+
+
+def test_openapi_pages_load_their_scripts_from_the_server(client):
+    for page, script in (("/docs", "swagger-ui-bundle.js"), ("/redoc", "redoc.standalone.js")):
+        html = client.get(page).text
+        sources = re.findall(r'(?:src|href)="([^"]+)"', html)
+        assert sources and all(src.startswith("/") for src in sources), sources  # nothing from a CDN
+        assert any(src.endswith(script) for src in sources)
+        assert client.get(next(src for src in sources if src.endswith(script))).status_code == 200

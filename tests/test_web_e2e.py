@@ -261,3 +261,10 @@ def test_several_results_in_one_answer_fill_the_strip(page):
     assert thumbs.nth(3).get_attribute("aria-pressed") == "true"
     assert download(page) == images[1]
     assert "2 results" in page.text_content("#status")
+
+
+def test_the_openapi_page_renders_offline(page, base_url):
+    """The framework's API page works without internet: its scripts come from the server."""
+    page.goto(base_url + "/docs")
+    page.wait_for_selector(".opblock-summary-path[data-path=\"/api/inpaint\"]")
+    assert page.locator(".opblock").count() >= 4  # info, models, inpaint, outpaint

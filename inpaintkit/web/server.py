@@ -5,10 +5,11 @@ Endpoints (documented at ``/docs``, schema at ``/openapi.json``):
 * ``GET  /api/info``     limits, HD strategies and the default model;
 * ``GET  /api/models``   the offered models and whether each can run now;
 * ``POST /api/inpaint``  multipart ``image`` + ``mask`` (+ options) -> PNG; for a model that gives
-  several completions (PD-GAN) JSON ``{"images": [base64 PNG, ...], "seeds": [...], ...}`` with
+  several completions (PD-GAN) JSON ``{"images": [base64 PNG, ...], "seed": s, ...}`` with
   ``samples`` results drawn from ``seed``;
 * ``POST /api/outpaint`` multipart ``image`` + ``left/right/top/bottom`` px (+ options) -> PNG;
-* ``GET  /``             the page; ``/static/...`` its script and style sheet.
+* ``GET  /``             the page; ``/static/...`` its script and style sheet;
+* ``GET  /docs``, ``/redoc``  the OpenAPI pages, their scripts served locally (no CDN).
 
 PNG answers carry ``X-Inpaint-Model``, ``X-Inpaint-Strategy``, ``X-Inpaint-Seconds`` and
 ``X-Inpaint-Warnings`` (a JSON list). Errors are JSON ``{"error": "...", ...}``: 413 upload or
@@ -29,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 from fastapi import FastAPI, Request
+from fastapi_offline import FastAPIOffline
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from PIL import Image, ImageOps
@@ -141,8 +143,9 @@ def create_app(*, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES, max_pixels: 
         *common,
     )
 
-    app = FastAPI(title="inpaintkit", version=__version__,
-                  description="Remove objects from photos and extend them, with any registered model.")
+    # FastAPIOffline serves the /docs and /redoc pages' scripts from the package instead of a CDN.
+    app = FastAPIOffline(title="inpaintkit", version=__version__,
+                         description="Remove objects from photos and extend them, with any registered model.")
     app.add_exception_handler(WebError, lambda request, err: err.response())
     app.add_exception_handler(InpaintKitError, lambda request, err: _library_error(err).response())
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

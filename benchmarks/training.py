@@ -16,11 +16,13 @@ The result goes between ``<!-- training:start -->`` and ``<!-- training:end -->`
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import statistics
 import sys
 import tempfile
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -63,18 +65,17 @@ def measure(preset: str, size: int, batch: int, steps: int, folder: Path) -> dic
             "batch": batch, "steps": steps, "s_per_step": seconds, "images_per_s": batch / seconds}  # fmt: skip
 
 
-def table(rows: list[dict], size: int) -> str:
-    """The markdown section written between the markers."""
+def table(rows: list[dict], size: int, loads: tuple[float, float]) -> str:
+    """The markdown section written between the markers; ``loads`` = 1-min load average at start and end."""
     lines = [
         "## Training throughput (CPU)",
         "",
-        f"`python benchmarks/training.py`: one trainer step of the LaMa objective at {size}x{size} (generator",
-        "update with L1 known + hole, adversarial and feature matching; discriminator update with R1;",
-        "gradient clipping, Adam, EMA), perceptual loss off, batch already in memory. Median of the timed",
-        f"steps after one warm-up step. torch {torch.__version__}, {torch.get_num_threads()} threads, {_cpu_name()}.",
-        "The machine's 2 cores were shared with other work while this ran, and the same preset's step",
-        "time varied several-fold between runs when another process competed for the cores: treat the",
-        "numbers as rough and rerun on an idle machine before comparing presets.",
+        f"`python benchmarks/training.py` on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC: one trainer step of",
+        f"the LaMa objective at {size}x{size} (generator update with L1 known + hole, adversarial and feature",
+        "matching; discriminator update with R1; gradient clipping, Adam, EMA), perceptual loss off, batch",
+        "already in memory. Median of the timed steps after one warm-up step. torch",
+        f"{torch.__version__}, {torch.get_num_threads()} threads, {_cpu_name()}. Load average (1 min)",
+        f"{loads[0]:.2f} at the start, {loads[1]:.2f} at the end (well above 0 means other work shared the cores).",
         "",
         "| preset | G params | D params | batch | timed steps | s / step | images / s |",
         "|---|---:|---:|---:|---:|---:|---:|",
@@ -106,6 +107,7 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     rows = []
+    load_start = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         rng = np.random.default_rng(0)
@@ -115,7 +117,7 @@ def main() -> None:
         for preset in args.presets:
             rows.append(measure(preset, args.size, args.batch, args.steps, folder))
             print(f"{preset}: {rows[-1]['s_per_step']:.2f} s/step, {rows[-1]['images_per_s']:.2f} images/s", flush=True)
-    section = table(rows, args.size)
+    section = table(rows, args.size, (load_start, os.getloadavg()[0]))
     print(section)
     if not args.no_write:
         write_section(args.out, "training", section)

@@ -75,7 +75,7 @@ def table(rows: list[dict], size: int, loads: tuple[float, float]) -> str:
         "matching; discriminator update with R1; gradient clipping, Adam, EMA), perceptual loss off, batch",
         "already in memory. Median of the timed steps after one warm-up step. torch",
         f"{torch.__version__}, {torch.get_num_threads()} threads, {_cpu_name()}. Load average (1 min)",
-        f"{loads[0]:.2f} at the start, {loads[1]:.2f} at the end (well above 0 means other work shared the cores).",
+        f"{loads[0]:.2f} at the start, {loads[1]:.2f} at the end (the run's own threads count; well above their number means other work shared the cores).",
         "",
         "| preset | G params | D params | batch | timed steps | s / step | images / s |",
         "|---|---:|---:|---:|---:|---:|---:|",

@@ -131,19 +131,21 @@ def load(
     pad = int(getattr(module, "pad_multiple", 1))
     min_size = int(getattr(module, "min_size", 0))
     post = POSTPROCESSORS.get(getattr(module, "postprocess", "")) if postprocess else None
-    if name in REGISTRY and REGISTRY[name].kind == "optimisation":  # per-image L-BFGS: needs its own graph
-        if precision != "fp32":
-            raise InputError(f"{name} optimises each image in float32; precision {precision} does not apply")
-    else:
-        module = _for_inference(module, precision, device)
-    return InpaintPipeline(module, name=name, pad_multiple=pad, min_size=min_size, device=device,
-                           postprocess=post, **pipeline_options)
+    return InpaintPipeline(_for_inference(module, name, precision, device), name=name, pad_multiple=pad,
+                           min_size=min_size, device=device, postprocess=post, **pipeline_options)
 
 
-def _for_inference(module: nn.Module, precision: str, device: str | torch.device) -> nn.Module:
-    """The module the pipeline runs: the optimised copy of a learned CPU model (see :func:`load`)."""
+def _for_inference(module: nn.Module, name: str, precision: str, device: str | torch.device) -> nn.Module:
+    """The module the pipeline runs: the optimised copy of a learned CPU model (see :func:`load`).
+
+    An optimisation model (neural-patch) runs as it is: its per-image L-BFGS needs its own float32 graph.
+    """
     if precision not in PRECISIONS:
         raise InputError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if name in REGISTRY and REGISTRY[name].kind == "optimisation":
+        if precision != "fp32":
+            raise InputError(f"{name} optimises each image in float32; precision {precision} does not apply")
+        return module
     learned = any(True for _ in module.parameters())
     if not learned or torch.device(device).type != "cpu":
         return module
@@ -176,5 +178,5 @@ def load_outpainter(
     module, name = load_model(model, weights=weights, trust=trust, device=device)
     pad = int(getattr(module, "pad_multiple", 1))
     min_size = int(getattr(module, "min_size", 0))
-    return OutpaintPipeline(_for_inference(module, precision, device), name=name, pad_multiple=pad,
+    return OutpaintPipeline(_for_inference(module, name, precision, device), name=name, pad_multiple=pad,
                             min_size=min_size, device=device, **pipeline_options)

@@ -103,6 +103,15 @@ def test_pixel_path_through_the_api_and_pipeline(content_file: Path) -> None:
         load_model("telea", options={"scales": 2})
 
 
+def test_both_pipelines_run_the_optimisation_as_it_is(content_file: Path) -> None:
+    """No inference rewrite (BatchNorm folding, channels-last, bf16) for a per-image optimisation."""
+    assert type(inpaintkit.load("neural-patch", weights=content_file).model) is NeuralPatchInpainter
+    assert type(inpaintkit.load_outpainter("neural-patch", weights=content_file).model) is NeuralPatchInpainter
+    for loader in (inpaintkit.load, inpaintkit.load_outpainter):
+        with pytest.raises(InputError, match="neural-patch optimises each image in float32; precision bf16"):
+            loader("neural-patch", weights=content_file, precision="bf16")
+
+
 def test_vgg_path_runs_on_a_local_state_dict(content_file: Path, vgg_file: Path) -> None:
     module, _ = load_model("neural-patch", weights=content_file,
                            options={"vgg_weights": vgg_file, "scales": 2, "iterations": 3, "progress": False})

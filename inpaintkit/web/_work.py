@@ -140,9 +140,10 @@ class ModelCache:
     def _check_runnable(self, spec: ModelSpec) -> None:
         if not spec.available:
             raise WebError(409, f"{spec.name} needs an optional package that is not installed ({spec.description})")
-        if spec.kind == "learned" and spec.weights is None and not self.ready(spec):
+        if spec.kind == "classical" or self.ready(spec):
+            return
+        if spec.weights is None:
             raise WebError(409, f"{spec.name} has no published weights; train it and load it from Python")
-        if spec.kind == "learned" and not self.ready(spec):
-            raise WebError(409, f"the weights of {spec.name} are not downloaded and this server does not "
-                                f"download; run `inpaintkit demo --model {spec.name}` once, or start the "
-                                "server with --download-weights")
+        raise WebError(409, f"the weights of {spec.name} are not downloaded and this server does not "
+                            f"download; run `inpaintkit demo --model {spec.name}` once, or start the "
+                            "server with --download-weights")

@@ -32,12 +32,12 @@ from _common import write_section  # noqa: E402  (benchmarks/ is on sys.path whe
 RANKED = {"PSNR": True, "SSIM": True, "hole L1": False, "hole RMSE (0-255)": False, "LPIPS": False, "FID": False}
 
 
-def _block(summary: str, heading: str) -> str:
-    """The text under ``## heading`` up to the next ``##`` heading."""
+def _block(summary: str, heading: str, *, required: bool = True) -> str:
+    """The text under ``## heading`` up to the next ``##`` heading ("" when absent and not required)."""
     match = re.search(rf"^## {re.escape(heading)}\n(.*?)(?=^## |\Z)", summary, flags=re.S | re.M)
-    if not match:
+    if not match and required:
         raise SystemExit(f"the summary has no '## {heading}' section")
-    return match.group(1).strip()
+    return match.group(1).strip() if match else ""
 
 
 def _command(summary: str) -> str:
@@ -113,13 +113,13 @@ def section(report: Path, name: str, title: str, picks: list[tuple[str, str]], i
     if intro:
         lines += [intro, ""]
     lines += ["```", _command(summary), "```", "", _block(summary, "Protocol"), ""]
-    notes = re.search(r"^## Notes\n(.*?)(?=^## |\Z)", summary, flags=re.S | re.M)
+    notes = _block(summary, "Notes", required=False)
     if notes:
-        lines += ["Notes from the run:", "", notes.group(1).strip(), ""]
+        lines += ["Notes from the run:", "", notes, ""]
     lines += [means, "", *best_lines(means)]
-    failures = re.search(r"^## Failures\n(.*?)(?=^## |\Z)", summary, flags=re.S | re.M)
+    failures = _block(summary, "Failures", required=False)
     if failures:
-        lines += ["", "Failures:", "", failures.group(1).strip()]
+        lines += ["", "Failures:", "", failures]
     if picks:
         picture = grid_picture(report, picks, ROOT / "docs" / "images" / f"benchmark_{name}.jpg")
         caption = ", ".join(f"{key} ({set_name} mask)" for set_name, key in picks)

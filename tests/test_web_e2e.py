@@ -253,8 +253,9 @@ def test_several_results_in_one_answer_fill_the_strip(page):
     page.fill("#seed", "11")
     sent = run(page)
     assert sent["samples"] == b"2" and sent["seed"] == b"11"
-    page.wait_for_function("document.querySelectorAll('[data-testid=result-thumb]').length === 4")  # 2 answers of 2
     thumbs = page.locator("[data-testid=result-thumb]")
+    thumbs.nth(3).wait_for()  # two answers of two (a locator wait: the page's CSP forbids evaluated strings)
+    assert thumbs.count() == 4
     thumbs.nth(2).click()
     assert download(page) == images[0]
     thumbs.nth(3).click()

@@ -12,7 +12,7 @@ import torch.nn as nn
 
 from .classical import POSTPROCESSORS
 from .optimize import PRECISIONS, optimization_enabled, optimize_for_inference
-from .pipelines.diverse import DiversePipeline, NoiseDrivenInpainter
+from .pipelines.diverse import DiversePipeline
 from .pipelines.inpaint import InpaintPipeline
 from .pipelines.outpaint import OutpaintPipeline
 from .registry import DEFAULT_MODEL, REGISTRY, ModelSpec, build_architecture, get_spec
@@ -126,7 +126,7 @@ def load(
     ``model_options`` configure an optimisation model (see :func:`load_model`).
     """
     module, name = load_model(model, weights=weights, trust=trust, device=device, options=model_options)
-    if isinstance(module, NoiseDrivenInpainter):  # PD-GAN: fixed-size, noise-driven; several samples
+    if getattr(module, "gives_several", False):  # PD-GAN: fixed-size, noise-driven; several samples
         return DiversePipeline(module, name=name, device=device, **pipeline_options)
     pad = int(getattr(module, "pad_multiple", 1))
     min_size = int(getattr(module, "min_size", 0))

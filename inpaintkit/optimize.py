@@ -39,6 +39,7 @@ from .models.lama import (
     FFCResnetBlock,
     LamaGenerator,
     SpectralTransform,
+    network_input,
 )
 from .types import InputError
 
@@ -297,7 +298,7 @@ class OptimizedLama(nn.Module):
                 f"LaMa needs H and W to be multiples of {m} (at least {2 * m}), got {h}x{w}; "
                 "pad the input first"
             )
-        x = torch.cat([image * (1 - mask), mask], dim=1).to(self.dtype, memory_format=self.memory_format)
+        x = network_input(image, mask, self.config.prefill).to(self.dtype, memory_format=self.memory_format)
         return torch.sigmoid(self.model(x).to(image.dtype)).contiguous()
 
 

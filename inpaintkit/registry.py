@@ -39,10 +39,6 @@ ARCHITECTURES: dict[str, Architecture] = {
 }
 
 
-#: Architectures whose models are driven by noise and give several completions per input.
-MULTI_SAMPLE_ARCHS = frozenset({"pdgan"})
-
-
 @dataclass(frozen=True)
 class ModelSpec:
     """One registered model.
@@ -77,8 +73,9 @@ class ModelSpec:
 
     @property
     def gives_several(self) -> bool:
-        """Whether the model draws several different completions of one input (PD-GAN)."""
-        return self.arch in MULTI_SAMPLE_ARCHS
+        """Whether the model draws several different completions of one input (PD-GAN): its
+        network class says so with ``gives_several = True``."""
+        return self.arch is not None and getattr(ARCHITECTURES[self.arch].module_cls, "gives_several", False)
 
     @property
     def bundled_path(self) -> Path | None:

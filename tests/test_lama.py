@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
@@ -10,7 +11,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from inpaintkit.models._layers import pushpull_fill
 from inpaintkit.models.lama import (
+    PREFILLS,
     PRESETS,
     FFCResnetBlock,
     FourierUnit,
@@ -222,12 +225,56 @@ def test_eval_forward_is_deterministic():
         assert torch.equal(model(image, mask), model(image, mask))
 
 
-def test_masked_pixels_do_not_influence_output():
-    model = LamaGenerator(PRESETS["lama-tiny"]).eval()
+@pytest.mark.parametrize("prefill", PREFILLS)
+def test_masked_pixels_do_not_influence_output(prefill):
+    model = LamaGenerator(dataclasses.replace(PRESETS["lama-tiny"], prefill=prefill)).eval()
     image, mask = _inputs(1, 32, 32)
     other = torch.where(mask.bool(), 1 - image, image)
     with torch.no_grad():
         assert torch.equal(model(image, mask), model(other, mask))
+
+
+# --- the push-pull prefill ------------------------------------------------------------------------
+
+
+def test_pushpull_fill_by_hand():
+    # 2x2 image, top-left pixel missing: level 1 = mean of the three known pixels (0.4); the hole
+    # has no known coverage at level 0, so it takes the upsampled level 1 entirely.
+    image = torch.tensor([[[[0.9, 0.2], [0.4, 0.6]]]])
+    mask = torch.tensor([[[[1.0, 0.0], [0.0, 0.0]]]])
+    filled = pushpull_fill(image, mask)
+    torch.testing.assert_close(filled, torch.tensor([[[[0.4, 0.2], [0.4, 0.6]]]]))
+
+
+def test_pushpull_fill_keeps_known_pixels_and_interpolates_between_the_sides():
+    image = torch.zeros(2, 3, 8, 24)
+    image[0, :, :, 16:] = 1.0  # image 0: dark left, bright right, hole in the middle
+    image[1] = 0.25  # image 1: constant, filled exactly
+    mask = torch.zeros(2, 1, 8, 24)
+    mask[..., 4:20] = 1
+    noisy = image + mask * torch.rand(2, 3, 8, 24)  # hole content must not matter
+    filled = pushpull_fill(noisy, mask)
+    assert torch.equal(filled[mask.expand_as(filled) == 0], image[mask.expand_as(image) == 0])
+    torch.testing.assert_close(filled[1], image[1])
+    row = filled[0, 0, 4, 4:20]
+    assert (row.diff() >= -1e-6).all() and 0 < row[0] < row[-1] < 1, row  # monotone between the sides
+
+
+def test_pushpull_fill_of_an_image_without_known_pixels_is_zero():
+    image = torch.rand(1, 3, 5, 7)
+    assert torch.equal(pushpull_fill(image, torch.ones(1, 1, 5, 7)), torch.zeros(1, 3, 5, 7))
+
+
+def test_pushpull_prefill_changes_only_what_the_network_sees_in_the_hole():
+    zeros = LamaGenerator(PRESETS["lama-tiny"]).eval()
+    pushpull = LamaGenerator(dataclasses.replace(PRESETS["lama-tiny"], prefill="pushpull")).eval()
+    pushpull.load_state_dict(zeros.state_dict())  # no extra parameters
+    image, mask = _inputs(1, 32, 32)
+    with torch.no_grad():
+        assert not torch.allclose(zeros(image, mask), pushpull(image, mask))
+        assert torch.equal(zeros(image, torch.zeros_like(mask)), pushpull(image, torch.zeros_like(mask)))
+    with pytest.raises(ValueError, match="prefill must be one of zeros, pushpull"):
+        LamaConfig(prefill="blur")
 
 
 # --- configs from state dicts and official training configs ------------------------------------

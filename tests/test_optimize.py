@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -109,6 +110,16 @@ def test_fp32_matches_eager_on_odd_multiple_size(lama: LamaGenerator, channels_l
         got = optimize_for_inference(lama, channels_last=channels_last)(image, mask)
     assert expected.std() > 0.1, "the reference output is too flat for the comparison to mean anything"
     assert got.shape == expected.shape and got.dtype == torch.float32 and got.is_contiguous()
+    assert (got - expected).abs().max() < 1e-4
+
+
+def test_fp32_matches_eager_with_the_pushpull_prefill() -> None:
+    model = LamaGenerator(dataclasses.replace(PRESETS["lama-tiny"], prefill="pushpull")).eval()
+    model.load_state_dict(_random_lama("lama-tiny", seed=2).state_dict())
+    image, mask = _inputs(40, 56)
+    with torch.no_grad():
+        expected = model(image, mask)
+        got = optimize_for_inference(model)(image, mask)
     assert (got - expected).abs().max() < 1e-4
 
 

@@ -7,6 +7,7 @@ import json
 import math
 import os
 import pickle
+import re
 import signal
 import subprocess
 import sys
@@ -18,11 +19,13 @@ import torch
 import torch.nn as nn
 from _training_toys import ConvGenerator, ToyObjective, build_toy, tiny_config, write_images
 
+import inpaintkit
 from inpaintkit.cli import main as cli_main
 from inpaintkit.training import EMA, Trainer, export_checkpoint, lr_factor, run_training
 from inpaintkit.training._checkpoint import atomic_save
 from inpaintkit.training.config import PhaseConfig, ScheduleConfig, TrainConfig, save_config
 from inpaintkit.training.objectives import OBJECTIVES
+from inpaintkit.training.trainer import code_version
 from inpaintkit.types import InputError
 from inpaintkit.weights import load_weights
 
@@ -181,6 +184,13 @@ def test_sigterm_finishes_the_step_checkpoints_and_resumes_exactly(tmp_path: Pat
     for key, value in a["nets"]["generator"].items():
         assert torch.equal(value, b["nets"]["generator"][key]), key
     assert len(a["commands"]) == 2 and len(b["commands"]) == 1
+    assert all(command.endswith(f"  # {code_version()}") for command in a["commands"] + b["commands"])
+
+
+def test_code_version_names_the_commit_of_a_checkout() -> None:
+    checkout = (Path(inpaintkit.__file__).resolve().parents[1] / ".git").exists()
+    pattern = r"inpaintkit \S+, commit [0-9a-f]{12}(\+dirty)?" if checkout else r"inpaintkit \S+"
+    assert re.fullmatch(pattern, code_version()), code_version()
 
 
 def test_sigkill_loses_at_most_the_steps_since_the_last_checkpoint(

@@ -8,7 +8,8 @@ attribute names follow the reference, so the released ``big-lama`` weights load 
 (state-dict keys ``model.<index>....``).
 
 Conversion done here: the network sees ``cat([image * (1 - mask), mask])`` (image in [0, 1], holes
-zeroed, mask 1 = hole, i.e. the project convention) and ends in a sigmoid, so its raw output is an
+zeroed, mask 1 = hole, i.e. the project convention; ``LamaConfig.prefill = "pushpull"``, a project
+option for small CPU-trained models, fills the holes smoothly instead of zeroing them) and ends in a sigmoid, so its raw output is an
 image in [0, 1]. Padding to a multiple of ``2 ** n_downsampling`` and compositing with the known
 pixels are the pipeline's job.
 
@@ -44,7 +45,7 @@ import torch.nn as nn
 from torch import Tensor
 
 from ..types import WeightsError
-from ._layers import check_spatial_size
+from ._layers import check_spatial_size, pushpull_fill
 
 #: A (local, global) feature pair; either part may be absent.
 Features = tuple[Optional[Tensor], Optional[Tensor]]
@@ -281,6 +282,16 @@ class ConcatTupleLayer(nn.Module):
 # ---------------------------------------------------------------------------------------------
 
 
+#: What a generator may see in the hole (:attr:`LamaConfig.prefill`).
+PREFILLS = ("zeros", "pushpull")
+
+
+def network_input(image: Tensor, mask: Tensor, prefill: str) -> Tensor:
+    """The generator's input ``cat([filled image, mask])`` for a :attr:`LamaConfig.prefill` mode."""
+    filled = pushpull_fill(image, mask) if prefill == "pushpull" else image * (1 - mask)
+    return torch.cat([filled, mask], dim=1)
+
+
 @dataclass
 class LamaConfig:
     """Size of an ``ffc_resnet`` generator.
@@ -294,6 +305,10 @@ class LamaConfig:
         max_features: cap on the width of any layer.
         ratio_g: global share of the channels in the residual blocks (and out of the last
             downsampling stage).
+        prefill: what the network sees in the hole: ``"zeros"`` (the paper and its released
+            weights) or ``"pushpull"`` (a smooth interpolation from the hole's surroundings, see
+            :func:`~inpaintkit.models._layers.pushpull_fill`; a head start for a network trained
+            with little compute). It adds no parameters.
     """
 
     input_nc: int = 4
@@ -303,6 +318,7 @@ class LamaConfig:
     n_blocks: int = 9
     max_features: int = 1024
     ratio_g: float = 0.75
+    prefill: str = "zeros"
 
     def __post_init__(self) -> None:
         if min(self.input_nc, self.output_nc, self.ngf, self.n_downsampling) < 1 or self.n_blocks < 0:
@@ -311,6 +327,8 @@ class LamaConfig:
             raise ValueError(f"LamaConfig: max_features ({self.max_features}) must be >= ngf ({self.ngf})")
         if not 0.0 <= self.ratio_g < 1.0:
             raise ValueError(f"LamaConfig: ratio_g must lie in [0, 1), got {self.ratio_g}")
+        if self.prefill not in PREFILLS:
+            raise ValueError(f"LamaConfig: prefill must be one of {', '.join(PREFILLS)}, got {self.prefill!r}")
 
     def width(self, level: int) -> int:
         """Channels at encoder level ``level`` (0 = full resolution)."""
@@ -417,7 +435,7 @@ class LamaGenerator(nn.Module):
                 of them, which the reflect padding at the bottleneck needs).
         """
         check_spatial_size(image, self.pad_multiple, self.min_size, "LaMa")
-        return self.model(torch.cat([image * (1 - mask), mask], dim=1))
+        return self.model(network_input(image, mask, self.config.prefill))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -249,6 +249,9 @@ class PdganGenerator(nn.Module):
 
     #: H and W need no padding to a multiple; they must equal :attr:`size` (the pipeline resizes).
     pad_multiple = 1
+    #: Noise-driven: one input has several completions (the registry, ``inpaintkit.load`` and the
+    #: web app read this to offer samples).
+    gives_several = True
 
     def __init__(self, config: PdganConfig) -> None:
         super().__init__()

@@ -16,6 +16,7 @@ exactly.
 from __future__ import annotations
 
 import math
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -26,6 +27,7 @@ import torch.nn as nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from .. import __version__
 from ..data import ImageFolder, StepBatchSampler, validation_set
 from ..masks import mask_generator
 from ..metrics import hole_l1, psnr, ssim
@@ -359,6 +361,23 @@ def _check_networks(config: TrainConfig, nets: dict[str, nn.Module], generator: 
                 raise InputError(f"schedule.phases.{i}.train: unknown network {name!r}; valid: {', '.join(nets)}")
 
 
+def code_version() -> str:
+    """``inpaintkit <version>``, plus ``commit <hash>`` (``+dirty`` with uncommitted changes to tracked
+    files) when the package runs from a git checkout: recorded with every training command."""
+    text = f"inpaintkit {__version__}"
+    root = Path(__file__).resolve().parents[2]
+    if not (root / ".git").exists():  # an installed package, not a checkout
+        return text
+    try:
+        head = subprocess.run(["git", "-C", str(root), "rev-parse", "--short=12", "HEAD"], capture_output=True,
+                              text=True, timeout=10, check=True).stdout.strip()  # fmt: skip
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10, check=True).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return text
+    return f"{text}, commit {head}{'+dirty' if dirty else ''}"
+
+
 def run_training(config_path: str, overrides: list[str], *, resume: bool = False) -> Path:
     """Train a recipe: the body of ``inpaintkit train`` (also under ``torchrun``).
 
@@ -389,7 +408,7 @@ def run_training(config_path: str, overrides: list[str], *, resume: bool = False
             torch.set_num_threads(config.run.threads)
         torch.manual_seed(config.run.seed)  # network initialisation, identical on every rank
         objective = OBJECTIVES[config.method](config.model, config.objective)
-        trainer = Trainer(config, objective, dist=info, command=" ".join(sys.argv))
+        trainer = Trainer(config, objective, dist=info, command=f"{' '.join(sys.argv)}  # {code_version()}")
         if resume:
             state = load_checkpoint(last)
             changed = changed_keys(state["config"], config_to_dict(config))

@@ -39,7 +39,8 @@ from .models.lama import (
     FFCResnetBlock,
     LamaGenerator,
     SpectralTransform,
-    network_input,
+    finish_output,
+    prefill_holes,
 )
 from .types import InputError
 
@@ -270,7 +271,7 @@ class OptimizedLama(nn.Module):
         self.config = generator.config
         self.dtype, self.memory_format = dtype, memory_format
         layers: list[nn.Module] = []
-        for layer in list(generator.model)[:-1]:  # the final sigmoid runs in forward, in float32
+        for layer in generator.model:  # the sigmoid (or the residual sum) runs in forward, in float32
             if isinstance(layer, FFCBlock):
                 layer = _FoldedFFCBlock(layer)
             elif isinstance(layer, FFCResnetBlock):
@@ -298,8 +299,9 @@ class OptimizedLama(nn.Module):
                 f"LaMa needs H and W to be multiples of {m} (at least {2 * m}), got {h}x{w}; "
                 "pad the input first"
             )
-        x = network_input(image, mask, self.config.prefill).to(self.dtype, memory_format=self.memory_format)
-        return torch.sigmoid(self.model(x).to(image.dtype)).contiguous()
+        filled = prefill_holes(image, mask, self.config.prefill)
+        x = torch.cat([filled, mask], dim=1).to(self.dtype, memory_format=self.memory_format)
+        return finish_output(self.model(x).to(image.dtype), filled, self.config.residual).contiguous()
 
 
 class _GenericInference(nn.Module):

@@ -20,6 +20,7 @@ from inpaintkit.models.lama import (
     LamaConfig,
     LamaGenerator,
     fourier_unit,
+    prefill_holes,
     split_channels,
 )
 from inpaintkit.types import InputError, WeightsError
@@ -273,8 +274,31 @@ def test_pushpull_prefill_changes_only_what_the_network_sees_in_the_hole():
     with torch.no_grad():
         assert not torch.allclose(zeros(image, mask), pushpull(image, mask))
         assert torch.equal(zeros(image, torch.zeros_like(mask)), pushpull(image, torch.zeros_like(mask)))
-    with pytest.raises(ValueError, match="prefill must be one of zeros, pushpull"):
+    with pytest.raises(ValueError, match="prefill must be one of zeros, pushpull, telea"):
         LamaConfig(prefill="blur")
+
+
+@pytest.mark.parametrize("prefill", PREFILLS)
+def test_untrained_residual_network_returns_its_prefill(prefill):
+    model = LamaGenerator(dataclasses.replace(PRESETS["lama-tiny"], prefill=prefill, residual=True)).eval()
+    assert model.state_dict().keys() == LamaGenerator(PRESETS["lama-tiny"]).state_dict().keys()
+    image, mask = _inputs(2, 32, 40)
+    with torch.no_grad():
+        out = model(image, mask)
+    assert torch.equal(out, prefill_holes(image, mask, prefill))
+    assert torch.equal(out * (1 - mask), image * (1 - mask))  # known pixels exact
+
+
+def test_telea_prefill_is_opencv_telea_in_the_hole():
+    import cv2
+
+    image, mask = _inputs(1, 24, 32)
+    filled = prefill_holes(image, mask, "telea")
+    picture = (image[0].permute(1, 2, 0) * (1 - mask[0, 0, ..., None]) * 255).round().to(torch.uint8).numpy()
+    expected = cv2.inpaint(picture, (mask[0, 0].numpy() * 255).astype(np.uint8), 3, cv2.INPAINT_TELEA)
+    hole = mask[0, 0].bool()
+    assert torch.equal(filled[0].permute(1, 2, 0)[hole], torch.from_numpy(expected)[hole].float() / 255)
+    assert torch.equal(filled[0].permute(1, 2, 0)[~hole], image[0].permute(1, 2, 0)[~hole])
 
 
 # --- configs from state dicts and official training configs ------------------------------------

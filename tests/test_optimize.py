@@ -62,7 +62,7 @@ def _random_lama(name: str, seed: int) -> LamaGenerator:
     show in the output instead of being flattened (too small) or squashed (too large).
     """
     model = _randomize(LamaGenerator(PRESETS[name]), seed)
-    head = model.model[-2]
+    head = model.model[-1]
     with torch.no_grad():
         head.bias.zero_()
         logits = torch.logit(model(*_inputs(40, 56)).double(), eps=1e-12)
@@ -113,8 +113,9 @@ def test_fp32_matches_eager_on_odd_multiple_size(lama: LamaGenerator, channels_l
     assert (got - expected).abs().max() < 1e-4
 
 
-def test_fp32_matches_eager_with_the_pushpull_prefill() -> None:
-    model = LamaGenerator(dataclasses.replace(PRESETS["lama-tiny"], prefill="pushpull")).eval()
+@pytest.mark.parametrize(("prefill", "residual"), [("pushpull", False), ("telea", True)])
+def test_fp32_matches_eager_with_a_prefill(prefill: str, residual: bool) -> None:
+    model = LamaGenerator(dataclasses.replace(PRESETS["lama-tiny"], prefill=prefill, residual=residual)).eval()
     model.load_state_dict(_random_lama("lama-tiny", seed=2).state_dict())
     image, mask = _inputs(40, 56)
     with torch.no_grad():

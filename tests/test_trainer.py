@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -21,13 +22,14 @@ from _training_toys import ConvGenerator, ToyObjective, build_toy, tiny_config, 
 
 import inpaintkit
 from inpaintkit.cli import main as cli_main
+from inpaintkit.models.lama import PRESETS, LamaGenerator
 from inpaintkit.training import EMA, Trainer, export_checkpoint, lr_factor, run_training
 from inpaintkit.training._checkpoint import atomic_save
-from inpaintkit.training.config import PhaseConfig, ScheduleConfig, TrainConfig, save_config
+from inpaintkit.training.config import ModelConfig, PhaseConfig, ScheduleConfig, TrainConfig, save_config
 from inpaintkit.training.objectives import OBJECTIVES
-from inpaintkit.training.trainer import code_version
-from inpaintkit.types import InputError
-from inpaintkit.weights import load_weights
+from inpaintkit.training.trainer import code_version, init_generator
+from inpaintkit.types import InputError, WeightsError
+from inpaintkit.weights import load_weights, save_model_file
 
 TESTS = Path(__file__).parent
 ROOT = TESTS.parent
@@ -117,6 +119,42 @@ def test_lama_cpu_recipe_runs_end_to_end(tmp_path: Path, gan: bool) -> None:
     assert losses == (RECIPE_TERMS | GAN_TERMS if gan else RECIPE_TERMS)
     assert torch.load(run / "last.pt", weights_only=True)["step"] == 2
     assert load_weights(run / "generator.safetensors").config["ngf"] == 8
+
+
+def test_init_from_starts_a_new_run_from_a_weight_file(tmp_path: Path) -> None:
+    write_images(tmp_path / "data", 3, size=(72, 80))
+    data = str(tmp_path / "data")
+    common = [
+        f"--data.train_dir={data}", "--data.val_dir=", "--model.preset=lama-tiny", "--data.crop_size=64",
+        "--data.batch_size=2", "--data.workers=0", "--schedule.phases.0.steps=2", "--run.threads=1",
+    ]  # fmt: skip
+    source = run_training(str(CONFIGS / "lama-small-cpu.yaml"), [*common, f"--run.out_dir={tmp_path / 'a'}"])
+    weights = load_weights(source / "generator.safetensors").state_dict
+    # A residual network with a fresh (zero) head, every other tensor from the file; Adam at lr 1e-12
+    # moves each parameter by about 1e-12 per step, far below the differences checked here.
+    run = run_training(str(CONFIGS / "lama-small-cpu.yaml"), [
+        *common, f"--run.out_dir={tmp_path / 'b'}", "--model.overrides.residual=true", "--optim.generator.lr=1e-12",
+        f"--run.init_from={source / 'generator.safetensors'}", "--run.init_reset=[model.18.]",
+    ])  # fmt: skip
+    state = torch.load(run / "last.pt", weights_only=True)
+    params = {name for name, _ in build_toy(ModelConfig("lama-tiny"), {}).generator.named_parameters()}
+    for name in params:
+        tensor = state["nets"]["generator"][name]
+        expected = torch.zeros_like(tensor) if name.startswith("model.18.") else weights[name]
+        torch.testing.assert_close(tensor, expected, rtol=0, atol=1e-10, msg=name)
+        assert weights[name].abs().max() > 1e-3, name  # the file's tensors are not trivially small
+    assert "init_from" in (run / "config.yaml").read_text()
+
+
+def test_init_from_refuses_weights_that_do_not_fit(tmp_path: Path) -> None:
+    path = tmp_path / "small.safetensors"
+    save_model_file(path, "lama", dataclasses.asdict(PRESETS["lama-small"]),
+                    LamaGenerator(PRESETS["lama-small"]).state_dict())  # fmt: skip
+    objective = build_toy(ModelConfig("lama-tiny"), {})
+    with pytest.raises(InputError, match=r"small.safetensors does not fit the generator: .*shape"):
+        init_generator(objective, str(path), [])
+    with pytest.raises(WeightsError, match="no weight file"):
+        init_generator(objective, str(tmp_path / "absent.safetensors"), [])
 
 
 def test_resume_continues_exactly(tmp_path: Path) -> None:

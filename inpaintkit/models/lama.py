@@ -9,7 +9,9 @@ attribute names follow the reference, so the released ``big-lama`` weights load 
 
 Conversion done here: the network sees ``cat([image * (1 - mask), mask])`` (image in [0, 1], holes
 zeroed, mask 1 = hole, i.e. the project convention; ``LamaConfig.prefill = "pushpull"``, a project
-option for small CPU-trained models, fills the holes smoothly instead of zeroing them) and ends in a sigmoid, so its raw output is an
+option for small CPU-trained models, fills the holes smoothly instead of zeroing them, and
+``"telea"`` with OpenCV's Telea; ``LamaConfig.residual`` makes the network predict a correction to
+that filled image instead of the whole frame) and ends in a sigmoid, so its raw output is an
 image in [0, 1]. Padding to a multiple of ``2 ** n_downsampling`` and compositing with the known
 pixels are the pipeline's job.
 
@@ -23,7 +25,8 @@ ngf * 2**i)):
     n+2 .. n+b+1     FFCResnetBlock(width(n)) with global share ``ratio_g`` in and out
     n+b+2            ConcatTupleLayer: cat([local, global])
     then             n x [ConvTranspose2d 3x3 stride 2, BatchNorm2d, ReLU], halving the width
-    then             ReflectionPad2d(3), Conv2d(ngf, output_nc, 7), Sigmoid
+    then             ReflectionPad2d(3), Conv2d(ngf, output_nc, 7); the sigmoid (or, for a
+                     residual network, the addition to the prefilled image) is in ``forward``
 
 Deliberate deviations from the reference code (none changes the weights or the maths):
 
@@ -44,8 +47,9 @@ import torch
 import torch.nn as nn
 from torch import Tensor
 
+from ..classical.opencv import TeleaInpainter
 from ..types import WeightsError
-from ._layers import check_spatial_size, pushpull_fill
+from ._layers import check_spatial_size, fill_holes, pushpull_fill
 
 #: A (local, global) feature pair; either part may be absent.
 Features = tuple[Optional[Tensor], Optional[Tensor]]
@@ -283,13 +287,28 @@ class ConcatTupleLayer(nn.Module):
 
 
 #: What a generator may see in the hole (:attr:`LamaConfig.prefill`).
-PREFILLS = ("zeros", "pushpull")
+PREFILLS = ("zeros", "pushpull", "telea")
 
 
-def network_input(image: Tensor, mask: Tensor, prefill: str) -> Tensor:
-    """The generator's input ``cat([filled image, mask])`` for a :attr:`LamaConfig.prefill` mode."""
-    filled = pushpull_fill(image, mask) if prefill == "pushpull" else image * (1 - mask)
-    return torch.cat([filled, mask], dim=1)
+def prefill_holes(image: Tensor, mask: Tensor, prefill: str) -> Tensor:
+    """``image`` with its holes filled as :attr:`LamaConfig.prefill` says (known pixels exact).
+
+    ``"telea"`` runs OpenCV's Telea (radius 3) on the 8-bit picture, on the CPU, without gradients;
+    the hole is zeroed first (OpenCV's Telea reads a few hole pixels next to known ones), so what
+    lies under the hole never changes the result.
+    """
+    if prefill == "pushpull":
+        return pushpull_fill(image, mask)
+    if prefill == "telea":
+        with torch.no_grad():
+            return fill_holes(image, mask, TeleaInpainter()(image * (1 - mask), mask))
+    return image * (1 - mask)
+
+
+def finish_output(out: Tensor, filled: Tensor, residual: bool) -> Tensor:
+    """The frame from the last convolution's output: ``clamp(filled + out, 0, 1)`` for a residual
+    network, else the sigmoid."""
+    return (filled + out).clamp(0, 1) if residual else torch.sigmoid(out)
 
 
 @dataclass
@@ -307,8 +326,11 @@ class LamaConfig:
             downsampling stage).
         prefill: what the network sees in the hole: ``"zeros"`` (the paper and its released
             weights) or ``"pushpull"`` (a smooth interpolation from the hole's surroundings, see
-            :func:`~inpaintkit.models._layers.pushpull_fill`; a head start for a network trained
-            with little compute). It adds no parameters.
+            :func:`~inpaintkit.models._layers.pushpull_fill`) or ``"telea"`` (OpenCV's Telea):
+            a head start for a network trained with little compute. It adds no parameters.
+        residual: the last convolution predicts a correction added to the prefilled image
+            (clamped to [0, 1]; zero-initialised, so an untrained network returns the prefill)
+            instead of the whole frame through a sigmoid (the paper). No parameters change.
     """
 
     input_nc: int = 4
@@ -319,6 +341,7 @@ class LamaConfig:
     max_features: int = 1024
     ratio_g: float = 0.75
     prefill: str = "zeros"
+    residual: bool = False
 
     def __post_init__(self) -> None:
         if min(self.input_nc, self.output_nc, self.ngf, self.n_downsampling) < 1 or self.n_blocks < 0:
@@ -407,7 +430,13 @@ class LamaGenerator(nn.Module):
                 nn.BatchNorm2d(c.width(i - 1)),
                 nn.ReLU(inplace=True),
             ]
-        layers += [nn.ReflectionPad2d(3), nn.Conv2d(c.ngf, c.output_nc, kernel_size=7), nn.Sigmoid()]
+        head = nn.Conv2d(c.ngf, c.output_nc, kernel_size=7)
+        if c.residual:
+            if c.output_nc != 3:
+                raise ValueError(f"LamaConfig: a residual network needs output_nc 3, got {c.output_nc}")
+            nn.init.zeros_(head.weight)
+            nn.init.zeros_(head.bias)
+        layers += [nn.ReflectionPad2d(3), head]
         self.model = nn.Sequential(*layers)
 
     @property
@@ -435,7 +464,9 @@ class LamaGenerator(nn.Module):
                 of them, which the reflect padding at the bottleneck needs).
         """
         check_spatial_size(image, self.pad_multiple, self.min_size, "LaMa")
-        return self.model(network_input(image, mask, self.config.prefill))
+        filled = prefill_holes(image, mask, self.config.prefill)
+        out = self.model(torch.cat([filled, mask], dim=1))
+        return finish_output(out, filled, self.config.residual)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -97,7 +97,13 @@ class ScheduleConfig:
 
 @dataclass
 class RunConfig:
-    """Where and how the run happens. ``threads`` 0 keeps torch's default; ``ema_decay`` 0 = no EMA."""
+    """Where and how the run happens. ``threads`` 0 keeps torch's default; ``ema_decay`` 0 = no EMA.
+
+    ``init_from`` names a weight file (any format ``inpaintkit.weights.load_weights`` reads) whose
+    tensors start the generator of a new run (fine-tuning; optimizers, step and schedule start
+    fresh); the generator's tensors whose names start with one of ``init_reset`` keep their fresh
+    initialisation instead (e.g. a new output layer).
+    """
 
     out_dir: str = "runs/train"
     seed: int = 0
@@ -110,6 +116,8 @@ class RunConfig:
     ema_decay: float = 0.999
     threads: int = 0
     device: str = "auto"
+    init_from: str = ""
+    init_reset: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -32,6 +32,7 @@ from ..data import ImageFolder, StepBatchSampler, validation_set
 from ..masks import mask_generator
 from ..metrics import hole_l1, psnr, ssim
 from ..types import InputError
+from ..weights import load_weights
 from . import _distributed as ddp
 from ._checkpoint import atomic_save, load_checkpoint, rng_state, set_rng_state
 from .config import (
@@ -361,6 +362,31 @@ def _check_networks(config: TrainConfig, nets: dict[str, nn.Module], generator: 
                 raise InputError(f"schedule.phases.{i}.train: unknown network {name!r}; valid: {', '.join(nets)}")
 
 
+def init_generator(objective: nn.Module, path: str, reset: list[str]) -> None:
+    """Load the generator of ``objective`` from the weight file ``path`` (see ``run.init_from``).
+
+    Raises:
+        WeightsError: an unreadable file.
+        InputError: a file whose tensors do not match the generator (names or shapes), apart from
+            those under the ``reset`` prefixes.
+    """
+    generator = dict(objective.trainable())[getattr(objective, "generator_name", "generator")]
+
+    def kept(name: str) -> bool:
+        return not any(name.startswith(prefix) for prefix in reset)
+
+    own = {name: tensor for name, tensor in generator.state_dict().items() if kept(name)}
+    given = {name: tensor for name, tensor in load_weights(path).state_dict.items() if kept(name)}
+    problems = [f"{name}: shape {tuple(given[name].shape)} != {tuple(own[name].shape)}"
+                for name in own if name in given and given[name].shape != own[name].shape]  # fmt: skip
+    problems += [f"missing {name}" for name in own if name not in given]
+    problems += [f"unexpected {name}" for name in given if name not in own]
+    if problems:
+        shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
+        raise InputError(f"run.init_from: {path} does not fit the generator: {shown}")
+    generator.load_state_dict(given, strict=False)
+
+
 def code_version() -> str:
     """``inpaintkit <version>``, plus ``commit <hash>`` (``+dirty`` with uncommitted changes to tracked
     files) when the package runs from a git checkout: recorded with every training command."""
@@ -408,6 +434,8 @@ def run_training(config_path: str, overrides: list[str], *, resume: bool = False
             torch.set_num_threads(config.run.threads)
         torch.manual_seed(config.run.seed)  # network initialisation, identical on every rank
         objective = OBJECTIVES[config.method](config.model, config.objective)
+        if config.run.init_from and not resume:
+            init_generator(objective, config.run.init_from, config.run.init_reset)
         trainer = Trainer(config, objective, dist=info, command=f"{' '.join(sys.argv)}  # {code_version()}")
         if resume:
             state = load_checkpoint(last)

@@ -130,7 +130,7 @@ REGISTRY: dict[str, ModelSpec] = {
         _lama("lama-fourier", "LaMa-Fourier (FFC, 9 blocks), paper configuration"),
         _lama("lama-small", "LaMa FFC generator sized for CPU, trained here (see its model card)",
               _TRAINED_HERE,
-              bundled="lama-small.safetensors", recipe="configs/lama-small-cpu.yaml"),
+              bundled="lama-small.safetensors", recipe="configs/lama-small-cpu-refine.yaml"),
         _lama("lama-tiny", "LaMa FFC generator for tests and smoke runs"),
         ModelSpec("glcic", "learned", "GLCIC completion network (Iizuka et al. 2017), paper widths; the authors' "
                   "completionnet_*.t7 loads with --weights", "CC BY-NC-SA 4.0 (authors' weights)", arch="glcic",

@@ -59,7 +59,7 @@ def test_overrides_set_typed_values(tmp_path: Path) -> None:
     ])  # fmt: skip
     assert config.optim["generator"].lr == pytest.approx(3e-4) and config.data.batch_size == 8
     assert config.run.amp is True and config.data.scale == [0.25, 0.5] and config.total_steps == 7
-    assert config.objective["l1_hole"] == 2.5 and config.model.overrides == {"n_blocks": 3}
+    assert config.objective["l1_hole"] == 2.5 and config.model.overrides == {"n_blocks": 3, "prefill": "zeros", "residual": False}
     assert config.optim["discriminator"].betas == [0.0, 0.99] and config.run.out_dir == "elsewhere"
 
 
@@ -143,10 +143,10 @@ def test_parse_section_checks_an_objective_dataclass() -> None:
 
 
 def test_generator_config_applies_overrides() -> None:
-    arch, config = generator_config(load_config(CONFIGS / "lama-small-cpu.yaml").model)
-    assert arch == "lama" and config == PRESETS["lama-small"]
+    arch, config = generator_config(load_config(CONFIGS / "lama-small-cpu-refine.yaml").model)
+    assert arch == "lama" and config == PRESETS["lama-small"] and config.prefill == "telea" and config.residual
     model = load_config(CONFIGS / "lama-small-cpu.yaml", ["--model.overrides.n_blocks=2"]).model
-    assert generator_config(model)[1] == LamaConfig(ngf=32, n_blocks=2)
+    assert generator_config(model)[1] == LamaConfig(ngf=32, n_blocks=2)  # stage 1: zeros, sigmoid
     bad = load_config(CONFIGS / "lama-small-cpu.yaml", ["--model.overrides.ngf=wide"]).model
     with pytest.raises(InputError, match=r"model.overrides.ngf: expected int, got 'wide'"):
         generator_config(bad)

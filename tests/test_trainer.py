@@ -25,6 +25,7 @@ from inpaintkit.cli import main as cli_main
 from inpaintkit.models.lama import PRESETS, LamaGenerator
 from inpaintkit.training import EMA, Trainer, export_checkpoint, lr_factor, run_training
 from inpaintkit.training._checkpoint import atomic_save
+from inpaintkit.training.export import model_card
 from inpaintkit.training.config import ModelConfig, PhaseConfig, ScheduleConfig, TrainConfig, save_config
 from inpaintkit.training.objectives import OBJECTIVES
 from inpaintkit.training.trainer import code_version, init_generator
@@ -144,6 +145,12 @@ def test_init_from_starts_a_new_run_from_a_weight_file(tmp_path: Path) -> None:
         torch.testing.assert_close(tensor, expected, rtol=0, atol=1e-10, msg=name)
         assert weights[name].abs().max() > 1e-3, name  # the file's tensors are not trivially small
     assert "init_from" in (run / "config.yaml").read_text()
+    # The card accounts for both stages: each one's steps and commands, and the totals.
+    card = model_card(run / "generator.safetensors", name="two-stage")
+    source_file = source / "generator.safetensors"
+    assert f"- started from `{source_file}` (sha256 `{hashlib.sha256(source_file.read_bytes()).hexdigest()}`)" in card
+    assert "- all stages together: 4 steps," in card
+    assert "  - steps: 2; wall time: 0 h 00 min; commands:" in card
 
 
 def test_init_from_refuses_weights_that_do_not_fit(tmp_path: Path) -> None:

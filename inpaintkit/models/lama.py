@@ -386,7 +386,8 @@ class LamaConfig:
                 on the meta device; only shapes are read).
 
         Returns:
-            The config whose :class:`LamaGenerator` has exactly these keys and shapes.
+            The config whose :class:`LamaGenerator` has exactly these keys and shapes. ``prefill``
+            and ``residual`` leave no trace in the tensors; they take the paper's values.
 
         Raises:
             WeightsError: if the state dict is not that of an ``ffc_resnet`` generator.
@@ -398,7 +399,7 @@ class LamaConfig:
 PRESETS: dict[str, LamaConfig] = {
     "big-lama": LamaConfig(n_blocks=18),
     "lama-fourier": LamaConfig(n_blocks=9),
-    "lama-small": LamaConfig(ngf=32, n_blocks=6),
+    "lama-small": LamaConfig(ngf=32, n_blocks=6, prefill="telea", residual=True),
     "lama-tiny": LamaConfig(ngf=8, n_downsampling=3, n_blocks=2),
 }
 

@@ -46,7 +46,7 @@ def export_state(
     notes = {"steps": state["step"], "wall_time_s": round(state["wall_time"], 1), "method": config.method,
              "train_dir": config.data.train_dir, "val_dir": config.data.val_dir, "commands": state["commands"],
              "metrics": state["last_metrics"], "best": state["best"], "ema": bool(ema and state["ema"]),
-             "ema_decay": config.run.ema_decay}  # fmt: skip
+             "ema_decay": config.run.ema_decay, "init_from": state.get("origin")}  # fmt: skip
     extra = {"trained": json.dumps(notes, sort_keys=True, default=str), **(metadata or {})}
     return save_model_file(path, arch, gen_config, weights, metadata=extra, overwrite=True)
 
@@ -91,7 +91,6 @@ def model_card(weights: str | Path, *, name: str, evidence: str = "") -> str:
     with torch.device("meta"):
         params = sum(p.numel() for p in build_architecture(loaded.arch, loaded.config).parameters())
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    hours, minutes = divmod(round(notes["wall_time_s"] / 60), 60)
     best = notes.get("best") or {}
     lines = [
         f"# Model card: {name}", "",
@@ -101,9 +100,10 @@ def model_card(weights: str | Path, *, name: str, evidence: str = "") -> str:
         f"- licence: {loaded.metadata.get('licence', 'not stated')}", "",
         "## Training", "",
         f"- method: `{notes['method']}`; data: `{notes['train_dir']}` (validation: `{notes['val_dir']}`)",
-        f"- steps: {notes['steps']:,}; wall time: {hours} h {minutes:02d} min (sum over the runs below)",
+        f"- steps: {notes['steps']:,}; wall time: {_duration(notes['wall_time_s'])} (sum over the runs below)",
         "- commands (one per run; `--resume` continues the same run):", "",
         *[f"      {_command(command)}" for command in notes["commands"]], "",
+        *_origin_lines(notes),
         f"## Validation during training (`{notes['val_dir']}`, the recipe's fixed masks)", "",
         *_metric_rows(notes["metrics"], best.get("metrics") if isinstance(best, Mapping) else None,
                       best.get("step") if isinstance(best, Mapping) else None),
@@ -111,6 +111,32 @@ def model_card(weights: str | Path, *, name: str, evidence: str = "") -> str:
     if evidence:
         lines += ["", "## Evaluation", "", evidence.strip()]
     return "\n".join(lines) + "\n"
+
+
+def _duration(seconds: float) -> str:
+    hours, minutes = divmod(round(seconds / 60), 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def _origin_lines(notes: Mapping[str, Any]) -> list[str]:
+    """The card's account of the weights a run started from (``run.init_from``), stage by stage,
+    and the totals over all stages."""
+    lines: list[str] = []
+    steps, seconds = notes["steps"], notes["wall_time_s"]
+    origin = notes.get("init_from")
+    while origin:
+        trained = origin.get("trained")
+        lines.append(f"- started from `{origin['file']}` (sha256 `{origin['sha256']}`)"
+                     + (", itself trained here:" if trained else ", weights not trained here"))  # fmt: skip
+        if not trained:
+            break
+        lines += [f"  - steps: {trained['steps']:,}; wall time: {_duration(trained['wall_time_s'])}; commands:", "",
+                  *[f"          {_command(command)}" for command in trained["commands"]], ""]  # fmt: skip
+        steps, seconds = steps + trained["steps"], seconds + trained["wall_time_s"]
+        origin = trained.get("init_from")
+    if lines:
+        lines += [f"- all stages together: {steps:,} steps, {_duration(seconds)} wall time", ""]
+    return lines
 
 
 def _metric_rows(last: Mapping[str, Any], best: Mapping[str, Any] | None, best_step: int | None) -> list[str]:

@@ -15,6 +15,7 @@ exactly.
 
 from __future__ import annotations
 
+import json
 import math
 import subprocess
 import sys
@@ -32,7 +33,7 @@ from ..data import ImageFolder, StepBatchSampler, validation_set
 from ..masks import mask_generator
 from ..metrics import hole_l1, psnr, ssim
 from ..types import InputError
-from ..weights import load_weights
+from ..weights import load_weights, sha256_file
 from . import _distributed as ddp
 from ._checkpoint import atomic_save, load_checkpoint, rng_state, set_rng_state
 from .config import (
@@ -93,6 +94,7 @@ class Trainer:
         self.best: dict[str, Any] | None = None
         self.last_metrics: dict[str, float] = {}
         self.commands = [command] if command else []
+        self.origin: dict[str, Any] | None = None  # see describe_origin
         self.stop_requested = False
         self._writer: Any = None
 
@@ -260,6 +262,7 @@ class Trainer:
             "rng": rng_state(),
             "wall_time": self.wall_time,
             "commands": list(self.commands),
+            "origin": self.origin,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -277,6 +280,7 @@ class Trainer:
         self.step, self.best, self.wall_time = state["step"], state["best"], state["wall_time"]
         self.last_metrics = state["last_metrics"]
         self.commands = list(state["commands"]) + self.commands
+        self.origin = state.get("origin")
         set_rng_state(state["rng"])
         ddp.broadcast_module(self.objective, self.dist)
 
@@ -362,6 +366,13 @@ def _check_networks(config: TrainConfig, nets: dict[str, nn.Module], generator: 
                 raise InputError(f"schedule.phases.{i}.train: unknown network {name!r}; valid: {', '.join(nets)}")
 
 
+def describe_origin(path: str) -> dict[str, Any]:
+    """What a run started from (``run.init_from``): the file, its sha256 and its own training notes
+    (``None`` for weights not trained here, e.g. the official big-lama)."""
+    trained = load_weights(path).metadata.get("trained")
+    return {"file": path, "sha256": sha256_file(path), "trained": json.loads(trained) if trained else None}
+
+
 def init_generator(objective: nn.Module, path: str, reset: list[str]) -> None:
     """Load the generator of ``objective`` from the weight file ``path`` (see ``run.init_from``).
 
@@ -443,6 +454,8 @@ def run_training(config_path: str, overrides: list[str], *, resume: bool = False
             if changed:
                 trainer._say(f"resuming with changed settings: {', '.join(changed)}")
             trainer.load_state_dict(state)
+        if config.run.init_from and trainer.origin is None:  # a new run, or a checkpoint that lacks it
+            trainer.origin = describe_origin(config.run.init_from)
         if info.is_main:
             save_config(config, out_dir / "config.yaml")
         with ddp.stop_on_signals(trainer):

@@ -3,7 +3,8 @@
 Reference: https://github.com/advimman/lama (Apache-2.0), ``saicinpainting/training/trainers/
 default.py`` and ``base.py``, configs ``configs/training/lama-fourier.yaml`` / ``big-lama.yaml``.
 
-Generator step (on the raw prediction ``pred = G(image * (1 - mask), mask)``, as the reference's
+Generator step (on the raw prediction ``pred = G(image, mask)``, whose network sees the hole zeroed
+or prefilled as its config says, as the reference's
 ``image_to_discriminator: predicted_image``; the composite ``mask * pred + (1 - mask) * image`` is
 only for validation and pictures):
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import pytest
 import torch
@@ -115,3 +117,21 @@ def test_bundled_weights_are_used_without_download_and_missing_ones_name_the_rec
     loaded, _ = load_model("lama-small")
     for key, value in trained.state_dict().items():
         assert torch.equal(loaded.state_dict()[key], value), key
+
+
+@pytest.mark.parametrize("spec", [s for s in REGISTRY.values() if s.bundled and s.bundled_path.is_file()],
+                         ids=lambda s: s.name)  # fmt: skip
+def test_every_shipped_weight_file_is_small_loads_and_matches_its_model_card(spec):
+    path = spec.bundled_path
+    assert path.stat().st_size <= 25 * 10**6, "shipped weights must stay within 25 MB"
+    card = path.with_suffix(".md").read_text()
+    assert f"sha256 `{hashlib.sha256(path.read_bytes()).hexdigest()}`" in card  # the card describes this file
+    assert "## Training" in card and "wall time" in card and "## Evaluation" in card
+    model, _ = load_model(spec.name)
+    size = int(getattr(model, "size", 128))  # 128 fits every shipped network's size and stride
+    image, mask = torch.rand(1, 3, size, size), torch.zeros(1, 1, size, size)
+    mask[..., size // 4 : 3 * size // 4, size // 4 : 3 * size // 4] = 1
+    with torch.inference_mode():
+        out = model(image, mask)
+    assert out.shape == image.shape and 0 <= out.min() and out.max() <= 1
+    assert registry.DEFAULT_MODEL == "lama-small" or spec.name != "lama-small"

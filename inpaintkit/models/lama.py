@@ -326,7 +326,8 @@ class LamaConfig:
             downsampling stage).
         prefill: what the network sees in the hole: ``"zeros"`` (the paper and its released
             weights) or ``"pushpull"`` (a smooth interpolation from the hole's surroundings, see
-            :func:`~inpaintkit.models._layers.pushpull_fill`) or ``"telea"`` (OpenCV's Telea):
+            :func:`~inpaintkit.models._layers.pushpull_fill`; pure tensor ops, so it stays on a
+            GPU) or ``"telea"`` (OpenCV's Telea, on the CPU; the better start in our CPU runs):
             a head start for a network trained with little compute. It adds no parameters.
         residual: the last convolution predicts a correction added to the prefilled image
             (clamped to [0, 1]; zero-initialised, so an untrained network returns the prefill)

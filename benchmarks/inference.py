@@ -65,8 +65,7 @@ def make_input(size: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
 
 def shipped(name: str) -> bool:
     """Whether learned model ``name`` has its trained weights in the package (then they are used)."""
-    spec = get_spec(name)
-    return spec.bundled_path is not None and spec.bundled_path.is_file()
+    return get_spec(name).weights_status() == "bundled"
 
 
 def calibrated_state(name: str, path: Path, seed: int = 0) -> None:

@@ -94,7 +94,7 @@ class Trainer:
         self.best: dict[str, Any] | None = None
         self.last_metrics: dict[str, float] = {}
         self.commands = [command] if command else []
-        self.origin: dict[str, Any] | None = None  # see describe_origin
+        self.origin: dict[str, Any] | None = None  # what run.init_from started it from (init_generator)
         self.stop_requested = False
         self._writer: Any = None
 
@@ -366,15 +366,12 @@ def _check_networks(config: TrainConfig, nets: dict[str, nn.Module], generator: 
                 raise InputError(f"schedule.phases.{i}.train: unknown network {name!r}; valid: {', '.join(nets)}")
 
 
-def describe_origin(path: str) -> dict[str, Any]:
-    """What a run started from (``run.init_from``): the file, its sha256 and its own training notes
-    (``None`` for weights not trained here, e.g. the official big-lama)."""
-    trained = load_weights(path).metadata.get("trained")
-    return {"file": path, "sha256": sha256_file(path), "trained": json.loads(trained) if trained else None}
-
-
-def init_generator(objective: nn.Module, path: str, reset: list[str]) -> None:
+def init_generator(objective: nn.Module, path: str, reset: list[str]) -> dict[str, Any]:
     """Load the generator of ``objective`` from the weight file ``path`` (see ``run.init_from``).
+
+    Returns:
+        The run's origin, kept in its checkpoints and model card: the file, its sha256 and its own
+        training notes (``None`` for weights not trained here, e.g. the official big-lama).
 
     Raises:
         WeightsError: an unreadable file.
@@ -386,8 +383,9 @@ def init_generator(objective: nn.Module, path: str, reset: list[str]) -> None:
     def kept(name: str) -> bool:
         return not any(name.startswith(prefix) for prefix in reset)
 
+    loaded = load_weights(path)
     own = {name: tensor for name, tensor in generator.state_dict().items() if kept(name)}
-    given = {name: tensor for name, tensor in load_weights(path).state_dict.items() if kept(name)}
+    given = {name: tensor for name, tensor in loaded.state_dict.items() if kept(name)}
     problems = [f"{name}: shape {tuple(given[name].shape)} != {tuple(own[name].shape)}"
                 for name in own if name in given and given[name].shape != own[name].shape]  # fmt: skip
     problems += [f"missing {name}" for name in own if name not in given]
@@ -396,6 +394,8 @@ def init_generator(objective: nn.Module, path: str, reset: list[str]) -> None:
         shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
         raise InputError(f"run.init_from: {path} does not fit the generator: {shown}")
     generator.load_state_dict(given, strict=False)
+    trained = loaded.metadata.get("trained")
+    return {"file": path, "sha256": sha256_file(path), "trained": json.loads(trained) if trained else None}
 
 
 def code_version() -> str:
@@ -445,17 +445,17 @@ def run_training(config_path: str, overrides: list[str], *, resume: bool = False
             torch.set_num_threads(config.run.threads)
         torch.manual_seed(config.run.seed)  # network initialisation, identical on every rank
         objective = OBJECTIVES[config.method](config.model, config.objective)
+        origin = None
         if config.run.init_from and not resume:
-            init_generator(objective, config.run.init_from, config.run.init_reset)
+            origin = init_generator(objective, config.run.init_from, config.run.init_reset)
         trainer = Trainer(config, objective, dist=info, command=f"{' '.join(sys.argv)}  # {code_version()}")
+        trainer.origin = origin  # a resumed run takes its own from the checkpoint below
         if resume:
             state = load_checkpoint(last)
             changed = changed_keys(state["config"], config_to_dict(config))
             if changed:
                 trainer._say(f"resuming with changed settings: {', '.join(changed)}")
             trainer.load_state_dict(state)
-        if config.run.init_from and trainer.origin is None:  # a new run, or a checkpoint that lacks it
-            trainer.origin = describe_origin(config.run.init_from)
         if info.is_main:
             save_config(config, out_dir / "config.yaml")
         with ddp.stop_on_signals(trainer):

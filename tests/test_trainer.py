@@ -28,6 +28,7 @@ from inpaintkit.training._checkpoint import atomic_save
 from inpaintkit.training.export import model_card
 from inpaintkit.training.config import ModelConfig, PhaseConfig, ScheduleConfig, TrainConfig, save_config
 from inpaintkit.training.objectives import OBJECTIVES
+from inpaintkit.training.ema import recalibrate_batchnorm
 from inpaintkit.training.trainer import code_version, init_generator
 from inpaintkit.types import InputError, WeightsError
 from inpaintkit.weights import load_weights, save_model_file
@@ -371,3 +372,49 @@ def test_export_writes_a_model_card_from_the_training_notes(tmp_path: Path, caps
     assert "| best | " in card and f"data: `{tmp_path / 'data'}`" in card
     assert cli_main(args) == 2  # both files exist now
     assert "exists; pass --overwrite" in capsys.readouterr().err
+
+
+def test_recalibrate_batchnorm_averages_the_batch_statistics() -> None:
+    net = nn.BatchNorm2d(2, momentum=0.3).eval()
+    batches = [{"x": torch.randn(3, 2, 4, 5) * (i + 1) + i} for i in range(3)]
+    rng_before = torch.get_rng_state()
+
+    def forward(module: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        torch.rand(5)  # a forward pass that draws random numbers must not move the caller's RNG
+        return module(batch["x"])
+
+    assert recalibrate_batchnorm(net, batches, forward)
+    means = torch.stack([b["x"].mean(dim=(0, 2, 3)) for b in batches]).mean(0)
+    variances = torch.stack([b["x"].transpose(0, 1).flatten(1).var(dim=1) for b in batches]).mean(0)
+    assert torch.allclose(net.running_mean, means, atol=1e-6)
+    assert torch.allclose(net.running_var, variances, atol=1e-5)
+    assert int(net.num_batches_tracked) == 3 and net.momentum == 0.3 and not net.training
+    assert torch.equal(torch.get_rng_state(), rng_before)
+    assert not recalibrate_batchnorm(nn.Linear(2, 2), batches, forward)
+
+
+def test_ema_batchnorm_statistics_are_measured_for_the_saved_weights(tmp_path: Path) -> None:
+    write_images(tmp_path / "data", 4)
+    runs = {}
+    for batches in (0, 2):
+        config = tiny_config(tmp_path / "data", tmp_path / f"run{batches}", steps=3)
+        config.data.val_dir, config.data.val_size, config.data.val_masks = str(tmp_path / "data"), 16, "outpaint-sides"
+        config.run.val_every, config.run.bn_recalibrate = 2, batches  # validated at step 2 and at the end
+        runs[batches] = trainer = _trainer(config)
+        trainer.train()
+    plain, measured = runs[0], runs[2]
+    for a, b in zip(plain.nets["generator"].parameters(), measured.nets["generator"].parameters()):
+        assert torch.equal(a, b)  # measuring neither changes the training nor draws from its RNG
+    live = plain.nets["generator"].state_dict()
+    saved = {n: torch.load(tmp_path / f"run{n}" / "last.pt", weights_only=True) for n in (0, 2)}
+    assert saved[0]["ema_bn_batches"] == 0 and saved[2]["ema_bn_batches"] == 2
+    assert saved[2]["last_metrics"]["step"] == 3  # the metrics of the final weights
+    keys = [k for k in live if k.endswith("running_mean")]
+    assert keys and all(torch.equal(saved[0]["ema"][k], live[k]) for k in keys)
+    assert not any(torch.equal(saved[2]["ema"][k], live[k]) for k in keys)
+    assert all(int(saved[2]["ema"][k.replace("running_mean", "num_batches_tracked")]) == 2 for k in keys)
+    for n in (0, 2):
+        export_checkpoint(tmp_path / f"run{n}" / "last.pt", tmp_path / f"g{n}.safetensors")
+    line = "batch-norm statistics measured for these weights on 2 training batches"
+    assert line in model_card(tmp_path / "g2.safetensors", name="t")
+    assert "batch-norm" not in model_card(tmp_path / "g0.safetensors", name="t")

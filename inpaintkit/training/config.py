@@ -103,6 +103,10 @@ class RunConfig:
     tensors start the generator of a new run (fine-tuning; optimizers, step and schedule start
     fresh); the generator's tensors whose names start with one of ``init_reset`` keep their fresh
     initialisation instead (e.g. a new output layer).
+
+    ``bn_recalibrate``: with EMA, the batch-norm statistics of the averaged generator are measured
+    again on this many fixed training batches before it is validated or saved (0 = keep the live
+    network's; see :func:`~inpaintkit.training.ema.recalibrate_batchnorm`).
     """
 
     out_dir: str = "runs/train"
@@ -114,6 +118,7 @@ class RunConfig:
     best_metric: str = "psnr"
     amp: bool = False
     ema_decay: float = 0.999
+    bn_recalibrate: int = 25
     threads: int = 0
     device: str = "auto"
     init_from: str = ""

@@ -1,9 +1,14 @@
-"""Exponential moving average of a network's weights (used to validate and export the generator)."""
+"""Exponential moving average of a network's weights (used to validate and export the generator).
+
+Averaging the weights leaves the batch-norm statistics behind: the average's buffers are the live
+network's running statistics, measured for other weights (and, at small CPU batches, over a handful
+of samples). :func:`recalibrate_batchnorm` measures them again for the averaged weights.
+"""
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 import torch
 import torch.nn as nn
@@ -50,3 +55,40 @@ class EMA:
     def load_state_dict(self, state: Mapping[str, torch.Tensor]) -> None:
         """Restore averaged weights saved by :meth:`state_dict`."""
         self.module.load_state_dict(state)
+
+
+@torch.no_grad()
+def recalibrate_batchnorm(net: nn.Module, batches: Iterable[dict[str, torch.Tensor]],
+                          forward: Callable[[nn.Module, dict[str, torch.Tensor]], object]) -> bool:
+    """Replace the running statistics of ``net``'s batch-norm layers by their means over ``batches``.
+
+    Each layer's ``running_mean`` / ``running_var`` become the plain average of its batch statistics
+    over the batches (``momentum=None``), computed in train mode; the layers' momenta, ``net``'s
+    mode and the random number generators are left as they were.
+
+    Args:
+        net: the network (an EMA copy; its parameters are not touched).
+        batches: training batches to measure on.
+        forward: runs ``net`` on one batch (the same call as inference).
+
+    Returns:
+        Whether ``net`` has batch-norm layers (False: nothing was done).
+    """
+    layers = [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+    if not layers:
+        return False
+    momenta = [layer.momentum for layer in layers]
+    was_training = net.training
+    for layer in layers:
+        layer.reset_running_stats()
+        layer.momentum = None
+    net.train()
+    try:
+        with torch.random.fork_rng(devices=[]):
+            for batch in batches:
+                forward(net, batch)
+    finally:
+        for layer, momentum in zip(layers, momenta):
+            layer.momentum = momentum
+        net.train(was_training)
+    return True

@@ -46,7 +46,8 @@ def export_state(
     notes = {"steps": state["step"], "wall_time_s": round(state["wall_time"], 1), "method": config.method,
              "train_dir": config.data.train_dir, "val_dir": config.data.val_dir, "commands": state["commands"],
              "metrics": state["last_metrics"], "best": state["best"], "ema": bool(ema and state["ema"]),
-             "ema_decay": config.run.ema_decay, "init_from": state.get("origin")}  # fmt: skip
+             "ema_decay": config.run.ema_decay, "init_from": state.get("origin"),
+             "ema_bn_batches": state.get("ema_bn_batches", 0) if ema and state["ema"] else 0}  # fmt: skip
     extra = {"trained": json.dumps(notes, sort_keys=True, default=str), **(metadata or {})}
     return save_model_file(path, arch, gen_config, weights, metadata=extra, overwrite=True)
 
@@ -56,6 +57,14 @@ def export_checkpoint(
 ) -> Path:
     """Export the (EMA) generator of a checkpoint file (``last.pt`` or ``best.pt``); see :func:`export_state`."""
     return export_state(load_checkpoint(checkpoint), path, ema=ema, metadata=metadata)
+
+
+def _weights_line(notes: Mapping[str, Any]) -> str:
+    if not notes["ema"]:
+        return "raw generator"
+    line = f"EMA of the generator (decay {notes['ema_decay']})"
+    batches = notes.get("ema_bn_batches", 0)
+    return line + (f", batch-norm statistics measured for these weights on {batches} training batches" if batches else "")
 
 
 def _check_layout(arch: str, config: object, weights: Mapping[str, torch.Tensor]) -> None:
@@ -96,7 +105,7 @@ def model_card(weights: str | Path, *, name: str, evidence: str = "") -> str:
         f"# Model card: {name}", "",
         f"- file: `{path.name}`, {path.stat().st_size / 2**20:.1f} MiB, sha256 `{digest}`",
         f"- architecture: `{loaded.arch}`, {params:,} parameters, config `{json.dumps(loaded.config, sort_keys=True)}`",
-        f"- weights: {'EMA of the generator (decay ' + str(notes['ema_decay']) + ')' if notes['ema'] else 'raw generator'}",
+        f"- weights: {_weights_line(notes)}",
         f"- licence: {loaded.metadata.get('licence', 'not stated')}", "",
         "## Training", "",
         f"- method: `{notes['method']}`; data: `{notes['train_dir']}` (validation: `{notes['val_dir']}`)",

@@ -5,7 +5,8 @@ whose ``trainable()`` names the networks that get an optimizer and whose ``losse
 phase)`` returns the named, weighted loss terms for updating one of them. One step of phase ``p``
 updates the networks ``p.train`` in order, each: zero its gradients -> sum its terms -> backward ->
 average the gradients over the ranks -> clip -> optimizer step; then ``objective.end_step()`` and
-the generator's EMA update.
+the generator's EMA update. Before the EMA generator is validated or saved, its batch-norm statistics
+are measured again for its own weights (``run.bn_recalibrate`` fixed training batches).
 
 Everything the continuation depends on is in the checkpoint (networks, optimizers, EMA, grad scaler,
 RNG states, step); the learning rates (:func:`lr_factor`) and the sample order (see
@@ -47,7 +48,7 @@ from .config import (
     load_config,
     save_config,
 )
-from .ema import EMA
+from .ema import EMA, recalibrate_batchnorm
 from .export import export_state
 from .objectives import OBJECTIVES
 
@@ -97,6 +98,9 @@ class Trainer:
         self.origin: dict[str, Any] | None = None  # what run.init_from started it from (init_generator)
         self.stop_requested = False
         self._writer: Any = None
+        self._calibration: list[dict[str, torch.Tensor]] | None = None  # fixed batches (recalibrate)
+        self._calibrated_at: int | None = None  # the step whose EMA statistics were last measured
+        self._calibrated_batches = 0  # batches they were measured on (0: the live network's are kept)
 
     # ------------------------------------------------------------------------------- the loop
     def train(self, stop_at: int | None = None) -> None:
@@ -128,8 +132,8 @@ class Trainer:
                     self._log_scalars(scalars)
                     bar.set_postfix({k[5:]: f"{v:.3g}" for k, v in scalars.items() if k.endswith("/total")})
                     window, images, tick = {}, 0, now
-                if self.val is not None and self.step % self.run.val_every == 0:
-                    self.validate()
+                if self.val is not None and (self.step % self.run.val_every == 0 or self.step == self.config.total_steps):
+                    self.validate()  # also at the end: the last metrics are those of the final weights
                 if self.val is not None and self.step % self.run.sample_every == 0:
                     self.write_samples()
                 stop = ddp.any_rank(self.stop_requested, self.dist)
@@ -197,9 +201,34 @@ class Trainer:
         """The network validated and exported: the EMA generator, or the generator without EMA."""
         return self.ema.module if self.ema is not None else self.nets[self.generator_name]
 
+    def recalibrate(self) -> None:
+        """Measure the EMA generator's batch-norm statistics for its current weights (once per step).
+
+        Uses the first ``run.bn_recalibrate`` batches of a fixed sample order (seed ``run.seed + 1``),
+        loaded once and kept; does nothing without EMA, with ``run.bn_recalibrate`` 0 or when the
+        generator has no batch norm. The training's random state is not touched.
+        """
+        count = self.run.bn_recalibrate
+        if self.ema is None or count <= 0 or self._calibrated_at == self.step:
+            return
+        if self._calibration is None:
+            sampler = StepBatchSampler(len(self.dataset), self.config.data.batch_size, self.run.seed + 1)
+            loader = DataLoader(self.dataset, batch_sampler=sampler, num_workers=0,
+                                generator=torch.Generator().manual_seed(self.run.seed))  # global RNG untouched
+            self._calibration = [{key: batch[key] for key in ("image", "mask")}
+                                 for batch, _ in zip(loader, range(count))]  # fmt: skip
+        device = self.device
+
+        def forward(net: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+            return net(batch["image"].to(device), batch["mask"].to(device))
+
+        has_bn = recalibrate_batchnorm(self.ema.module, self._calibration, forward)
+        self._calibrated_at, self._calibrated_batches = self.step, len(self._calibration) if has_bn else 0
+
     @torch.no_grad()
     def predict(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Composited output ``mask * G(image, mask) + (1 - mask) * image`` of :attr:`eval_generator`."""
+        self.recalibrate()
         net = self.eval_generator
         was_training = net.training
         net.eval()
@@ -248,6 +277,7 @@ class Trainer:
     # ---------------------------------------------------------------------- checkpoint, export
     def state_dict(self) -> dict[str, Any]:
         """Everything a resumed run needs, as plain data (``torch.load(weights_only=True)`` reads it)."""
+        self.recalibrate()
         return {
             "step": self.step,
             "phase": self.phase_at(self.step).name,
@@ -256,6 +286,7 @@ class Trainer:
             "nets": {name: net.state_dict() for name, net in self.nets.items()},
             "optimizers": {name: opt.state_dict() for name, opt in self.optimizers.items()},
             "ema": self.ema.state_dict() if self.ema is not None else {},
+            "ema_bn_batches": self._calibrated_batches if self._calibrated_at == self.step else 0,
             "scaler": self.scaler.state_dict(),
             "best": self.best,
             "last_metrics": self.last_metrics,

@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .models._layers import finish_output
 from .models.lama import (
     FFC,
     ConcatTupleLayer,
@@ -39,7 +40,6 @@ from .models.lama import (
     FFCResnetBlock,
     LamaGenerator,
     SpectralTransform,
-    finish_output,
     prefill_holes,
 )
 from .types import InputError

@@ -16,6 +16,7 @@ from PIL import Image
 from inpaintkit.api import load_model, load_outpainter
 from inpaintkit.classical import TeleaInpainter, clone_known_region
 from inpaintkit.io import read_image
+from inpaintkit.models._layers import telea_fill
 from inpaintkit.models.lama import PRESETS as LAMA_PRESETS
 from inpaintkit.models.lama import LamaGenerator
 from inpaintkit.models.outpaint import PRESETS, OutpaintConfig, OutpaintDiscriminator, OutpaintGenerator, visible_mean
@@ -49,7 +50,10 @@ def test_generator_layers_and_sizes_for_a_128_input() -> None:
     side = [128, 64, 64, 64, 64, 64, 64, 128, 128, 128]
     assert sizes == [(c, s, s) for (*_, c), s in zip(found, side)] and out.shape == (2, 3, 128, 128)
     kinds = [type(m).__name__ for m in net.model]
-    assert kinds == ["Conv2d", "ReLU"] * 7 + ["ConvTranspose2d", "ReLU", "Conv2d", "ReLU", "Conv2d", "Sigmoid"]
+    assert kinds == ["Conv2d", "ReLU"] * 7 + ["ConvTranspose2d", "ReLU", "Conv2d", "ReLU", "Conv2d"]
+    with torch.no_grad():  # the sigmoid runs in forward, after the last convolution
+        x, m = torch.rand(1, 3, 16, 16), torch.zeros(1, 1, 16, 16)
+        assert torch.allclose(net(x, m), torch.sigmoid(net.model(torch.cat([x, m], dim=1))))
     assert not any(isinstance(m, nn.BatchNorm2d) for m in net.modules())
 
 
@@ -286,3 +290,21 @@ def test_command_writes_the_extended_image(tmp_path: Path) -> None:
         args.func(args)
     pipe = load_outpainter("telea")
     assert pipe.name == "telea" and pipe.pad_multiple == 1
+
+
+def test_telea_prefill_and_residual_start_from_the_telea_fill() -> None:
+    image = torch.rand(2, 3, 16, 24)
+    mask = torch.zeros(2, 1, 16, 24)
+    mask[..., :5] = mask[..., -4:] = 1
+    net = OutpaintGenerator(OutpaintConfig(width=4, prefill="telea", residual=True)).eval()
+    expected = telea_fill(image, mask)
+    with torch.no_grad():
+        out = net(image, mask)
+        assert torch.equal(out, expected.clamp(0, 1))  # zero-initialised head: exactly the prefill
+        assert torch.equal(out[..., 5:-4], image[..., 5:-4])
+        noisy = image * (1 - mask) + torch.rand_like(image) * mask  # what lies under the hole is ignored
+        assert torch.equal(net(noisy, mask), out)
+        net.model[-1].bias.fill_(0.25)  # the head's output is added to the fill, then clamped
+        assert torch.equal(net(image, mask), (expected + 0.25).clamp(0, 1))
+    with pytest.raises(ValueError, match="prefill must be one of mean, telea, got 'zeros'"):
+        OutpaintConfig(prefill="zeros")

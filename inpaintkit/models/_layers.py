@@ -17,6 +17,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..classical.opencv import TeleaInpainter
 from ..types import InputError
 
 
@@ -81,6 +82,23 @@ def fill_holes(image: Tensor, mask: Tensor, value: Tensor) -> Tensor:
         ``(B, C, H, W)``: ``image`` where ``mask == 0``, ``value`` where ``mask == 1``.
     """
     return image * (1 - mask) + value * mask
+
+
+def telea_fill(image: Tensor, mask: Tensor) -> Tensor:
+    """``image`` with its holes filled by OpenCV's Telea (radius 3; known pixels exact).
+
+    Runs on the 8-bit picture, on the CPU, without gradients; the hole is zeroed first (OpenCV's
+    Telea reads a few hole pixels next to known ones), so what lies under the hole never changes
+    the result.
+    """
+    with torch.no_grad():
+        return fill_holes(image, mask, TeleaInpainter()(image * (1 - mask), mask))
+
+
+def finish_output(out: Tensor, filled: Tensor, residual: bool) -> Tensor:
+    """The frame from a generator's last convolution: ``clamp(filled + out, 0, 1)`` for a residual
+    generator (one that predicts a correction to its prefilled input), else ``sigmoid(out)``."""
+    return (filled + out).clamp(0, 1) if residual else torch.sigmoid(out)
 
 
 def pushpull_fill(image: Tensor, mask: Tensor) -> Tensor:

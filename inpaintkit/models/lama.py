@@ -47,9 +47,8 @@ import torch
 import torch.nn as nn
 from torch import Tensor
 
-from ..classical.opencv import TeleaInpainter
 from ..types import WeightsError
-from ._layers import check_spatial_size, fill_holes, pushpull_fill
+from ._layers import check_spatial_size, finish_output, pushpull_fill, telea_fill
 
 #: A (local, global) feature pair; either part may be absent.
 Features = tuple[Optional[Tensor], Optional[Tensor]]
@@ -291,24 +290,13 @@ PREFILLS = ("zeros", "pushpull", "telea")
 
 
 def prefill_holes(image: Tensor, mask: Tensor, prefill: str) -> Tensor:
-    """``image`` with its holes filled as :attr:`LamaConfig.prefill` says (known pixels exact).
-
-    ``"telea"`` runs OpenCV's Telea (radius 3) on the 8-bit picture, on the CPU, without gradients;
-    the hole is zeroed first (OpenCV's Telea reads a few hole pixels next to known ones), so what
-    lies under the hole never changes the result.
-    """
+    """``image`` with its holes filled as :attr:`LamaConfig.prefill` says (known pixels exact;
+    ``"telea"``: :func:`~inpaintkit.models._layers.telea_fill`)."""
     if prefill == "pushpull":
         return pushpull_fill(image, mask)
     if prefill == "telea":
-        with torch.no_grad():
-            return fill_holes(image, mask, TeleaInpainter()(image * (1 - mask), mask))
+        return telea_fill(image, mask)
     return image * (1 - mask)
-
-
-def finish_output(out: Tensor, filled: Tensor, residual: bool) -> Tensor:
-    """The frame from the last convolution's output: ``clamp(filled + out, 0, 1)`` for a residual
-    network, else the sigmoid."""
-    return (filled + out).clamp(0, 1) if residual else torch.sigmoid(out)
 
 
 @dataclass

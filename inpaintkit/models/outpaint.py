@@ -13,6 +13,12 @@ convention). The sigmoid output is an image in [0, 1]. Any mask works, not only 
 side strips; canvas expansion, seamless cloning and recursion are the pipeline's job
 (:mod:`inpaintkit.pipelines.outpaint`).
 
+Two options of ours, as for LaMa (:attr:`OutpaintConfig.prefill`, :attr:`OutpaintConfig.residual`;
+neither adds a tensor): ``prefill="telea"`` shows the generator the strips filled by OpenCV's Telea
+(the known edge carried outwards) instead of the mean, and ``residual=True`` makes the last layer
+predict a correction added to that fill (clamped to [0, 1], zero-initialised, so an untrained
+network returns the Telea fill). The ``outpaint-small`` preset uses both (see its recipes).
+
 Generator (``w`` = :attr:`OutpaintConfig.width`, 64 in the paper; ReLU after every layer but the
 last; "same" padding; no normalisation):
 
@@ -34,10 +40,13 @@ import torch
 import torch.nn as nn
 from torch import Tensor
 
-from ._layers import StridedConvBranch, check_spatial_size, conv_block, fill_holes
+from ._layers import StridedConvBranch, check_spatial_size, conv_block, fill_holes, finish_output, telea_fill
 
 #: Dilations of the middle layers; the paper reports that 1, 1, 2 or 1, 2, 4 fail.
 DILATIONS = (2, 4, 8)
+
+#: What the generator may see in the pixels to generate (:attr:`OutpaintConfig.prefill`).
+PREFILLS = ("mean", "telea")
 
 
 @dataclass
@@ -46,20 +55,28 @@ class OutpaintConfig:
 
     Attributes:
         width: channels of the first layer (paper: 64); the others use 2 and 4 times it.
+        prefill: what the generator sees in the strips: ``"mean"`` (the paper: the mean of the
+            visible pixels) or ``"telea"`` (OpenCV's Telea fill).
+        residual: the last layer predicts a correction added to the prefilled image (clamped to
+            [0, 1]; zero-initialised) instead of the whole frame through a sigmoid.
     """
 
     width: int = 64
+    prefill: str = "mean"
+    residual: bool = False
 
     def __post_init__(self) -> None:
         if self.width < 1:
             raise ValueError(f"OutpaintConfig: width must be >= 1, got {self.width}")
+        if self.prefill not in PREFILLS:
+            raise ValueError(f"OutpaintConfig: prefill must be one of {', '.join(PREFILLS)}, got {self.prefill!r}")
 
 
 #: outpaint: the paper's generator, 3,335,747 parameters. outpaint-small: a quarter of the widths for
 #: CPU training, 210,323 parameters.
 PRESETS: dict[str, OutpaintConfig] = {
     "outpaint": OutpaintConfig(width=64),
-    "outpaint-small": OutpaintConfig(width=16),
+    "outpaint-small": OutpaintConfig(width=16, prefill="telea", residual=True),
 }
 
 
@@ -108,10 +125,12 @@ class OutpaintGenerator(nn.Module):
             *conv_block(4 * w, 4 * w, 3, batch_norm=False),
             *conv_block(4 * w, 2 * w, 4, stride=2, batch_norm=False, transposed=True),
             *conv_block(2 * w, w, 3, batch_norm=False),
-            nn.Conv2d(w, 3, 3, padding=1),
-            nn.Sigmoid(),
         ]
-        self.model = nn.Sequential(*layers)
+        head = nn.Conv2d(w, 3, 3, padding=1)
+        if config.residual:
+            nn.init.zeros_(head.weight)
+            nn.init.zeros_(head.bias)
+        self.model = nn.Sequential(*layers, head)  # the sigmoid (or the residual sum) is in forward
 
     @property
     def min_size(self) -> int:
@@ -132,8 +151,11 @@ class OutpaintGenerator(nn.Module):
             InputError: if H or W is not a positive multiple of :attr:`pad_multiple`.
         """
         check_spatial_size(image, self.pad_multiple, self.min_size, "the outpainting generator")
-        filled = fill_holes(image, mask, visible_mean(image, mask))
-        return self.model(torch.cat([filled, mask], dim=1))
+        if self.config.prefill == "telea":
+            filled = telea_fill(image, mask)
+        else:
+            filled = fill_holes(image, mask, visible_mean(image, mask))
+        return finish_output(self.model(torch.cat([filled, mask], dim=1)), filled, self.config.residual)
 
 
 class OutpaintDiscriminator(nn.Module):

@@ -8,8 +8,9 @@ Steps of a call:
 2. split each amount over ``steps`` steps (recursive outpainting, Sabini & Rusak 2018: each step
    extends by about ``1/steps`` of the request and feeds its output to the next);
 3. per step: expand the canvas (new pixels: the picture's mean colour, for display only; every model
-   fills holes in its own convention: the outpainting generator with the per-image mean of the
-   visible pixels, LaMa with zeros, GLCIC with its stored mean) and mask the new area;
+   fills holes in its own convention, set by its config: the outpainting generator with the mean
+   of the visible pixels (the paper) or Telea's fill (outpaint-small), LaMa with zeros or Telea's
+   fill (lama-small), GLCIC with its stored mean) and mask the new area;
 4. run the model on the whole canvas (padded to its multiple, then cropped back): its raw output;
 5. blend: clone the known region into the raw output with Poisson blending (the paper's
    ``seamlessClone``: the known pixels keep their gradients and their outermost ring takes the

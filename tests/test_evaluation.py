@@ -37,6 +37,7 @@ from inpaintkit.evaluation import (
     run_eval,
 )
 from inpaintkit.evaluation.report import area_table
+from inpaintkit.evaluation.runner import fingerprint
 from inpaintkit.masks import eval_mask_generator
 from inpaintkit.types import InpaintResult, InputError, WeightsError
 
@@ -211,6 +212,43 @@ def test_second_run_does_no_work_and_a_new_model_runs_alone(tmp_path):
 
     with pytest.raises(InputError, match=r"another run \(seed 0 instead of 1\)"):
         evaluate(build_protocol(tmp_path / "data", "medium", size=SIZE, seed=1), {"telea": telea}, out)
+
+
+class ConstantNet:
+    """A stand-in learned model: its network's one weight is the grey level it fills the hole with."""
+
+    def __init__(self, level: float):
+        self.model, self.calls = nn.Linear(1, 1, bias=False), 0
+        with torch.no_grad():
+            self.model.weight.fill_(level)
+
+    def __call__(self, image, mask):
+        self.calls += 1
+        return InpaintResult(fill(image, mask, int(self.model.weight.item())), mask > 0, "net", "original", 0.0)
+
+
+def test_a_model_whose_weights_changed_is_evaluated_again(tmp_path):
+    write_images(tmp_path / "data", 2)
+    protocol = build_protocol(tmp_path / "data", "medium", size=SIZE)
+    out, net, telea = tmp_path / "report", ConstantNet(10), Counting(inpaintkit.load("telea"))
+    evaluate(protocol, {"net": net, "telea": telea}, out, progress=False)
+    assert fingerprint(net) == fingerprint(ConstantNet(10)) != fingerprint(ConstantNet(11))
+
+    report = evaluate(protocol, {"net": net, "telea": telea}, out, progress=False)  # same weights: nothing runs
+    assert net.calls == 2 and telea.calls == 2 and not any("differ" in note for note in report.notes)
+
+    retrained = ConstantNet(50)
+    report = evaluate(protocol, {"net": retrained}, out, progress=False)
+    assert retrained.calls == 2 and telea.calls == 2
+    assert "net: its weights differ from those of the earlier run in this folder; its results were computed again" \
+        in report.notes
+    prediction = np.asarray(Image.open(out / "predictions" / "medium" / "net" / "img0.png"))
+    mask = np.asarray(Image.open(out / "masks" / "medium" / "img0.png")) > 0
+    assert (prediction[mask] == 50).all()
+    rows = read_csv(out / "results.csv")
+    assert sorted(row["model"] for row in rows) == ["net", "net", "telea", "telea"]  # no stale rows kept
+    evaluate(protocol, {"net": ConstantNet(50), "telea": telea}, out, progress=False)
+    assert telea.calls == 2  # the other model's rows and fingerprint survived the run without it
 
 
 def test_broken_inputs_are_listed_and_the_run_goes_on(tmp_path, capsys):

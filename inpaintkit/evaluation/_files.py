@@ -3,7 +3,7 @@
 ::
 
     results.csv                          one row per mask set x image x model
-    run.json                             size, seed, data folder and images of the run (resume check)
+    run.json                             size, seed, data folder, images and model fingerprints (resume check)
     summary.md  index.html
     ground_truth/<image>.png             the prepared evaluation image
     masks/<set>/<image>.png              255 = hole
@@ -139,20 +139,30 @@ def read_results(path: Path) -> list[Row]:
         return [dict(row) for row in reader]
 
 
-def check_run(out: Path, settings: Mapping[str, object], images: list[str]) -> None:
+def check_run(out: Path, settings: Mapping[str, object], images: list[str],
+              fingerprints: Mapping[str, str] | None = None) -> set[str]:  # fmt: skip
     """Refuse to resume into ``out`` when an earlier run there used other settings or images.
 
     ``settings`` (size, seed, data folder) must be equal; one image list must start with the other
-    (``--limit`` may change). Then the current settings and images are written to ``run.json``.
+    (``--limit`` may change). Then the current settings, images and model fingerprints are written
+    to ``run.json`` (fingerprints of models not in this run are kept).
+
+    Args:
+        fingerprints: model name -> fingerprint of what runs under that name (its weights).
+
+    Returns:
+        The models whose fingerprint differs from the earlier run's: their rows are stale.
 
     Raises:
         InputError: naming the first difference.
     """
     path = out / RUN_FILE
+    known: dict[str, str] = {}
     if path.is_file():
         try:
             earlier = json.loads(path.read_text(encoding="utf-8"))
             old_images = list(earlier["images"])
+            known = dict(earlier.get("models", {}))
         except (ValueError, KeyError, TypeError) as err:
             raise InputError(f"{path} is damaged ({err!r}); choose another -o folder") from None
         for name, value in settings.items():
@@ -163,4 +173,8 @@ def check_run(out: Path, settings: Mapping[str, object], images: list[str]) -> N
         if old_images[:shorter] != images[:shorter]:
             raise InputError(f"{out} holds results for other images (the image folder changed); "
                              "choose another -o folder")  # fmt: skip
-    path.write_text(json.dumps({**settings, "images": images}, indent=1) + "\n", encoding="utf-8")
+    fingerprints = dict(fingerprints or {})
+    changed = {name for name, value in fingerprints.items() if known.get(name, value) != value}
+    record = {**settings, "images": images, "models": {**known, **fingerprints}}
+    path.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+    return changed

@@ -3,7 +3,8 @@
 Steps of :func:`evaluate`:
 
 1. check the report folder against an earlier run there (``run.json``) and keep its finished rows
-   (``status`` ok and prediction on disk): those (mask set, image, model) are not redone;
+   (``status`` ok and prediction on disk) of models whose weights are unchanged (:func:`fingerprint`):
+   those (mask set, image, model) are not redone;
 2. for each image: prepare the ground truth once; for each mask set: draw the mask; for each model
    not done yet: fill the hole, save the prediction, score it (PSNR, SSIM, L1, hole L1, hole RMSE,
    LPIPS, diversity) and append the row to ``results.csv``. An unreadable image, a bad mask or a model
@@ -14,6 +15,7 @@ Steps of :func:`evaluate`:
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections import defaultdict
@@ -23,6 +25,7 @@ from pathlib import Path
 from typing import Protocol as TypingProtocol
 
 import numpy as np
+import torch
 from tqdm import tqdm
 
 from ..types import InpaintResult, InputError
@@ -149,8 +152,9 @@ def evaluate(
     out.mkdir(parents=True, exist_ok=True)
     # 1. resume
     settings = {"data": str(protocol.data.resolve()), "size": protocol.size, "seed": protocol.seed}
-    check_run(out, settings, list(protocol.keys))
-    kept = [row for row in read_results(out / RESULTS_CSV) if row["status"] == OK
+    fingerprints = {name: fingerprint(model) for name, model in models.items()}
+    changed = check_run(out, settings, list(protocol.keys), fingerprints)
+    kept = [row for row in read_results(out / RESULTS_CSV) if row["status"] == OK and row["model"] not in changed
             and prediction_path(out, row["mask_set"], row["model"], row["image"]).is_file()]  # fmt: skip
     done = {(row["mask_set"], row["image"], row["model"]) for row in kept}
     results = ResultsFile(out / RESULTS_CSV, kept)
@@ -192,7 +196,8 @@ def evaluate(
     scope = ({s.name for s in protocol.mask_sets}, set(protocol.keys), set(models))
     rows = [row for row in results.rows
             if row["mask_set"] in scope[0] and row["image"] in scope[1] and row["model"] in scope[2]]  # fmt: skip
-    notes = list(networks.notes)
+    notes = list(networks.notes) + [f"{name}: its weights differ from those of the earlier run in this folder; "
+                                    "its results were computed again" for name in sorted(changed)]  # fmt: skip
     fid = _fid_scores(out, rows, networks, notes)
     failures = list(model_failures) + [f"{row['mask_set']} / {row['image']} / {row['model']}: {row['error']}"
                                        for row in rows if row["status"] != OK]  # fmt: skip
@@ -200,6 +205,23 @@ def evaluate(
         log.warning("failed: %s", line)
     write_reports(out, protocol, list(models), rows, fid, notes, failures, command)
     return EvalReport(out, rows, fid, notes, failures)
+
+
+def fingerprint(model: object) -> str:
+    """What identifies a model's results: sha256 over its class and its network's tensors.
+
+    The network is the model's ``model`` attribute (a pipeline) or the model itself; a model without
+    tensors (a classical method) is identified by its class alone.
+    """
+    digest = hashlib.sha256()
+    network = getattr(model, "model", model)
+    digest.update(f"{type(model).__qualname__}/{type(network).__qualname__}".encode())
+    if isinstance(network, torch.nn.Module):
+        for key, tensor in network.state_dict().items():
+            flat = tensor.detach().cpu().contiguous().reshape(-1)
+            digest.update(f"{key}:{flat.dtype}:{tuple(tensor.shape)}".encode())
+            digest.update(flat.view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
 
 
 def _sample_seed(seed: int, index: int) -> int:

@@ -157,7 +157,7 @@ def _for_inference(module: nn.Module, name: str, precision: str, device: str | t
 
 
 def load_outpainter(
-    model: str | os.PathLike = "outpaint-small",
+    model: str | os.PathLike = DEFAULT_MODEL,
     *,
     weights: str | os.PathLike | None = None,
     trust: bool = False,

@@ -261,6 +261,11 @@ def test_recipes_parse_with_the_papers_numbers() -> None:
     small = load_config(CONFIGS / "glcic-small-cpu.yaml")
     steps = [p.steps for p in small.schedule.phases]
     assert [s * 100 // sum(steps) for s in steps] == [18, 2, 80] and small.model.preset == "glcic-small"
+    refine = load_config(CONFIGS / "glcic-small-cpu-refine.yaml")  # stage 2: the shipped model's recipe
+    assert refine.run.init_from == f"{small.run.out_dir}/generator.safetensors" and refine.run.init_reset == []
+    assert [p.name for p in refine.schedule.phases] == ["completion", "discriminator", "joint"]
+    assert {o.kind for o in refine.optim.values()} == {"adam"} and refine.objective["alpha"] == 0.0004
+    assert REGISTRY["glcic-small"].recipe == "configs/glcic-small-cpu-refine.yaml"
 
 
 # ------------------------------------------------------------------------------- data option

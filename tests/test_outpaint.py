@@ -181,6 +181,13 @@ def test_recipes_parse_with_the_papers_numbers() -> None:
     small = load_config(CONFIGS / "outpaint-small-cpu.yaml")
     steps = [p.steps for p in small.schedule.phases]
     assert [s * 100 // sum(steps) for s in steps] == [18, 2, 80] and small.model.preset == "outpaint-small"
+    assert small.model.overrides == {"prefill": "mean", "residual": False}  # stage 1: the paper's input and output
+    refine = load_config(CONFIGS / "outpaint-small-cpu-refine.yaml")  # stage 2: the shipped model's recipe
+    assert refine.run.init_from == f"{small.run.out_dir}/generator.safetensors" and not refine.model.overrides
+    head = [key for key in OutpaintGenerator(PRESETS["outpaint-small"]).state_dict() if key.endswith("weight")][-1]
+    assert refine.run.init_reset == [head.removesuffix("weight")]  # the zero-initialised correction head
+    assert (PRESETS["outpaint-small"].prefill, PRESETS["outpaint-small"].residual) == ("telea", True)
+    assert REGISTRY["outpaint-small"].recipe == "configs/outpaint-small-cpu-refine.yaml"
 
 
 # --------------------------------------------------------------------------------- pipeline

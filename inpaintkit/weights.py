@@ -34,7 +34,7 @@ from typing import Any, BinaryIO
 
 import torch
 from safetensors import safe_open
-from safetensors.torch import save_file
+from safetensors.torch import save as safetensors_bytes
 from tqdm import tqdm
 
 from ._safe_pickle import RESTRICTED_PICKLE, Refused, StandIn, plain
@@ -489,7 +489,7 @@ def save_model_file(
     path.parent.mkdir(parents=True, exist_ok=True)
     temp = path.with_name(f".{path.name}.part")
     try:
-        save_file(tensors, str(temp), metadata=notes)
+        temp.write_bytes(safetensors_bytes(tensors, metadata=notes))  # a plain write: the umask sets the mode
         os.replace(temp, path)
     finally:
         temp.unlink(missing_ok=True)

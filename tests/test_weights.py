@@ -279,6 +279,16 @@ def test_safetensors_round_trip(model, inputs, tmp_path):
     assert torch.equal(_run(loaded, inputs), _reference(model, inputs))
 
 
+def test_saved_weights_get_the_usual_file_mode(model, tmp_path):
+    old = os.umask(0o022)
+    try:
+        path = W.save_model_file(tmp_path / "shared.safetensors", "lama", TINY, model.state_dict())
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o644  # readable by others, like any file the user writes
+    assert not list(tmp_path.glob(".*.part"))
+
+
 def test_save_refuses_to_overwrite(model, tmp_path):
     path = tmp_path / "tiny.safetensors"
     W.save_model_file(path, "lama", asdict(TINY), model.state_dict())

@@ -95,13 +95,15 @@ def calibrated_state(name: str, path: Path, seed: int = 0) -> None:
 def count_flops(name: str, size: int) -> float:
     """FLOPs of one eager forward pass at ``size`` x ``size`` (counted on the meta device).
 
-    A LaMa prefill (lama-small's Telea) is OpenCV work on real pixels, not network FLOPs: the count
-    is the network's alone, and the prefill's time is part of the measured latency.
+    A Telea prefill (lama-small's, outpaint-small's) is OpenCV work on real pixels, not network
+    FLOPs: the count is the network's alone (with the config's default, tensor-only prefill), and
+    the prefill's time is part of the measured latency.
     """
     spec = get_spec(name)
     config = spec.config
-    if getattr(config, "prefill", "zeros") != "zeros":
-        config = dataclasses.replace(config, prefill="zeros")
+    if getattr(config, "prefill", None) == "telea":
+        config = dataclasses.replace(config, prefill=next(f.default for f in dataclasses.fields(config)
+                                                           if f.name == "prefill"))
     with torch.device("meta"):
         model = build_architecture(spec.arch, config).eval()
         image, mask = torch.empty(1, 3, size, size), torch.empty(1, 1, size, size)

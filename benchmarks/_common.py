@@ -8,6 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+from PIL import Image, ImageDraw
+
 
 def write_section(path: Path, name: str, section: str, title: str = "# Performance") -> None:
     """Put ``section`` between ``<!-- name:start -->`` and ``<!-- name:end -->`` in ``path``.
@@ -51,3 +54,12 @@ def spawn_case(script: str, case: dict, cwd: Path) -> dict:
     if proc.returncode or not lines:
         return {"error": f"exit {proc.returncode}: {(proc.stderr.strip().splitlines() or ['?'])[-1][:120]}"}
     return json.loads(lines[-1])
+
+
+def label(row: np.ndarray, text: str) -> np.ndarray:
+    """``row`` (uint8 ``(H, W, 3)``) with ``text`` in white on a black band at its top left."""
+    image = Image.fromarray(row)
+    draw = ImageDraw.Draw(image)
+    draw.rectangle((0, 0, 7 * len(text) + 8, 14), fill=(0, 0, 0))
+    draw.text((4, 1), text, fill=(255, 255, 255))
+    return np.asarray(image)

@@ -23,6 +23,8 @@ from PIL import Image, ImageDraw
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from _common import label  # noqa: E402
+
 from inpaintkit.api import load_outpainter  # noqa: E402
 from inpaintkit.evaluation.protocol import list_images  # noqa: E402
 from inpaintkit.io import to_uint8  # noqa: E402
@@ -36,14 +38,6 @@ def centre_strip(photo: Image.Image, size: int, crop: int, width: int) -> tuple[
     x0 = (pixels.shape[1] - width) // 2
     top = (size - crop) // 2
     return pixels[top : top + crop, x0 : x0 + width], (width - crop) // 2
-
-
-def label(row: np.ndarray, text: str) -> np.ndarray:
-    image = Image.fromarray(row)
-    draw = ImageDraw.Draw(image)
-    draw.rectangle((0, 0, 7 * len(text) + 8, 14), fill=(0, 0, 0))
-    draw.text((4, 1), text, fill=(255, 255, 255))
-    return np.asarray(image)
 
 
 def main() -> int:

@@ -12,8 +12,8 @@ zeroed, mask 1 = hole, i.e. the project convention; ``LamaConfig.prefill = "push
 option for small CPU-trained models, fills the holes smoothly instead of zeroing them, and
 ``"telea"`` with OpenCV's Telea; ``LamaConfig.residual`` makes the network predict a correction to
 that filled image instead of the whole frame) and ends in a sigmoid (a residual network: in a
-clamp), so its raw output is an image in [0, 1]. Padding to a multiple of ``2 ** n_downsampling`` and compositing with the known
-pixels are the pipeline's job.
+clamp), so its raw output is an image in [0, 1]. Padding to a multiple of ``2 ** n_downsampling``
+and compositing with the known pixels are the pipeline's job.
 
 Layout of ``LamaGenerator.model`` (n = n_downsampling, b = n_blocks, width(i) = min(max_features,
 ngf * 2**i)):

@@ -64,7 +64,9 @@ def _weights_line(notes: Mapping[str, Any]) -> str:
         return "raw generator"
     line = f"EMA of the generator (decay {notes['ema_decay']})"
     batches = notes.get("ema_bn_batches", 0)
-    return line + (f", batch-norm statistics measured for these weights on {batches} training batches" if batches else "")
+    if batches:
+        line += f", batch-norm statistics measured for these weights on {batches} training batches"
+    return line
 
 
 def _check_layout(arch: str, config: object, weights: Mapping[str, torch.Tensor]) -> None:

@@ -132,8 +132,9 @@ class Trainer:
                     self._log_scalars(scalars)
                     bar.set_postfix({k[5:]: f"{v:.3g}" for k, v in scalars.items() if k.endswith("/total")})
                     window, images, tick = {}, 0, now
-                if self.val is not None and (self.step % self.run.val_every == 0 or self.step == self.config.total_steps):
-                    self.validate()  # also at the end: the last metrics are those of the final weights
+                at_end = self.step == self.config.total_steps  # the last metrics are those of the final weights
+                if self.val is not None and (self.step % self.run.val_every == 0 or at_end):
+                    self.validate()
                 if self.val is not None and self.step % self.run.sample_every == 0:
                     self.write_samples()
                 stop = ddp.any_rank(self.stop_requested, self.dist)

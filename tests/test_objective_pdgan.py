@@ -96,6 +96,23 @@ def test_tv_term_is_the_completion_tv_summed_over_two_samples() -> None:
     assert tv == pytest.approx(0.1 * by_hand, rel=1e-5)
 
 
+def test_diversity_skips_the_finest_feature_maps_when_asked() -> None:
+    data = batch()
+    for skip in (0, 2):
+        objective = tiny({"adversarial": 0, "feature_matching": 0, "perceptual": 0, "tv": 0, "diversity_skip": skip})
+        term = float(objective.losses("generator", data, "joint")["diversity"].detach())
+        maps = GradientPyramid()(objective._cache[2].detach())[skip:]
+        mask = data["mask"]
+        distance = 0.0
+        for level in maps:  # sum over the kept levels of the mean masked difference of the two samples
+            first, second = level.chunk(2)
+            small = torch.nn.functional.interpolate(mask, size=level.shape[-2:], mode="nearest")
+            distance += float(((first - second) * small).abs().mean())
+        assert term == pytest.approx(1 / (distance + 1e-5), rel=1e-4)
+    with pytest.raises(InputError, match="diversity_skip=4 leaves none of the feature space's 4 maps"):
+        tiny({"diversity_skip": 4}).losses("generator", data, "joint")
+
+
 def test_vgg_features_without_weights_stop_with_a_clear_message() -> None:
     with pytest.raises(WeightsError) as err:
         tiny({"features": "vgg19"})

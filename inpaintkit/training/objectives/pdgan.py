@@ -4,7 +4,8 @@ Reference: https://github.com/KumapowerLIU/PD-GAN (MIT), ``models/PDGAN.py``. Ev
 noise vectors per image and completes the image twice with the same prior ``P`` (computed once per
 batch by the frozen prior network). With ``out_1``, ``out_2`` the two raw outputs and ``M`` the hole:
 
-* ``diversity * 1 / (sum_l mean|F_l(out_1) * M - F_l(out_2) * M| + eps)``;
+* ``diversity * 1 / (sum_l mean|F_l(out_1) * M - F_l(out_2) * M| + eps)`` over the layers ``l`` from
+  ``diversity_skip`` on (paper: all);
 * ``adversarial *`` hinge generator loss, ``feature_matching *`` L1 discriminator feature matching,
   ``perceptual * sum_l mean|F_l(out_k) - F_l(image)|`` and ``tv *`` total variation of the
   completion ``M * out_k + (1 - M) * image`` over the hole: each summed over the two samples ``k``
@@ -68,6 +69,10 @@ class PdganLossConfig:
     Attributes:
         diversity: weight of the perceptual diversity loss.
         diversity_eps: the ``eps`` of that loss.
+        diversity_skip: the diversity loss ignores the first this many feature maps (the finest;
+            paper: 0). In the pixel/gradient pyramid, differences at full and half size are cheapest
+            to make with noise; skipping those two levels leaves only differences that survive 4x4
+            averaging (colour and layout).
         adversarial: hinge adversarial loss of the generator.
         feature_matching: L1 discriminator feature matching.
         perceptual: L1 perceptual reconstruction loss.
@@ -81,6 +86,7 @@ class PdganLossConfig:
 
     diversity: float = 1.0
     diversity_eps: float = 1e-5
+    diversity_skip: int = 0
     adversarial: float = 1.0
     feature_matching: float = 10.0
     perceptual: float = 10.0
@@ -179,7 +185,10 @@ class PdganObjective(Objective):
                     target = [f.repeat(SAMPLES, 1, 1, 1) for f in self._features(image)]
                 terms["perceptual"] = c.perceptual * SAMPLES * feature_l1(out_features, target)
             if c.diversity > 0:
-                halves = [f.chunk(SAMPLES) for f in out_features]
+                if c.diversity_skip >= len(out_features):
+                    raise InputError(f"objective.diversity_skip={c.diversity_skip} leaves none of the feature "
+                                     f"space's {len(out_features)} maps for the diversity loss")  # fmt: skip
+                halves = [f.chunk(SAMPLES) for f in out_features[c.diversity_skip :]]
                 terms["diversity"] = c.diversity * diversity_loss([h[0] for h in halves], [h[1] for h in halves],
                                                                   mask, c.diversity_eps)  # fmt: skip
         if c.tv > 0:

@@ -21,7 +21,7 @@ from inpaintkit.models.lama import PRESETS as LAMA_PRESETS
 from inpaintkit.models.lama import LamaGenerator
 from inpaintkit.models.outpaint import PRESETS, OutpaintConfig, OutpaintDiscriminator, OutpaintGenerator, visible_mean
 from inpaintkit.pipelines.outpaint import add_outpaint_arguments, outpaint, split_amount
-from inpaintkit.registry import REGISTRY, create_model
+from inpaintkit.registry import DEFAULT_MODEL, REGISTRY, create_model
 from inpaintkit.training import Trainer, run_training
 from inpaintkit.training.config import ModelConfig, load_config, save_config
 from inpaintkit.training.objectives import OBJECTIVES
@@ -286,7 +286,7 @@ def test_clone_of_the_known_region_keeps_the_generated_pixels() -> None:
     assert np.abs(out[~hole] - 0.3).max() <= 1 / 255  # a flat source takes the generated border's level
 
 
-def test_command_writes_the_extended_image(tmp_path: Path) -> None:
+def test_command_writes_the_extended_image(tmp_path: Path, capsys) -> None:
     parser = argparse.ArgumentParser()
     add_outpaint_arguments(parser)
     Image.fromarray(_picture()).save(tmp_path / "in.png")
@@ -294,6 +294,8 @@ def test_command_writes_the_extended_image(tmp_path: Path) -> None:
                               "--model", "telea", "-o", str(tmp_path / "out.png")])  # fmt: skip
     assert args.func(args) == 0
     assert read_image(tmp_path / "out.png").rgb.shape == (20, 42, 3)
+    assert f"wrote {tmp_path / 'out.png'} (42x20, telea, 2 step(s), " in capsys.readouterr().out
+    assert parser.parse_args([str(tmp_path / "in.png"), "-o", "x.png"]).model == DEFAULT_MODEL == "lama-small"
     with pytest.raises(InpaintKitError, match="exists; pass --overwrite"):
         args.func(args)
     pipe = load_outpainter("telea")

@@ -212,5 +212,5 @@ def cmd_outpaint(args: argparse.Namespace) -> int:
                   blend=not args.no_blend)  # fmt: skip
     write_image(target, result.image, overwrite=args.overwrite)
     width, height = result.image.size
-    print(f"wrote {target} ({width}x{height}, {result.steps} step(s), {result.seconds:.2f} s)")
+    print(f"wrote {target} ({width}x{height}, {result.model}, {result.steps} step(s), {result.seconds:.2f} s)")
     return 0

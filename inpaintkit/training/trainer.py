@@ -287,7 +287,7 @@ class Trainer:
             "nets": {name: net.state_dict() for name, net in self.nets.items()},
             "optimizers": {name: opt.state_dict() for name, opt in self.optimizers.items()},
             "ema": self.ema.state_dict() if self.ema is not None else {},
-            "ema_bn_batches": self._calibrated_batches if self._calibrated_at == self.step else 0,
+            "ema_bn_batches": self._calibrated_batches,  # measured for this step just above (or 0)
             "scaler": self.scaler.state_dict(),
             "best": self.best,
             "last_metrics": self.last_metrics,

@@ -239,6 +239,21 @@ def test_code_version_names_the_commit_of_a_checkout() -> None:
     assert re.fullmatch(pattern, code_version()), code_version()
 
 
+def test_code_version_counts_new_files_but_not_ignored_ones(tmp_path: Path) -> None:
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True)
+
+    git("init", "-q")
+    (tmp_path / ".gitignore").write_text("runs/\n")
+    git("add", ".gitignore")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init")
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs" / "last.pt").write_bytes(b"x")  # ignored: a run folder does not make the code dirty
+    assert re.fullmatch(r"inpaintkit \S+, commit [0-9a-f]{12}", code_version(tmp_path)), code_version(tmp_path)
+    (tmp_path / "new-recipe.yaml").write_text("method: lama\n")  # a recipe not yet added does
+    assert code_version(tmp_path).endswith("+dirty")
+
+
 def test_sigkill_loses_at_most_the_steps_since_the_last_checkpoint(
     tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:

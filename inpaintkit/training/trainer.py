@@ -430,17 +430,18 @@ def init_generator(objective: nn.Module, path: str, reset: list[str]) -> dict[st
     return {"file": path, "sha256": sha256_file(path), "trained": json.loads(trained) if trained else None}
 
 
-def code_version() -> str:
-    """``inpaintkit <version>``, plus ``commit <hash>`` (``+dirty`` with uncommitted changes to tracked
-    files) when the package runs from a git checkout: recorded with every training command."""
+def code_version(root: Path | None = None) -> str:
+    """``inpaintkit <version>``, plus ``commit <hash>`` (``+dirty`` with uncommitted changes, new files
+    that git does not ignore included, e.g. a recipe not yet added) when the package runs from a git
+    checkout (``root``, default the package's): recorded with every training command."""
     text = f"inpaintkit {__version__}"
-    root = Path(__file__).resolve().parents[2]
+    root = root or Path(__file__).resolve().parents[2]
     if not (root / ".git").exists():  # an installed package, not a checkout
         return text
     try:
         head = subprocess.run(["git", "-C", str(root), "rev-parse", "--short=12", "HEAD"], capture_output=True,
                               text=True, timeout=10, check=True).stdout.strip()  # fmt: skip
-        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain"],
                                capture_output=True, text=True, timeout=10, check=True).stdout.strip()  # fmt: skip
     except (OSError, subprocess.SubprocessError):
         return text

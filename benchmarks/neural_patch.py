@@ -4,11 +4,12 @@ Cases: image size x hole side x feature space. Defaults: a 512 x 512 photo with 
 paper's setting; the target is well under 30 s on two cores) and a 2048 x 2048 photo with a
 1024 x 1024 hole (filled at ``max_side`` = 512, then upsampled), each with the ``pixel`` feature
 space and, when VGG-19 weights are present (cached, or ``--vgg-weights``), with ``vgg``; VGG is never
-downloaded here. The image is a Kodak photo resized to the case's size when ``--photo`` exists
-(a smooth random picture otherwise), the hole a centred square; the model is the registered
-``neural-patch`` with its default settings unless ``--scales`` / ``--iterations`` say otherwise.
-The content network uses its bundled weights when they exist and random ones otherwise (the
-time does not depend on its values).
+downloaded here (``--vgg-random`` times the vgg case on random weights in the official layout: the
+work per iteration does not depend on their values). The image is a Kodak photo resized to the
+case's size when ``--photo`` exists (a smooth random picture otherwise), the hole a centred square;
+the model is the registered ``neural-patch`` with its default settings unless ``--scales`` /
+``--iterations`` say otherwise. The content network uses its bundled weights when they exist and
+random ones otherwise (the time does not depend on its values).
 
 Each case runs in a fresh subprocess, so its peak RSS (``VmHWM``) is its own: the model, the
 Python/torch baseline and the optimisation together. "setup" is building the model (reading the
@@ -26,6 +27,7 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -39,6 +41,7 @@ sys.path.insert(0, str(ROOT))
 
 from _common import memory_gib, reset_peak, spawn_case, write_section
 from inpaintkit.api import load_model
+from inpaintkit.models.backbones import VGG19Features
 from inpaintkit.models.neural_patch import ContentNetwork
 from inpaintkit.pipelines.neural_patch import NeuralPatchInpainter
 from inpaintkit.registry import get_spec
@@ -98,6 +101,11 @@ def run(args: argparse.Namespace) -> str:
     """Run every case, print each row as it comes, and return the Markdown section."""
     vgg = args.vgg_weights or (cached_path(WEIGHT_SPECS["vgg19"]) if cached_path(WEIGHT_SPECS["vgg19"]).is_file()
                                else None)  # fmt: skip
+    random_vgg = vgg is None and args.vgg_random
+    if random_vgg:  # torchvision's key layout, random values: the same work per iteration as the real weights
+        torch.manual_seed(0)
+        vgg = Path(tempfile.mkdtemp()) / "vgg19-random.pth"
+        torch.save(VGG19Features().state_dict(), vgg)
     content = args.content_weights or get_spec("neural-patch").local_weights()
     spaces = [space for space in args.features if space != "vgg" or vgg is not None]
     skipped = [space for space in args.features if space not in spaces]
@@ -114,7 +122,8 @@ def run(args: argparse.Namespace) -> str:
     intro = (
         f"`{command}` on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; torch {torch.__version__}, "
         f"{args.threads} threads; load average (1 min) {load_start:.2f} at the start, {os.getloadavg()[0]:.2f} at "
-        f"the end. Content network: {'weights ' + Path(content).name if content else 'random weights'}. Each "
+        f"the end. Content network: {'weights ' + Path(content).name if content else 'random weights'}. "
+        f"{'VGG-19: random weights in the official layout (--vgg-random), for timing only: the work per iteration is the same as with the real weights, the result is not. ' if random_vgg else ''}Each "
         "case in a fresh process; peak RSS includes the Python/torch baseline, 'run +GiB' is the growth during "
         "the fill."
     )
@@ -137,6 +146,8 @@ def main() -> None:
     parser.add_argument("--scales", type=int, default=None, help="default: the model's")
     parser.add_argument("--iterations", type=int, default=None, help="default: the feature space's")
     parser.add_argument("--vgg-weights", type=Path, default=None)
+    parser.add_argument("--vgg-random", action="store_true",
+                        help="without VGG-19 weights, time the vgg case on random ones (timing only)")
     parser.add_argument("--content-weights", type=Path, default=None)
     parser.add_argument("--photo", type=Path, default=ROOT.parent / "shared" / "datasets" / "kodak24" / "kodim01.png")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "PERFORMANCE.md")

@@ -11,6 +11,7 @@ import torch
 import torch.nn as nn
 
 from .classical import POSTPROCESSORS
+from .models.neural_patch import ContentNetwork
 from .optimize import PRECISIONS, optimization_enabled, optimize_for_inference
 from .pipelines.diverse import DiversePipeline
 from .pipelines.inpaint import InpaintPipeline
@@ -123,9 +124,15 @@ def load(
     ``hd_margin``, ``hd_resize_limit``, ``max_pixels``). A noise-driven model (PD-GAN) gets a
     :class:`~inpaintkit.pipelines.diverse.DiversePipeline` (an ``InpaintPipeline`` that also draws
     several samples, ``seed=`` per call); ``postprocess`` and ``precision`` do not apply to it.
+    The neural-patch content network alone (``content-small``, whose input is a fixed square) runs
+    through :func:`~inpaintkit.pipelines.neural_patch.content_alone`, so it fills images of any size.
     ``model_options`` configure an optimisation model (see :func:`load_model`).
     """
     module, name = load_model(model, weights=weights, trust=trust, device=device, options=model_options)
+    if isinstance(module, ContentNetwork):  # fixed-size input: resized in and out, see content_alone
+        from .pipelines.neural_patch import content_alone  # the neural-patch pipeline, imported when needed
+
+        module = content_alone(module)
     if getattr(module, "gives_several", False):  # PD-GAN: fixed-size, noise-driven; several samples
         return DiversePipeline(module, name=name, device=device, **pipeline_options)
     pad = int(getattr(module, "pad_multiple", 1))

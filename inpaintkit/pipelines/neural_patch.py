@@ -291,3 +291,12 @@ class NeuralPatchInpainter(nn.Module):
         """Fill the holes; pixels farther than ``config.feather`` px from them are returned unchanged."""
         coarse = self.predict_content(image, mask)
         return synthesize(image, mask, coarse, self.features, self.config, progress=self.progress)
+
+
+def content_alone(content: ContentNetwork) -> NeuralPatchInpainter:
+    """The content network as an inpainter of any image size: neural patch synthesis without its
+    texture stage (one scale, no iterations). The whole image is resized to the network's square
+    input, the prediction is resized back and blended into the hole as :func:`synthesize` does; this
+    is the baseline the texture optimisation improves on (``inpaintkit eval --models content-small``).
+    """
+    return NeuralPatchInpainter(content, feature_space="pixel", scales=1, iterations=0, progress=False)

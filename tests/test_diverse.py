@@ -122,6 +122,26 @@ def test_load_gives_a_diverse_pipeline_with_its_prior(weights: Path) -> None:
             load("pdgan-small")
 
 
+def test_shipped_pdgan_small_draws_different_plausible_fills() -> None:
+    """The bundled weights on a Kodak-like photo: seeds differ in the hole only, by a bounded amount."""
+    assert inpaintkit.registry.get_spec("pdgan-small").bundled_path.is_file(), "pdgan-small is shipped"
+    pipe = load("pdgan-small")
+    photo = np.asarray(Image.open(Path(inpaintkit.__file__).parent / "assets" / "rocket.jpg").convert("RGB"))
+    image = np.ascontiguousarray(photo[100:228, 200:328])  # sky and the rocket's tower, 128 x 128
+    mask = np.zeros((128, 128), np.uint8)
+    mask[40:88, 56:104] = 1
+    hole = mask > 0
+    samples = pipe.samples(image, mask, 3, seed=0)
+    assert all((s[~hole] == image[~hole]).all() for s in samples)
+    for a, b in [(0, 1), (0, 2), (1, 2)]:
+        gap = np.abs(samples[a][hole].astype(float) - samples[b][hole].astype(float)).mean() / 255
+        assert 0.002 < gap < 0.2, (a, b, gap)  # different fills, yet not noise
+    prior = np.asarray(load("lama-small")(image, mask).image)
+    for s in samples:  # each sample stays near the prior's colours (a plausible fill, not a random one)
+        assert np.abs(s[hole].astype(float).mean(0) - prior[hole].astype(float).mean(0)).max() < 25
+    assert all(np.array_equal(x, y) for x, y in zip(samples, pipe.samples(image, mask, 3, seed=0)))
+
+
 # ------------------------------------------------------------------------------------ CLI
 def _files(tmp_path: Path) -> tuple[Path, Path]:
     image, mask = picture()

@@ -15,6 +15,7 @@ from .models.neural_patch import ContentNetwork
 from .optimize import PRECISIONS, optimization_enabled, optimize_for_inference
 from .pipelines.diverse import DiversePipeline
 from .pipelines.inpaint import InpaintPipeline
+from .pipelines.neural_patch import content_alone
 from .pipelines.outpaint import OutpaintPipeline
 from .registry import DEFAULT_MODEL, REGISTRY, ModelSpec, build_architecture, get_spec
 from .types import InpaintKitError, InputError, UnknownModelError, WeightsError
@@ -130,8 +131,6 @@ def load(
     """
     module, name = load_model(model, weights=weights, trust=trust, device=device, options=model_options)
     if isinstance(module, ContentNetwork):  # fixed-size input: resized in and out, see content_alone
-        from .pipelines.neural_patch import content_alone  # the neural-patch pipeline, imported when needed
-
         module = content_alone(module)
     if getattr(module, "gives_several", False):  # PD-GAN: fixed-size, noise-driven; several samples
         return DiversePipeline(module, name=name, device=device, **pipeline_options)

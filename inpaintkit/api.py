@@ -126,12 +126,12 @@ def load(
     :class:`~inpaintkit.pipelines.diverse.DiversePipeline` (an ``InpaintPipeline`` that also draws
     several samples, ``seed=`` per call); ``postprocess`` and ``precision`` do not apply to it.
     The neural-patch content network alone (``content-small``, whose input is a fixed square) runs
-    through :func:`~inpaintkit.pipelines.neural_patch.content_alone`, so it fills images of any size.
+    through :func:`~inpaintkit.pipelines.neural_patch.content_alone`, so it fills images of any size
+    (in :func:`load_outpainter` too).
     ``model_options`` configure an optimisation model (see :func:`load_model`).
     """
     module, name = load_model(model, weights=weights, trust=trust, device=device, options=model_options)
-    if isinstance(module, ContentNetwork):  # fixed-size input: resized in and out, see content_alone
-        module = content_alone(module)
+    module = _any_size(module)
     if getattr(module, "gives_several", False):  # PD-GAN: fixed-size, noise-driven; several samples
         return DiversePipeline(module, name=name, device=device, **pipeline_options)
     pad = int(getattr(module, "pad_multiple", 1))
@@ -139,6 +139,12 @@ def load(
     post = POSTPROCESSORS.get(getattr(module, "postprocess", "")) if postprocess else None
     return InpaintPipeline(_for_inference(module, name, precision, device), name=name, pad_multiple=pad,
                            min_size=min_size, device=device, postprocess=post, **pipeline_options)
+
+
+def _any_size(module: nn.Module) -> nn.Module:
+    """``module``, or for the fixed-size neural-patch content network (``content-small``) that network
+    run through :func:`~inpaintkit.pipelines.neural_patch.content_alone`, so it fills any size."""
+    return content_alone(module) if isinstance(module, ContentNetwork) else module
 
 
 def _for_inference(module: nn.Module, name: str, precision: str, device: str | torch.device) -> nn.Module:
@@ -182,6 +188,7 @@ def load_outpainter(
     ``precision`` as in :func:`load`; ``pipeline_options`` go to the pipeline (``max_pixels``).
     """
     module, name = load_model(model, weights=weights, trust=trust, device=device)
+    module = _any_size(module)
     pad = int(getattr(module, "pad_multiple", 1))
     min_size = int(getattr(module, "min_size", 0))
     return OutpaintPipeline(_for_inference(module, name, precision, device), name=name, pad_multiple=pad,

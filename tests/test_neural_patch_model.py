@@ -130,6 +130,8 @@ def test_content_network_alone_fills_any_size(content_file: Path) -> None:
     hole = mask > 0
     assert np.abs(out[hole].astype(float) - expected[hole]).max() <= 1.0
     assert (out[:5] == image[:5]).all() and (out[:, :1] == image[:, :1]).all()  # beyond the 20-px ramp
+    wide = inpaintkit.load_outpainter("content-small", weights=content_file)(image, left=8, right=8, blend=False)
+    assert wide.image.size == (86, 90)  # the outpainter takes it at any size too (width, height)
 
 
 def test_vgg_path_runs_on_a_local_state_dict(content_file: Path, vgg_file: Path) -> None:

@@ -28,8 +28,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 from _common import write_section  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
 
-# Metric columns of the means table and whether higher is better.
-RANKED = {"PSNR": True, "SSIM": True, "hole L1": False, "hole RMSE (0-255)": False, "LPIPS": False, "FID": False}
+# Metric columns of the means table and which value is best: the highest, the lowest or the one nearest 1
+# (hole detail: 1 = as much fine structure as the photo; below is blur, above is invented noise).
+HIGHER, LOWER, NEAREST_1 = "higher", "lower", "nearest 1"
+RANKED = {"PSNR": HIGHER, "SSIM": HIGHER, "HaarPSI": HIGHER, "hole L1": LOWER, "hole RMSE (0-255)": LOWER,
+          "hole detail": NEAREST_1, "LPIPS": LOWER, "FID": LOWER}  # fmt: skip
 
 
 def _block(summary: str, heading: str, *, required: bool = True) -> str:
@@ -62,14 +65,18 @@ def best_lines(table: str) -> list[str]:
     lines = []
     for set_name, group in by_set.items():
         parts = []
-        for metric, higher in RANKED.items():
+        for metric, best in RANKED.items():
             if metric not in header:
                 continue
             column = header.index(metric)
             scored = [(float(row[column]), row[1]) for row in group if _is_number(row[column])]
             if len(scored) > 1:
-                value, model = max(scored) if higher else min(scored)
-                parts.append(f"{metric} **{model}** ({_value(value)})")
+                if best == NEAREST_1:
+                    value, model = min(scored, key=lambda pair: (abs(pair[0] - 1), pair[1]))
+                else:
+                    value, model = max(scored) if best == HIGHER else min(scored)
+                label = f"{metric} (nearest 1)" if best == NEAREST_1 else metric
+                parts.append(f"{label} **{model}** ({_value(value)})")
         if parts:
             lines.append(f"- {set_name}: best " + ", ".join(parts))
     return lines

@@ -36,6 +36,7 @@ from inpaintkit.evaluation import (
     pairwise_diversity,
     run_eval,
 )
+from inpaintkit.evaluation._files import COLUMNS
 from inpaintkit.evaluation.report import area_table
 from inpaintkit.evaluation.runner import fingerprint
 from inpaintkit.masks import eval_mask_generator
@@ -81,6 +82,11 @@ def prepare(path: Path, size: int) -> np.ndarray:
 def read_csv(path: Path) -> list[dict[str, str]]:
     with open(path, newline="", encoding="utf-8") as file:
         return list(csv.DictReader(file))
+
+
+def as_tensor(pixels: np.ndarray) -> torch.Tensor:
+    """(H,W,3) uint8 -> (1,3,H,W) float32 in [0,1]."""
+    return torch.from_numpy(np.array(pixels)).permute(2, 0, 1)[None].float() / 255
 
 
 def fill(image: np.ndarray, mask: np.ndarray, value: int) -> np.ndarray:
@@ -153,6 +159,10 @@ def test_run_eval_matches_metrics_computed_directly(tmp_path):
         assert float(row["hole_l1"]) == pytest.approx(np.abs(p - t)[hole].mean(), rel=1e-5)
         rmse = np.sqrt(((pred.astype(float) - truth)[hole] ** 2).mean())
         assert float(row["hole_rmse_255"]) == pytest.approx(rmse, rel=1e-5)
+        haarpsi = inpaintkit.metrics.haarpsi(as_tensor(pred), as_tensor(truth)).item()
+        assert float(row["haarpsi"]) == pytest.approx(haarpsi, rel=1e-6)
+        assert float(row["hole_detail"]) == pytest.approx(inpaintkit.metrics.hole_detail(pred, truth, mask), rel=1e-6,
+                                                          nan_ok=True)  # fmt: skip
         assert float(row["mask_area"]) == pytest.approx(hole.mean(), abs=1e-7)
         assert row["lpips"] == "" and row["diversity_l1"] == ""
         assert (out / "predictions" / row["mask_set"] / row["model"] / f"img{index}.png").is_file()
@@ -163,6 +173,56 @@ def test_run_eval_matches_metrics_computed_directly(tmp_path):
     for set_name in ("thin", "outpaint"):
         group = [float(r["psnr"]) for r in rows if r["mask_set"] == set_name and r["model"] == "telea"]
         assert f"| {set_name} | telea | 2 | 0 | {np.mean(group):.2f} |" in summary
+
+
+def test_haarpsi_and_hole_detail_columns_and_summary(tmp_path):
+    write_images(tmp_path / "data", 2)
+    out = tmp_path / "report"
+    run_eval(tmp_path / "data", "outpaint,thick", ["telea"], out, size=SIZE, progress=False)
+    rows = read_csv(out / "results.csv")
+    assert len(rows) == 4 and list(rows[0]) == list(COLUMNS)
+    for row in rows:
+        assert 0 < float(row["haarpsi"]) < 1  # finite, and below 1: Telea does not restore the photo
+        assert 0 <= float(row["hole_detail"]) < 10  # finite: the 8 px wide outpaint borders survive the erosion
+    summary, page = (out / "summary.md").read_text(), (out / "index.html").read_text()
+    header = next(line for line in summary.splitlines() if line.startswith("| mask set | model | images"))
+    assert "| HaarPSI |" in header and "| hole detail |" in header
+    assert "<th>HaarPSI</th>" in page and "<th>hole detail</th>" in page
+    outpaint = [r for r in rows if r["mask_set"] == "outpaint"]
+    haar, detail = (np.mean([float(r[c]) for r in outpaint]) for c in ("haarpsi", "hole_detail"))
+    cells = next(line for line in summary.splitlines() if line.startswith("| outpaint | telea |")).split(" | ")
+    headers = header.split(" | ")
+    assert cells[headers.index("HaarPSI")] == f"{haar:.4f}" and cells[headers.index("hole detail")] == f"{detail:.3f}"
+    assert "- HaarPSI (Reisenhofer et al. 2018" in summary and "- hole detail: mean 3x3 Sobel gradient" in summary
+    assert "hole detail: mean 3x3 Sobel gradient" in page
+
+
+def test_resume_of_a_folder_without_the_newer_columns_fills_them_in(tmp_path):
+    write_images(tmp_path / "data", 3)
+    protocol = build_protocol(tmp_path / "data", "outpaint", size=SIZE)
+    out, telea = tmp_path / "report", Counting(inpaintkit.load("telea"))
+    evaluate(protocol, {"telea": telea}, out, progress=False)
+    full = read_csv(out / "results.csv")
+    old_columns = [c for c in COLUMNS if c not in ("haarpsi", "hole_detail")]  # the file of an earlier version
+    with open(out / "results.csv", "w", newline="", encoding="utf-8") as file:
+        writer = csv.DictWriter(file, fieldnames=old_columns, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(full)
+    (out / "masks" / "outpaint" / "img2.png").unlink()  # this row cannot be completed: it runs again
+
+    report = evaluate(protocol, {"telea": telea}, out, progress=False)
+    assert telea.calls == 3 + 1
+    rows = sorted(read_csv(out / "results.csv"), key=lambda r: r["image"])
+    for row in rows + full:
+        del row["seconds"]  # img2 ran again
+    assert rows == full  # the values of a run with this version, in every column
+    assert "2 row(s) of an earlier version lacked scores added since; they were computed from the saved " \
+        "predictions" in report.notes
+    assert "| outpaint | telea | 3 | 0 |" in (out / "summary.md").read_text()
+
+    (out / "results.csv").write_text("mask_set,image,model,status,psnr,sharpness\n", encoding="utf-8")
+    with pytest.raises(InputError, match="is not an inpaintkit results file"):
+        evaluate(protocol, {"telea": telea}, out, progress=False)
 
 
 def test_reports_are_offline_pages_with_grids_and_skip_notes(tmp_path):

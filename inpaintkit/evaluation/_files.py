@@ -29,8 +29,11 @@ from ..types import InputError
 
 RESULTS_CSV = "results.csv"
 RUN_FILE = "run.json"
-COLUMNS = ("mask_set", "image", "model", "status", "psnr", "ssim", "l1", "hole_l1", "hole_rmse_255", "lpips",
-           "diversity_l1", "diversity_lpips", "mask_area", "area_bin", "seconds", "error")  # fmt: skip
+COLUMNS = ("mask_set", "image", "model", "status", "psnr", "ssim", "l1", "hole_l1", "hole_rmse_255", "haarpsi",
+           "hole_detail", "lpips", "diversity_l1", "diversity_lpips", "mask_area", "area_bin", "seconds",
+           "error")  # fmt: skip
+#: The columns every results file has had; the others may be missing from a file of an earlier version.
+KEY_COLUMNS = ("mask_set", "image", "model", "status")
 OK, ERROR = "ok", "error"
 
 Row = dict[str, str]
@@ -124,19 +127,23 @@ class ResultsFile:
 
 
 def read_results(path: Path) -> list[Row]:
-    """Rows of an existing ``results.csv`` (``[]`` when there is none).
+    """Rows of an existing ``results.csv`` (``[]`` when there is none), with every column of :data:`COLUMNS`.
+
+    A file of an earlier version lacks the columns added since (``haarpsi``, ``hole_detail``): those
+    cells come back empty (the run fills them in, see :func:`~.runner.evaluate`).
 
     Raises:
-        InputError: a file whose header is not this module's columns.
+        InputError: a file with a column this module does not know, or without :data:`KEY_COLUMNS`.
     """
     if not path.is_file():
         return []
     with open(path, newline="", encoding="utf-8") as file:
         reader = csv.DictReader(file)
-        if tuple(reader.fieldnames or ()) != COLUMNS:
+        header = set(reader.fieldnames or ())
+        if not set(KEY_COLUMNS) <= header <= set(COLUMNS):
             raise InputError(f"{path} is not an inpaintkit results file (columns {reader.fieldnames}); "
                              "choose another -o folder")  # fmt: skip
-        return [dict(row) for row in reader]
+        return [{column: row.get(column) or "" for column in COLUMNS} for row in reader]
 
 
 def check_run(out: Path, settings: Mapping[str, object], images: list[str],

@@ -34,14 +34,20 @@ GAP = 4
 HOLE_COLOUR = np.array([255, 32, 32], dtype=np.float32)
 
 #: (column, header, format) of the mean table; diversity columns appear only when a model has them.
-MEAN_COLUMNS = (("psnr", "PSNR", ".2f"), ("ssim", "SSIM", ".4f"), ("l1", "L1", ".4f"), ("hole_l1", "hole L1", ".4f"),
-                ("hole_rmse_255", "hole RMSE (0-255)", ".2f"), ("lpips", "LPIPS", ".4f"))  # fmt: skip
+MEAN_COLUMNS = (("psnr", "PSNR", ".2f"), ("ssim", "SSIM", ".4f"), ("haarpsi", "HaarPSI", ".4f"), ("l1", "L1", ".4f"),
+                ("hole_l1", "hole L1", ".4f"), ("hole_rmse_255", "hole RMSE (0-255)", ".2f"),
+                ("hole_detail", "hole detail", ".3f"), ("lpips", "LPIPS", ".4f"))  # fmt: skip
 DIVERSITY_COLUMNS = (("diversity_l1", "diversity L1", ".4f"), ("diversity_lpips", "diversity LPIPS", ".4f"))
 BIN_COLUMNS = (("psnr", "PSNR", ".2f"), ("ssim", "SSIM", ".4f"), ("hole_l1", "hole L1", ".4f"),
                ("lpips", "LPIPS", ".4f"))  # fmt: skip
 METRIC_NOTES = (
     ("PSNR, SSIM (11x11 Gaussian window) and L1 on the whole image in [0,1]; hole L1 over the hole pixels; "
      "hole RMSE in 0-255 over the hole pixels (for `outpaint`: the generated columns, Sabini & Rusak)"),
+    ("HaarPSI (Reisenhofer et al. 2018, piq's settings: 2x2 mean, Haar scales 2-8 px, c 30, alpha 4.2) on the whole "
+     "image, luminance and YIQ chroma; 1 = identical, higher is better"),
+    ("hole detail: mean 3x3 Sobel gradient magnitude of the grey image (0.299 R + 0.587 G + 0.114 B) over the hole "
+     "eroded by a 5x5 square, prediction / ground truth; 1 = as much fine structure as the photo, below 1 blurrier, "
+     "above 1 invented noise; images whose eroded hole is empty are left out"),
     ("LPIPS: VGG16 trunk with the v0.1 linear layers, whole image; FID: Inception-v3 pool3 (pytorch-fid's "
      "weights), predictions against ground truths of the same images, per mask set and model"),
     "means are over the images a model finished; failed images are listed under Failures",

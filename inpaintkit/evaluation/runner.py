@@ -4,11 +4,12 @@ Steps of :func:`evaluate`:
 
 1. check the report folder against an earlier run there (``run.json``) and keep its finished rows
    (``status`` ok and prediction on disk) of models whose weights are unchanged (:func:`fingerprint`):
-   those (mask set, image, model) are not redone;
+   those (mask set, image, model) are not redone. A kept row of an earlier version that lacks a score
+   added since (HaarPSI, hole detail) gets it from the saved prediction, ground truth and mask;
 2. for each image: prepare the ground truth once; for each mask set: draw the mask; for each model
    not done yet: fill the hole, save the prediction, score it (PSNR, SSIM, L1, hole L1, hole RMSE,
-   LPIPS, diversity) and append the row to ``results.csv``. An unreadable image, a bad mask or a model
-   that raises becomes an ``error`` row and the run goes on;
+   HaarPSI, hole detail, LPIPS, diversity) and append the row to ``results.csv``. An unreadable image,
+   a bad mask or a model that raises becomes an ``error`` row and the run goes on;
 3. FID per mask set and model, from the saved predictions and ground truths;
 4. ``summary.md``, ``index.html`` and the example grids (:mod:`.report`).
 """
@@ -37,6 +38,7 @@ from ._files import (
     Row,
     check_run,
     check_unique_names,
+    format_value,
     ground_truth_path,
     image_name,
     make_row,
@@ -52,7 +54,7 @@ from .fid import fid_from_features
 from .networks import MetricNetworks
 from .protocol import Protocol, load_ground_truth
 from .report import write_reports
-from .scores import area_bin, pixel_scores, to_batch
+from .scores import PIXEL_COLUMNS, area_bin, pixel_scores, to_batch
 
 log = logging.getLogger(__name__)
 
@@ -156,6 +158,7 @@ def evaluate(
     changed = check_run(out, settings, list(protocol.keys), fingerprints)
     kept = [row for row in read_results(out / RESULTS_CSV) if row["status"] == OK and row["model"] not in changed
             and prediction_path(out, row["mask_set"], row["model"], row["image"]).is_file()]  # fmt: skip
+    kept, rescored = _complete_scores(out, kept)
     done = {(row["mask_set"], row["image"], row["model"]) for row in kept}
     results = ResultsFile(out / RESULTS_CSV, kept)
     # 2. the loop
@@ -198,6 +201,9 @@ def evaluate(
             if row["mask_set"] in scope[0] and row["image"] in scope[1] and row["model"] in scope[2]]  # fmt: skip
     notes = list(networks.notes) + [f"{name}: its weights differ from those of the earlier run in this folder; "
                                     "its results were computed again" for name in sorted(changed)]  # fmt: skip
+    if rescored:
+        notes.append(f"{rescored} row(s) of an earlier version lacked scores added since; they were computed "
+                     "from the saved predictions")  # fmt: skip
     fid = _fid_scores(out, rows, networks, notes)
     failures = list(model_failures) + [f"{row['mask_set']} / {row['image']} / {row['model']}: {row['error']}"
                                        for row in rows if row["status"] != OK]  # fmt: skip
@@ -222,6 +228,34 @@ def fingerprint(model: object) -> str:
             digest.update(f"{key}:{flat.dtype}:{tuple(tensor.shape)}".encode())
             digest.update(flat.view(torch.uint8).numpy().tobytes())
     return digest.hexdigest()
+
+
+def _complete_scores(out: Path, rows: list[Row]) -> tuple[list[Row], int]:
+    """Kept rows with the :data:`~.scores.PIXEL_COLUMNS` that an earlier version did not write filled in.
+
+    The missing scores are computed from the saved prediction, ground truth and mask (the exact pixels
+    of that run). A row whose files are missing or unreadable is dropped: that (mask set, image, model)
+    runs again.
+
+    Returns:
+        The rows to keep and how many of them were completed.
+    """
+    kept, completed = [], 0
+    for row in rows:
+        missing = [column for column in PIXEL_COLUMNS if not row[column]]
+        if missing:
+            try:
+                truth = read_png(ground_truth_path(out, row["image"]))
+                mask = read_png(mask_path(out, row["mask_set"], row["image"]))[..., 0] > 127
+                pred = read_png(prediction_path(out, row["mask_set"], row["model"], row["image"]))
+                scores = pixel_scores(pred, truth, mask.astype(np.float32))
+            except (OSError, ValueError) as err:  # ValueError covers InputError (e.g. files of another size)
+                log.warning("%s / %s / %s runs again: %s", row["mask_set"], row["image"], row["model"], err)
+                continue
+            row = {**row, **{column: format_value(scores[column]) for column in missing}}
+            completed += 1
+        kept.append(row)
+    return kept, completed
 
 
 def _sample_seed(seed: int, index: int) -> int:

@@ -17,7 +17,7 @@ from .pipelines.diverse import DiversePipeline
 from .pipelines.inpaint import InpaintPipeline
 from .pipelines.neural_patch import content_alone
 from .pipelines.outpaint import OutpaintPipeline
-from .registry import DEFAULT_MODEL, REGISTRY, ModelSpec, build_architecture, get_spec
+from .registry import DEFAULT_MODEL, DEFAULT_OUTPAINT_MODEL, REGISTRY, ModelSpec, build_architecture, get_spec
 from .types import InpaintKitError, InputError, UnknownModelError, WeightsError
 from .weights import fetch, load_weights
 
@@ -136,7 +136,9 @@ def load(
         return DiversePipeline(module, name=name, device=device, **pipeline_options)
     pad = int(getattr(module, "pad_multiple", 1))
     min_size = int(getattr(module, "min_size", 0))
-    post = POSTPROCESSORS.get(getattr(module, "postprocess", "")) if postprocess else None
+    step = REGISTRY[name].postprocess if name in REGISTRY and REGISTRY[name].postprocess else \
+        getattr(module, "postprocess", "")
+    post = POSTPROCESSORS.get(step) if postprocess else None
     return InpaintPipeline(_for_inference(module, name, precision, device), name=name, pad_multiple=pad,
                            min_size=min_size, device=device, postprocess=post, **pipeline_options)
 
@@ -169,7 +171,7 @@ def _for_inference(module: nn.Module, name: str, precision: str, device: str | t
 
 
 def load_outpainter(
-    model: str | os.PathLike = DEFAULT_MODEL,
+    model: str | os.PathLike = DEFAULT_OUTPAINT_MODEL,
     *,
     weights: str | os.PathLike | None = None,
     trust: bool = False,

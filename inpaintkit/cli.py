@@ -214,7 +214,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--feather", type=int, default=0, metavar="N", help="blend the fill over N pixels")
     p.add_argument("--resize-mask", action="store_true", help="resize a mask whose size differs from the image")
     p.add_argument("--no-postprocess", action="store_true",
-                   help="skip a model's own post-processing (GLCIC: Telea + Poisson blending)")
+                   help="skip a model's own post-processing (GLCIC: Telea + Poisson blending; lama-detail: "
+                        "the texture copied from the photo)")
     p.add_argument("--max-pixels", type=int, default=None, help="refuse larger images (default 64 MP)")
     p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
                    help="learned models on CPU: bf16 is about 2x faster on AVX512-BF16 CPUs (default fp32)")

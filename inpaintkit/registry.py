@@ -57,6 +57,8 @@ class ModelSpec:
         factory: builds the module: ``factory()`` for classical models, ``factory(network, **options)``
             for optimisation models (``network`` = the learned starting network with its weights).
         available: ``False`` when an optional dependency is missing.
+        postprocess: a step of :data:`inpaintkit.classical.POSTPROCESSORS` run on the network's output
+            (instead of the one the network names, if any): ``guided-texture`` for ``lama-detail``.
     """
 
     name: str
@@ -70,6 +72,7 @@ class ModelSpec:
     recipe: str | None = None
     factory: Callable[..., nn.Module] | None = None
     available: bool = True
+    postprocess: str | None = None
 
     @property
     def gives_several(self) -> bool:
@@ -131,6 +134,10 @@ REGISTRY: dict[str, ModelSpec] = {
         _lama("lama-small", "LaMa FFC generator sized for CPU, trained here (see its model card)",
               _TRAINED_HERE,
               bundled="lama-small.safetensors", recipe="configs/lama-small-cpu-refine.yaml"),
+        ModelSpec("lama-detail", "learned", "lama-small's fill with the photo's own fine texture copied in "
+                  "(guided texture transfer); the default", _TRAINED_HERE, arch="lama",
+                  config=lama.PRESETS["lama-small"], bundled="lama-small.safetensors",
+                  recipe="configs/lama-small-cpu-refine.yaml", postprocess="guided-texture"),
         _lama("lama-tiny", "LaMa FFC generator for tests and smoke runs"),
         ModelSpec("glcic", "learned", "GLCIC completion network (Iizuka et al. 2017), paper widths; the authors' "
                   "completionnet_*.t7 loads with --weights", "CC BY-NC-SA 4.0 (authors' weights)", arch="glcic",
@@ -168,11 +175,22 @@ REGISTRY: dict[str, ModelSpec] = {
     ]
 }
 
-#: The method used when none is named, for filling holes and for outpainting: our trained lama-small
-#: when its weights are installed, else a classical method that needs no weights. (For outpainting,
-#: lama-small beat outpaint-small on 3-step recursive extension of kodim03 / kodim23, RMSE 40.5 / 54.3
-#: against 41.3 / 55.9, and on SSIM and hole L1 in one step; see docs/BENCHMARKS.md, outpaint-128.)
+#: The method used when none is named for filling holes: lama-detail (lama-small's fill with the photo's
+#: own texture copied in) when lama-small's weights are installed, else a classical method that needs no
+#: weights. On kodak24 at 512 (docs/BENCHMARKS.md, lama-detail-512) it beats Telea, Navier-Stokes and
+#: PatchMatch on PSNR and PatchMatch on HaarPSI for medium and thick masks, with a hole detail ratio near 1;
+#: lama-small alone scores higher PSNR but fills with a smooth smear (hole detail 0.24).
 DEFAULT_MODEL = next(name for name, ok in [
+    ("lama-detail", REGISTRY["lama-detail"].local_weights() is not None),
+    ("patchmatch", REGISTRY["patchmatch"].available),
+    ("telea", True),
+] if ok)
+
+#: The method used when none is named for outpainting: lama-small (the texture step of lama-detail
+#: runs in hole filling only). It beat outpaint-small on 3-step recursive extension of kodim03 / kodim23,
+#: RMSE 40.5 / 54.3 against 41.3 / 55.9, and on SSIM and hole L1 in one step (docs/BENCHMARKS.md,
+#: outpaint-128).
+DEFAULT_OUTPAINT_MODEL = next(name for name, ok in [
     ("lama-small", REGISTRY["lama-small"].local_weights() is not None),
     ("patchmatch", REGISTRY["patchmatch"].available),
     ("telea", True),

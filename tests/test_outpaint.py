@@ -21,7 +21,7 @@ from inpaintkit.models.lama import PRESETS as LAMA_PRESETS
 from inpaintkit.models.lama import LamaGenerator
 from inpaintkit.models.outpaint import PRESETS, OutpaintConfig, OutpaintDiscriminator, OutpaintGenerator, visible_mean
 from inpaintkit.pipelines.outpaint import add_outpaint_arguments, outpaint, split_amount
-from inpaintkit.registry import DEFAULT_MODEL, REGISTRY, create_model
+from inpaintkit.registry import DEFAULT_OUTPAINT_MODEL, REGISTRY, create_model
 from inpaintkit.training import Trainer, run_training
 from inpaintkit.training.config import ModelConfig, load_config, save_config
 from inpaintkit.training.objectives import OBJECTIVES
@@ -295,7 +295,7 @@ def test_command_writes_the_extended_image(tmp_path: Path, capsys) -> None:
     assert args.func(args) == 0
     assert read_image(tmp_path / "out.png").rgb.shape == (20, 42, 3)
     assert f"wrote {tmp_path / 'out.png'} (42x20, telea, 2 step(s), " in capsys.readouterr().out
-    assert parser.parse_args([str(tmp_path / "in.png"), "-o", "x.png"]).model == DEFAULT_MODEL == "lama-small"
+    assert parser.parse_args([str(tmp_path / "in.png"), "-o", "x.png"]).model == DEFAULT_OUTPAINT_MODEL == "lama-small"
     with pytest.raises(InpaintKitError, match="exists; pass --overwrite"):
         args.func(args)
     pipe = load_outpainter("telea")

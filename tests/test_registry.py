@@ -12,7 +12,7 @@ import inpaintkit
 from inpaintkit.api import load_model
 from inpaintkit.pipelines.inpaint import InpaintPipeline
 from inpaintkit import registry
-from inpaintkit.registry import DEFAULT_MODEL, REGISTRY, create_model, get_spec, list_models
+from inpaintkit.registry import DEFAULT_MODEL, DEFAULT_OUTPAINT_MODEL, REGISTRY, create_model, get_spec, list_models
 from inpaintkit.types import UnknownModelError, WeightsError
 from inpaintkit.weights import save_model_file
 
@@ -39,7 +39,9 @@ def test_registry_lists_every_model_once():
     names = [s.name for s in list_models()]
     assert sorted(names) == sorted(REGISTRY)
     shipped = REGISTRY["lama-small"].local_weights() is not None
-    assert DEFAULT_MODEL == ("lama-small" if shipped else "patchmatch" if REGISTRY["patchmatch"].available else "telea")
+    fallback = "patchmatch" if REGISTRY["patchmatch"].available else "telea"
+    assert DEFAULT_MODEL == ("lama-detail" if shipped else fallback)
+    assert DEFAULT_OUTPAINT_MODEL == ("lama-small" if shipped else fallback)
     with pytest.raises(UnknownModelError, match="known models"):
         get_spec("nope")
 
@@ -134,4 +136,4 @@ def test_every_shipped_weight_file_is_small_loads_and_matches_its_model_card(spe
     with torch.inference_mode():
         out = model(image, mask)
     assert out.shape == image.shape and 0 <= out.min() and out.max() <= 1
-    assert registry.DEFAULT_MODEL == "lama-small" or spec.name != "lama-small"
+    assert registry.DEFAULT_MODEL == "lama-detail" or spec.name != "lama-small"

@@ -116,7 +116,3 @@ def clone_known_region(generated: np.ndarray, source: np.ndarray, hole: np.ndarr
         (its outermost ring takes the generated values).
     """
     return seamless_clone(source, generated, ~(np.asarray(hole) > 0))
-
-
-#: Post-processing steps by the name a model advertises (``model.postprocess``).
-POSTPROCESSORS: dict[str, Postprocess] = {"telea-seamless-clone": telea_then_seamless_clone}

@@ -177,16 +177,16 @@ def outpaint(image: object, model: nn.Module, left: int | float = 0, right: int 
 # ------------------------------------------------------------------------------------------- CLI
 def add_outpaint_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``inpaintkit outpaint`` options to ``parser`` and make :func:`cmd_outpaint` its handler."""
-    from ..registry import DEFAULT_MODEL  # the registry builds on the pipelines
+    from ..registry import DEFAULT_OUTPAINT_MODEL  # the registry builds on the pipelines
 
     parser.add_argument("image", help="image file to extend")
     for side in SIDES:
         parser.add_argument(f"--{side}", type=int, default=0, metavar="N", help=f"pixels to add on the {side}")
     parser.add_argument("--steps", type=int, default=1, metavar="K",
                         help="extend in K steps, feeding each result back (recursive outpainting; default 1)")
-    parser.add_argument("--model", default=DEFAULT_MODEL,
-                        help=f"registered name or weight file (default {DEFAULT_MODEL}; outpaint-small, GLCIC and "
-                             "the classical methods work too)")
+    parser.add_argument("--model", default=DEFAULT_OUTPAINT_MODEL,
+                        help=f"registered name or weight file (default {DEFAULT_OUTPAINT_MODEL}; outpaint-small, "
+                             "GLCIC and the classical methods work too)")
     parser.add_argument("--weights", help="weight file to use instead of the registered download")
     parser.add_argument("--trust", action="store_true", help="allow full unpickling of a .ckpt you trust")
     parser.add_argument("--no-blend", action="store_true",

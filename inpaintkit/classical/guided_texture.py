@@ -159,7 +159,8 @@ def _one(structure: Tensor, hole: Tensor, c: GuidedTextureConfig) -> Tensor:
     forbidden = F.pad(hole, (0, pad_w, 0, pad_h), value=1.0)
     forbidden[..., height:, :] = 1.0
     forbidden[..., :, width:] = 1.0
-    forbidden = F.max_pool2d(forbidden, 2 * reach + 1, stride=1, padding=reach)
+    forbidden = F.max_pool2d(forbidden, (2 * reach + 1, 1), stride=1, padding=(reach, 0))  # a square,
+    forbidden = F.max_pool2d(forbidden, (1, 2 * reach + 1), stride=1, padding=(0, reach))  # separably
     holes = F.pad(hole, (0, pad_w, 0, pad_h))
     detail = s - gaussian_blur(s, c.detail_sigma)
     luma = torch.tensor(_LUMA, dtype=s.dtype).view(1, 3, 1, 1)

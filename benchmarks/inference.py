@@ -267,7 +267,8 @@ def run(args: argparse.Namespace) -> str:
     intro = (
         f"`{command}` on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC. {_machine()}; "
         f"torch {torch.__version__}, {args.threads} threads. Matmul peak (4096x4096, or 1024x1024 where that "
-        f"runs below 20 GFLOP/s; best of the start and the end of the run): fp32 {peaks['fp32']:.0f} GFLOP/s, bf16 {peaks['bf16']:.0f} GFLOP/s. Load "
+        f"runs below 20 GFLOP/s; best of the start and the end of the run): fp32 {peaks['fp32']:.0f} GFLOP/s, "
+        f"bf16 {peaks['bf16']:.0f} GFLOP/s. Load "
         f"average (1 min) {load_start:.2f} at the start, {load_end:.2f} at the end (well above 0 means other "
         "work shared the cores). Median of "
         f"{args.repeats} run(s) after {args.warmup} warm-up run(s) (none for classical methods), each case in a "

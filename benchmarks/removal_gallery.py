@@ -44,7 +44,7 @@ OBJECTS: dict[str, tuple[str, list[list[tuple[int, int]]]]] = {
                                      (220, 190), (230, 140)]]),
     "kodim19": ("the coin telescope", [[(420, 395), (468, 395), (468, 440), (455, 450), (450, 515), (478, 520),
                                         (478, 552), (410, 552), (410, 520), (435, 512), (432, 445), (420, 435)]]),
-}  # fmt: skip
+}
 
 
 def object_mask(shape: tuple[int, int], polygons: list[list[tuple[int, int]]], dilate: int) -> np.ndarray:

@@ -107,7 +107,7 @@ def test_block_sizes_bound_the_exhaustive_search():
     ("block", 0, "block must be a positive integer"),
     ("coherence", -1.0, "coherence must be a finite number >= 0"),
     ("detail_sigma", float("nan"), "detail_sigma must be a finite number >= 0"),
-])  # fmt: skip
+])
 def test_config_errors_name_the_field(field, value, message):
     with pytest.raises(InputError, match=message):
         GuidedTextureConfig(**{field: value})

@@ -211,8 +211,8 @@ class _Level:
         proposals = []
         if parent is None or len(self.targets) * len(self.sources) <= self.c.exhaustive_limit:
             nearest = self._nearest()
-            proposals += [torch.stack([nearest[:, j] // self.w - ty, nearest[:, j] % self.w - tx], -1)
-                          for j in range(nearest.shape[1])]  # fmt: skip
+            for j in range(nearest.shape[1]):
+                proposals.append(torch.stack([nearest[:, j] // self.w - ty, nearest[:, j] % self.w - tx], -1))
         offsets = torch.zeros(self.h, self.w, 2, dtype=torch.long)
         if parent is None:
             offsets[ty, tx] = proposals[0]
@@ -239,10 +239,12 @@ class _Level:
         """Give the ``chosen`` hole blocks the cheapest of their candidates (in place)."""
         py, px = ty[chosen], tx[chosen]
         h, w = self.h, self.w
-        around = [((py + dy).clamp(0, h - 1), (px + dx).clamp(0, w - 1),
-                   (py + dy >= 0) & (py + dy < h) & (px + dx >= 0) & (px + dx < w)) for dy, dx in _NEIGHBOURS]  # fmt: skip
-        candidates = torch.stack([offsets[py, px]] + [p[chosen] for p in proposals]
-                                 + [offsets[ny, nx] for ny, nx, _ in around], 1)  # fmt: skip
+        around = []  # (row, column, lies in the picture) of each 4-neighbour
+        for dy, dx in _NEIGHBOURS:
+            ny, nx = py + dy, px + dx
+            around.append((ny.clamp(0, h - 1), nx.clamp(0, w - 1), (ny >= 0) & (ny < h) & (nx >= 0) & (nx < w)))
+        options = [offsets[py, px]] + [p[chosen] for p in proposals] + [offsets[ny, nx] for ny, nx, _ in around]
+        candidates = torch.stack(options, 1)
         k = candidates.shape[1]
         qy, qx = py[:, None] + candidates[..., 0], px[:, None] + candidates[..., 1]
         inside = (qy >= 0) & (qy < h) & (qx >= 0) & (qx < w)

@@ -44,10 +44,9 @@ def check_image(image: torch.Tensor, name: str = "image") -> None:
         raise InputError(f"{name} must have shape (B,3,H,W), got {tuple(image.shape)}")
     if not image.is_floating_point():
         raise InputError(f"{name} must be a float tensor (B,3,H,W) in [0,1], got dtype {image.dtype}")
-    if image.numel() and (float(image.min()) < 0.0 or float(image.max()) > 1.0):
-        raise InputError(
-            f"{name} (B,3,H,W) must lie in [0,1], got range [{float(image.min()):.3g}, {float(image.max()):.3g}]"
-        )
+    low, high = (float(image.min()), float(image.max())) if image.numel() else (0.0, 0.0)
+    if not (0.0 <= low and high <= 1.0):  # also catches NaN, which min and max pass on
+        raise InputError(f"{name} (B,3,H,W) must lie in [0,1] (no NaN), got range [{low:.3g}, {high:.3g}]")
 
 
 def check_mask(mask: torch.Tensor, image: torch.Tensor | None = None, name: str = "mask") -> None:

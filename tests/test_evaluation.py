@@ -550,3 +550,11 @@ def test_fid_inception_has_the_reference_layout_and_loads_it(tmp_path):
     torch.save(state, tmp_path / "pt_inception.pth")
     with pytest.raises(WeightsError, match="missing Mixed_6a.branch3x3.bn.bias"):
         load_fid_inception(tmp_path / "pt_inception.pth")
+
+
+def test_eval_size_is_bounded(tmp_path):
+    # issue 16: --size 100000 allocated about 24 GB before anything was checked
+    write_images(tmp_path / "data", 1)
+    with pytest.raises(InputError, match="--size must be at most 4096, got 100000"):
+        build_protocol(tmp_path / "data", "medium", size=100000)
+    assert build_protocol(tmp_path / "data", "medium", size=4096).size == 4096

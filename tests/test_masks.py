@@ -19,6 +19,7 @@ from inpaintkit.masks import (
     StrokeMaskGenerator,
     border_mask,
     dilate,
+    disk,
     draw_segments,
     eval_mask_generator,
     expand_canvas,
@@ -389,6 +390,19 @@ def test_corrupt_missing_and_bad_masks(tmp_path):
 
 
 # ----------------------------------------------------------------------------- dilation, feathering, area
+@pytest.mark.parametrize("radius", [65, 80])
+def test_large_dilations_match_the_disk_and_any_radius_is_cheap(radius):
+    # above 64 px the hole grows by thresholding the distance to it: the same pixels as the disk
+    mask = np.zeros((241, 243), np.float32)
+    mask[120, 100] = mask[30, 200] = 1
+    grown = dilate(mask, radius)
+    expected = cv2.dilate(mask.astype(np.uint8), disk(radius), borderType=cv2.BORDER_CONSTANT, borderValue=0)
+    np.testing.assert_array_equal(grown, expected.astype(np.float32))
+    huge = dilate(mask, 1_000_000)  # issue 16: --dilate 1000000 was a MemoryError (a 2e6-wide kernel)
+    assert huge.dtype == np.float32 and huge.all()
+    assert not dilate(np.zeros((5, 5)), 1_000_000).any()
+
+
 @pytest.mark.parametrize("radius", [0, 1, 3, 6])
 def test_dilating_one_pixel_gives_a_disk(radius):
     mask = np.zeros((31, 31), np.float32)

@@ -257,3 +257,13 @@ def test_telea_on_odd_size_keeps_known_pixels():
 def test_pixel_limit_applies_to_in_memory_images():
     with pytest.raises(InputError, match="--max-pixels"):
         _pipe(max_pixels=100)(np.zeros((20, 20, 3), np.uint8), np.ones((20, 20)))
+
+
+def test_a_nan_in_a_tensor_image_is_refused():
+    # issue 16: one NaN known pixel passed the range check and turned the whole hole NaN
+    image = torch.full((1, 3, 16, 16), 0.5)
+    image[0, 1, 2, 3] = float("nan")
+    mask = torch.zeros(1, 1, 16, 16)
+    mask[..., 4:9, 4:9] = 1
+    with pytest.raises(InputError, match=r"must lie in \[0,1\] \(no NaN\), got range \[nan, nan\]"):
+        InpaintPipeline(TeleaInpainter(), name="telea", pad_multiple=1)(image, mask)

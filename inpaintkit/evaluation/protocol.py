@@ -45,6 +45,8 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 STROKE_PRESETS = ("thin", "medium", "thick")
 NAMED_MASK_SETS = (*STROKE_PRESETS, "glcic", "outpaint")
 MIN_SIZE = 32
+#: Largest ``--size``: a 4096 x 4096 evaluation image and its predictions fit in memory many times over.
+MAX_SIZE = 4096
 GLCIC_SIDES = (96, 128)  # hole side range at GLCIC's 256 px training size
 OUTPAINT_FRACTION = 0.25
 
@@ -269,7 +271,7 @@ def build_protocol(data: str | Path, masks: str, *, size: int = 512, seed: int =
     Args:
         data: folder of images (searched recursively).
         masks: comma-separated mask sets (see the module docstring).
-        size: side of the square evaluation images (>= 32).
+        size: side of the square evaluation images (32 to 4096).
         seed: seed of the random mask sets (>= 0).
         limit: evaluate only the first ``limit`` images.
 
@@ -277,6 +279,8 @@ def build_protocol(data: str | Path, masks: str, *, size: int = 512, seed: int =
         InputError: a bad argument, an empty image folder or an unknown mask set.
     """
     size, seed = _whole("--size", size, MIN_SIZE), _whole("--seed", seed, 0)
+    if size > MAX_SIZE:
+        raise InputError(f"--size must be at most {MAX_SIZE}, got {size}")
     data = Path(data)
     images = list_images(data)
     if limit is not None:

@@ -82,13 +82,18 @@ def to_uint16(values: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(np.asarray(values, dtype=np.float32) * 65535.0), 0, 65535).astype(np.uint16)
 
 
+#: ITU-R 601 luma weights of R, G, B (Pillow's RGB -> L weights).
+LUMA_WEIGHTS = (0.299, 0.587, 0.114)
+
+
 def luma(rgb: np.ndarray) -> np.ndarray:
     """ITU-R 601 luma ``0.299 R + 0.587 G + 0.114 B`` (Pillow's RGB -> L weights).
 
     Shape: ``(..., 3)`` -> ``(...)``, float32.
     """
     rgb = np.asarray(rgb, dtype=np.float32)
-    return rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114
+    red, green, blue = LUMA_WEIGHTS
+    return rgb[..., 0] * red + rgb[..., 1] * green + rgb[..., 2] * blue
 
 
 def from_array(source: Picture | Image.Image | np.ndarray) -> Picture:

@@ -175,26 +175,27 @@ REGISTRY: dict[str, ModelSpec] = {
     ]
 }
 
+def _first_ready(trained: str, weights_of: str) -> str:
+    """``trained`` when the weights of ``weights_of`` are installed, else a classical method that needs none."""
+    return next(name for name, ok in [
+        (trained, REGISTRY[weights_of].local_weights() is not None),
+        ("patchmatch", REGISTRY["patchmatch"].available),
+        ("telea", True),
+    ] if ok)
+
+
 #: The method used when none is named for filling holes: lama-detail (lama-small's fill with the photo's
 #: own texture copied in) when lama-small's weights are installed, else a classical method that needs no
 #: weights. On kodak24 at 512 (docs/BENCHMARKS.md, lama-detail-512) it beats Telea, Navier-Stokes and
 #: PatchMatch on PSNR and PatchMatch on HaarPSI for medium and thick masks, with a hole detail ratio near 1;
 #: lama-small alone scores higher PSNR but fills with a smooth smear (hole detail 0.24).
-DEFAULT_MODEL = next(name for name, ok in [
-    ("lama-detail", REGISTRY["lama-detail"].local_weights() is not None),
-    ("patchmatch", REGISTRY["patchmatch"].available),
-    ("telea", True),
-] if ok)
+DEFAULT_MODEL = _first_ready("lama-detail", weights_of="lama-small")
 
 #: The method used when none is named for outpainting: lama-small (the texture step of lama-detail
 #: runs in hole filling only). It beat outpaint-small on 3-step recursive extension of kodim03 / kodim23,
 #: RMSE 40.5 / 54.3 against 41.3 / 55.9, and on SSIM and hole L1 in one step (docs/BENCHMARKS.md,
 #: outpaint-128).
-DEFAULT_OUTPAINT_MODEL = next(name for name, ok in [
-    ("lama-small", REGISTRY["lama-small"].local_weights() is not None),
-    ("patchmatch", REGISTRY["patchmatch"].available),
-    ("telea", True),
-] if ok)
+DEFAULT_OUTPAINT_MODEL = _first_ready("lama-small", weights_of="lama-small")
 
 
 def get_spec(name: str) -> ModelSpec:

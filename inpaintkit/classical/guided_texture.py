@@ -38,11 +38,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..io import LUMA_WEIGHTS
 from ..models._layers import pushpull_fill
 from ..types import InputError
 
-#: ITU-R BT.601 luma weights: the copied detail is grey, the colours stay the network's.
-_LUMA = (0.299, 0.587, 0.114)
 _NEIGHBOURS = ((-1, 0), (1, 0), (0, -1), (0, 1))
 
 
@@ -162,9 +161,9 @@ def _one(structure: Tensor, hole: Tensor, c: GuidedTextureConfig) -> Tensor:
     forbidden = F.max_pool2d(forbidden, (2 * reach + 1, 1), stride=1, padding=(reach, 0))  # a square,
     forbidden = F.max_pool2d(forbidden, (1, 2 * reach + 1), stride=1, padding=(0, reach))  # separably
     holes = F.pad(hole, (0, pad_w, 0, pad_h))
-    detail = s - gaussian_blur(s, c.detail_sigma)
-    luma = torch.tensor(_LUMA, dtype=s.dtype).view(1, 3, 1, 1)
-    grey = (detail * luma).sum(1)[0]
+    smooth = gaussian_blur(s, c.detail_sigma)
+    luma = torch.tensor(LUMA_WEIGHTS, dtype=s.dtype).view(1, 3, 1, 1)  # the copied detail is grey
+    grey = ((s - smooth) * luma).sum(1)[0]
     guide = s
     if c.energy > 0:  # how much detail each place has; in the hole, as much as around it
         strength = gaussian_blur(grey[None, None] ** 2, 2 * c.detail_sigma).sqrt()
@@ -175,7 +174,7 @@ def _one(structure: Tensor, hole: Tensor, c: GuidedTextureConfig) -> Tensor:
         if field.sources.numel() < 4:
             return structure
         offsets = field.match(offsets)
-    result = gaussian_blur(s, c.detail_sigma) + _copy(grey, offsets, sizes[-1])[None, None]
+    result = smooth + _copy(grey, offsets, sizes[-1])[None, None]
     return result[..., :height, :width]
 
 

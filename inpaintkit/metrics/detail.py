@@ -11,10 +11,10 @@ import math
 import cv2
 import numpy as np
 
+from ..io import LUMA_WEIGHTS
 from ..types import InputError
 
-#: ITU-R BT.601 luma weights of R, G, B.
-GREY = np.array([0.299, 0.587, 0.114])
+GREY = np.array(LUMA_WEIGHTS)
 ERODE = np.ones((5, 5), np.uint8)
 
 

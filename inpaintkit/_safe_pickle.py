@@ -1,23 +1,33 @@
-"""A restricted unpickler for checkpoints that pickle config objects (the official LaMa ``.ckpt``).
+"""A restricted unpickler for weight files that pickle more than tensors.
 
 It rebuilds tensors and plain containers, turns classes of a few config packages (OmegaConf,
 ``typing``, PyTorch Lightning) into inert stand-ins that record their state and never import or run
-anything, and refuses every other global. Use it as ``torch.load(..., pickle_module=RESTRICTED_PICKLE)``.
+anything, and refuses every other global.
+
+* ``torch.load(..., pickle_module=RESTRICTED_PICKLE)`` reads the official LaMa ``.ckpt``;
+* :func:`torchscript_tensors` reads the tensors of a TorchScript archive (IOPaint's ``big-lama.pt``)
+  without ``torch.jit``: its ``data.pkl`` pickles each module as an object of a ``__torch__.*`` class
+  whose state is its attribute dict, and each tensor as a persistent id into ``data/``. The module
+  classes become stand-ins too, so none of the archive's code (``__setstate__`` included) ever runs.
 """
 
 from __future__ import annotations
 
 import _compat_pickle
 import codecs
+import io
 import pickle
+import zipfile
 from collections import OrderedDict, defaultdict
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import torch
 
 from .types import WeightsError
+
 
 class Refused(pickle.UnpicklingError):
     def __init__(self, name: str) -> None:
@@ -109,3 +119,107 @@ def plain(value: Any, depth: int = 0) -> Any:
     if isinstance(value, Sequence) and not isinstance(value, (str, bytes, bytearray)):
         return [plain(item, depth + 1) for item in value]
     return value
+
+
+# ------------------------------------------------------------------------------ TorchScript archives
+_STORAGE_DTYPES = {
+    "FloatStorage": torch.float32, "DoubleStorage": torch.float64, "HalfStorage": torch.float16,
+    "BFloat16Storage": torch.bfloat16, "LongStorage": torch.int64, "IntStorage": torch.int32,
+    "ShortStorage": torch.int16, "CharStorage": torch.int8, "ByteStorage": torch.uint8, "BoolStorage": torch.bool,
+}
+# Helpers TorchScript's pickler names for typed containers: they only rebuild plain values.
+_TORCHSCRIPT_HELPERS: dict[str, Any] = {
+    **{f"torch.jit._pickle.build_{kind}list": list for kind in ("int", "double", "bool", "tensor")},
+    "torch.jit._pickle.restore_type_tag": lambda value, type_name: value,
+}
+#: Largest ``data.pkl`` read (the module tree, not the tensors; big-lama's is about 100 KiB).
+MAX_TORCHSCRIPT_PICKLE = 64 << 20
+#: Deepest module nesting walked.
+MAX_MODULE_DEPTH = 64
+
+
+class _StorageType:
+    def __init__(self, dtype: torch.dtype) -> None:
+        self.dtype = dtype
+
+
+class _ArchiveUnpickler(_RestrictedUnpickler):
+    """Unpickles an archive's ``data.pkl``: tensors from its ``data/`` records, modules as stand-ins."""
+
+    def __init__(self, file: io.BytesIO, archive: zipfile.ZipFile, prefix: str) -> None:
+        super().__init__(file)
+        self._archive, self._prefix = archive, prefix
+        self._storages: dict[str, torch.storage.TypedStorage] = {}
+
+    def find_class(self, module: str, name: str) -> Any:
+        full = f"{module}.{name}"
+        if module == "torch" and name in _STORAGE_DTYPES:
+            return _StorageType(_STORAGE_DTYPES[name])
+        if full in _TORCHSCRIPT_HELPERS:
+            return _TORCHSCRIPT_HELPERS[full]
+        if module == "__torch__" or module.startswith("__torch__."):
+            if full not in self._stand_ins:
+                self._stand_ins[full] = type(name, (StandIn,), {"origin": full})
+            return self._stand_ins[full]
+        return super().find_class(module, name)
+
+    def persistent_load(self, pid: Any) -> torch.storage.TypedStorage:
+        if not (isinstance(pid, tuple) and len(pid) == 5 and pid[0] == "storage"
+                and isinstance(pid[1], _StorageType) and isinstance(pid[2], str) and isinstance(pid[4], int)):
+            raise WeightsError(f"unexpected tensor reference {str(pid)[:80]} in data.pkl")
+        _, storage_type, key, _, numel = pid
+        if key not in self._storages:
+            dtype = storage_type.dtype
+            record = f"{self._prefix}data/{key}"
+            try:
+                size = self._archive.getinfo(record).file_size
+            except KeyError:
+                raise WeightsError(f"tensor record {record} is missing") from None
+            expected = numel * torch.empty((), dtype=dtype).element_size()
+            if size != expected:
+                raise WeightsError(f"tensor record {record} holds {size} bytes, {expected} expected")
+            data = bytearray(self._archive.read(record))
+            flat = torch.frombuffer(data, dtype=dtype) if data else torch.empty(0, dtype=dtype)
+            self._storages[key] = torch.storage.TypedStorage(
+                wrap_storage=flat.untyped_storage(), dtype=dtype, _internal=True
+            )
+        return self._storages[key]
+
+
+def torchscript_tensors(path: str | Path) -> dict[str, torch.Tensor]:
+    """The parameters and buffers of a TorchScript archive, named as its ``state_dict()`` names them.
+
+    Nothing of the archive is executed: its code is never read, its module classes are stand-ins.
+
+    Raises:
+        WeightsError: the archive lacks ``data.pkl``, is big-endian, names a global that is neither a
+            module class nor a tensor builder, or its tensor records do not match their references.
+    """
+    with zipfile.ZipFile(path) as archive:
+        names = archive.namelist()
+        pickle_name = next((name for name in names if name.endswith("/data.pkl") and name.count("/") == 1), None)
+        if pickle_name is None:
+            raise WeightsError("no data.pkl at the top of the archive")
+        prefix = pickle_name[: -len("data.pkl")]
+        if f"{prefix}byteorder" in names and archive.read(f"{prefix}byteorder").strip() != b"little":
+            raise WeightsError("the archive stores big-endian tensors")
+        if archive.getinfo(pickle_name).file_size > MAX_TORCHSCRIPT_PICKLE:
+            raise WeightsError(f"data.pkl is larger than {MAX_TORCHSCRIPT_PICKLE >> 20} MiB")
+        root = _ArchiveUnpickler(io.BytesIO(archive.read(pickle_name)), archive, prefix).load()
+    tensors: dict[str, torch.Tensor] = {}
+    _collect(root, "", tensors, 0)
+    return tensors
+
+
+def _collect(node: Any, prefix: str, out: dict[str, torch.Tensor], depth: int) -> None:
+    """Tensors among a module stand-in's attributes, and those of its sub-modules, by dotted name."""
+    if depth > MAX_MODULE_DEPTH:
+        raise WeightsError(f"modules nested more than {MAX_MODULE_DEPTH} levels deep")
+    state = node.state if isinstance(node, StandIn) else None
+    if not isinstance(state, dict):  # a class with its own __getstate__: no tensors of ours
+        return
+    for key, value in state.items():
+        if isinstance(value, torch.Tensor):
+            out[f"{prefix}{key}"] = value
+        elif isinstance(value, StandIn):
+            _collect(value, f"{prefix}{key}.", out, depth + 1)

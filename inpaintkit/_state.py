@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 
 import torch
@@ -76,6 +76,25 @@ def read_state_dict(path: str | os.PathLike, what: str) -> dict[str, Tensor]:
     return dict(state)
 
 
+def state_mismatch(expected: Mapping[str, Tensor], state: Mapping[str, Tensor], optional: Collection[str] = ()) -> str:
+    """What keeps ``state`` from loading where ``expected`` is: ``""`` if every tensor fits.
+
+    Args:
+        expected: the network's tensors (a meta-device network's will do: only shapes are read).
+        state: the tensors offered.
+        optional: keys of ``expected`` that may be absent.
+
+    Returns:
+        e.g. ``"missing a.weight; wrong shape b.bias (3,) instead of (4,)"``, naming at most three keys per kind.
+    """
+    missing = [key for key in expected if key not in state and key not in optional]
+    extra = [key for key in state if key not in expected]
+    wrong = [f"{key} {tuple(state[key].shape)} instead of {tuple(value.shape)}"
+             for key, value in expected.items() if key in state and state[key].shape != value.shape]
+    found = (("missing", missing), ("unexpected", extra), ("wrong shape", wrong))
+    return "; ".join(f"{label} {', '.join(keys[:3])}{' ...' if len(keys) > 3 else ''}" for label, keys in found if keys)
+
+
 def load_state_exact(
     module: nn.Module, state: Mapping[str, Tensor], what: str, ignore: tuple[str, ...] = ()
 ) -> None:
@@ -94,12 +113,7 @@ def load_state_exact(
     state = {key: value for key, value in state.items() if not key.startswith(ignore)}
     expected = module.state_dict()
     optional = {key for key in expected if key.endswith("num_batches_tracked")}
-    missing = [key for key in expected if key not in state and key not in optional]
-    extra = [key for key in state if key not in expected]
-    wrong = [f"{key} {tuple(state[key].shape)} instead of {tuple(value.shape)}"
-             for key, value in expected.items() if key in state and state[key].shape != value.shape]  # fmt: skip
-    found = (("missing", missing), ("unexpected", extra), ("wrong shape", wrong))
-    problems = [f"{label} {', '.join(keys[:3])}{' ...' if len(keys) > 3 else ''}" for label, keys in found if keys]
+    problems = state_mismatch(expected, state, optional)
     if problems:
-        raise WeightsError(f"{what} does not hold the expected tensors: {'; '.join(problems)}")
+        raise WeightsError(f"{what} does not hold the expected tensors: {problems}")
     module.load_state_dict({**{key: expected[key] for key in optional if key not in state}, **state})

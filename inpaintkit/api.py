@@ -10,6 +10,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 
+from ._state import state_mismatch
 from .classical import POSTPROCESSORS
 from .models.neural_patch import ContentNetwork
 from .optimize import PRECISIONS, optimization_enabled, optimize_for_inference
@@ -18,7 +19,7 @@ from .pipelines.inpaint import InpaintPipeline
 from .pipelines.neural_patch import content_alone
 from .pipelines.outpaint import OutpaintPipeline
 from .registry import DEFAULT_MODEL, DEFAULT_OUTPAINT_MODEL, REGISTRY, ModelSpec, build_architecture, get_spec
-from .types import InpaintKitError, InputError, UnknownModelError, WeightsError
+from .types import InpaintKitError, InputError, UnknownModelError, WeightsError, check_device
 from .weights import fetch, load_weights
 
 
@@ -45,6 +46,7 @@ def load_model(
         ``(module in eval mode, display name)``.
     """
     name = os.fspath(model)
+    device = check_device(device)
     if options and (name not in REGISTRY or get_spec(name).kind != "optimisation"):
         raise InputError(f"{name} takes no model options (got {', '.join(options)})")
     if name in REGISTRY:
@@ -80,21 +82,48 @@ def _load_learned(spec: ModelSpec, weights: str | os.PathLike | None, trust: boo
     return _build(weights, trust, spec)
 
 
-def _build(path: str | os.PathLike, trust: bool, spec: ModelSpec | None = None) -> nn.Module:
-    """Read a weight file and return the network it describes with its weights loaded."""
+#: Deepest chain of priors a model file may name (a PD-GAN's prior is one level).
+MAX_PRIOR_DEPTH = 2
+
+
+def _build(path: str | os.PathLike, trust: bool, spec: ModelSpec | None = None, depth: int = 0) -> nn.Module:
+    """Read a weight file and return the network it describes with its weights loaded.
+
+    The file's config is checked, and the network is first built on the meta device to compare
+    its tensor shapes with the file's, so that a crafted config cannot make us allocate more than
+    the file holds.
+    """
     loaded = load_weights(path, trust=trust)
     if spec is not None and loaded.arch != spec.arch:
         raise WeightsError(f"{path} holds a {loaded.arch!r} network, but {spec.name} is {spec.arch!r}")
-    module = build_architecture(loaded.arch, loaded.config)
     try:
-        module.load_state_dict(loaded.state_dict, strict=True)
-    except RuntimeError as err:
-        first = str(err).strip().splitlines()[0]
-        raise WeightsError(f"{path} does not fit the {loaded.arch} network it describes: {first}") from None
-    if hasattr(module, "attach_prior"):  # PD-GAN: its frozen prior is another registered model or file
-        prior_weights = module.config.prior_weights or None
-        module.attach_prior(load_model(module.config.prior, weights=prior_weights, trust=trust)[0])
+        with torch.device("meta"):
+            expected = build_architecture(loaded.arch, loaded.config).state_dict()
+    except InpaintKitError as err:
+        raise WeightsError(f"{path}: invalid model config: {err}") from None
+    problems = state_mismatch(expected, loaded.state_dict)
+    if problems:
+        raise WeightsError(f"{path} does not fit the {loaded.arch} network it describes: {problems}")
+    module = build_architecture(loaded.arch, loaded.config)
+    module.load_state_dict(loaded.state_dict, strict=True)
+    if hasattr(module, "attach_prior"):  # PD-GAN: its frozen prior is another registered model
+        module.attach_prior(_prior(path, module.config.prior, module.config.prior_weights, trust, depth))
     return module
+
+
+def _prior(path: str | os.PathLike, prior: str, prior_weights: str, trust: bool, depth: int) -> nn.Module:
+    """The prior a model file names: a registered model, or (with ``trust`` only) a file."""
+    named_file = prior_weights or (prior if prior not in REGISTRY else "")
+    if named_file and not trust:
+        raise WeightsError(f"{path} names the file {named_file!r} as its prior; a model file may name only a "
+                           "registered model, pass --trust (trust=True) to load a prior from a file you trust")
+    if depth + 1 >= MAX_PRIOR_DEPTH:
+        raise WeightsError(f"{path}: priors nested more than {MAX_PRIOR_DEPTH} deep")
+    if prior in REGISTRY:  # a registered prior names no prior of its own (PD-GAN presets cannot be priors)
+        return load_model(prior, weights=prior_weights or None, trust=trust)[0]
+    if not Path(prior).is_file():
+        raise WeightsError(f"{path} names {prior!r} as its prior: neither a registered model nor a file")
+    return _build(prior, trust, depth=depth + 1)
 
 
 def load(

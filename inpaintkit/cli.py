@@ -1,7 +1,8 @@
 """``inpaintkit`` command line: a thin shell that decodes arguments and calls the library.
 
-Errors meant for the user (:class:`~inpaintkit.types.InpaintKitError`) print one line
-``error: ...`` on stderr and exit with status 2.
+Errors meant for the user (:class:`~inpaintkit.types.InpaintKitError`) and those of the system
+(:class:`OSError`: a read-only folder, a full disk) print one line ``error: ...`` on stderr and exit
+with status 2. Files are written atomically, so a failure leaves no partial output.
 """
 
 from __future__ import annotations
@@ -22,10 +23,11 @@ def _pairs(image: Path, mask: Path, out: Path) -> list[tuple[Path, Path, Path]]:
     """Match images to masks (by file stem when folders are given) and choose output paths."""
     from .types import InputError
 
-    if not image.exists():
-        raise InputError(f"no such file: {image}")
-    if not mask.exists():
-        raise InputError(f"no such file: {mask}")
+    for path in (image, mask):
+        if not path.exists():
+            raise InputError(f"no such file: {path}")
+        if not (path.is_file() or path.is_dir()):
+            raise InputError(f"{path} is neither a regular file nor a folder")
     if image.is_file():
         if mask.is_dir():
             raise InputError(f"{mask} is a folder but {image} is a single image")
@@ -69,8 +71,8 @@ def cmd_remove(args: argparse.Namespace) -> int:
     for image_path, mask_path, target in tqdm(todo, desc=f"{args.model}", unit="img", disable=len(todo) < 2):
         try:
             picture = read_image(image_path, max_pixels=args.max_pixels)
-            result = pipe(picture, load_mask(mask_path), dilate=args.dilate, feather=args.feather,
-                          resize_mask=args.resize_mask)
+            hole = load_mask(mask_path, max_pixels=args.max_pixels)
+            result = pipe(picture, hole, dilate=args.dilate, feather=args.feather, resize_mask=args.resize_mask)
             for message in result.warnings:
                 log.warning("%s: %s", image_path.name, message)
             write_image(target, result.image, overwrite=args.overwrite)
@@ -163,6 +165,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    from .io import write_file
     from .training.export import export_checkpoint, model_card
     from .types import InpaintKitError
 
@@ -181,7 +184,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     export_checkpoint(args.checkpoint, target, ema=not args.no_ema, metadata=notes)
     print(f"wrote {target}")
     if args.card:
-        card.write_text(model_card(target, name=args.name or target.stem, evidence=evidence))
+        write_file(card, model_card(target, name=args.name or target.stem, evidence=evidence))
         print(f"wrote {card}")
     return 0
 
@@ -299,6 +302,10 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except InpaintKitError as err:
         print(f"error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:  # a read-only folder, a full disk, a parent that is a file ...
+        reason = (err.strerror or str(err) or type(err).__name__).splitlines()[0]
+        print(f"error: {err.filename}: {reason}" if err.filename else f"error: {reason}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -12,10 +12,12 @@ overridden by the ``INPAINTKIT_MAX_PIXELS`` environment variable, overridden in 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import secrets
 import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -213,8 +215,36 @@ def read_image(path: str | os.PathLike, *, max_pixels: int | None = None) -> Pic
         InputError: missing file, unreadable/truncated file, or too many pixels.
     """
     path = Path(path)
+    with open_image(path, max_pixels=max_pixels) as image:
+        try:
+            if _is_sixteen_bit_colour(image):
+                return _read_sixteen_bit(path, image)
+            image.load()
+            return _from_pil(ImageOps.exif_transpose(image))
+        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
+            raise InputError(f"cannot read image {path}: {err}") from None
+
+
+def open_image(path: str | os.PathLike, *, max_pixels: int | None = None, what: str = "image") -> Image.Image:
+    """Open an image file with Pillow, reading its header only, and check its size before any decoding.
+
+    Args:
+        path: the file.
+        max_pixels: the pixel limit (see :func:`resolve_max_pixels`).
+        what: what the file is, in messages (``"image"``, ``"mask"``).
+
+    Returns:
+        The lazily opened image (use it as a context manager; ``load()`` decodes it).
+
+    Raises:
+        InputError: missing file, something that is not a regular file (a folder, a FIFO), a file
+            Pillow cannot identify, or more pixels than the limit.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"no such file: {path}" if what == "image" else f"no such {what} file: {path}")
     if not path.is_file():
-        raise InputError(f"no such file: {path}")
+        raise InputError(f"{what} {path} is not a regular file")
     try:
         with _OPEN_LOCK:
             saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
@@ -223,16 +253,13 @@ def read_image(path: str | os.PathLike, *, max_pixels: int | None = None) -> Pic
             finally:
                 Image.MAX_IMAGE_PIXELS = saved
     except (OSError, SyntaxError, ValueError) as err:
-        raise InputError(f"cannot read image {path}: {err}") from None
-    with image:
-        check_pixel_limit(*image.size, max_pixels, what=f"image {path}")
-        try:
-            if _is_sixteen_bit_colour(image):
-                return _read_sixteen_bit(path, image)
-            image.load()
-            return _from_pil(ImageOps.exif_transpose(image))
-        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
-            raise InputError(f"cannot read image {path}: {err}") from None
+        raise InputError(f"cannot read {what} {path}: {err}") from None
+    try:
+        check_pixel_limit(*image.size, max_pixels, what=f"{what} {path}")
+    except InputError:
+        image.close()
+        raise
+    return image
 
 
 def _is_sixteen_bit_colour(image: Image.Image) -> bool:
@@ -307,14 +334,43 @@ def write_image(path: str | os.PathLike, picture: Picture | Image.Image | np.nda
         picture = Picture(picture.rgb, None, picture.bit_depth, picture.mode)
     if picture.bit_depth == 16 and fmt not in _SIXTEEN_BIT_FORMATS:
         log.warning("%s holds 8 bits per channel; writing the 16-bit picture %s with 8 bits", fmt, path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.stem}.{secrets.token_hex(4)}.tmp{path.suffix}")
-    try:
+
+    def write(temp: Path) -> None:
         if picture.bit_depth == 16 and fmt in _SIXTEEN_BIT_FORMATS:
             _write_sixteen_bit(temp, picture)
         else:
             options = {"quality": 95} if fmt in ("JPEG", "WEBP") else {}
             to_pil(Picture(picture.rgb, picture.alpha, 8, picture.mode)).save(temp, format=fmt, **options)
+
+    return _atomic(path, write)
+
+
+def write_file(path: str | os.PathLike, data: bytes | str) -> Path:
+    """Write ``data`` (text as UTF-8) to ``path`` atomically, replacing it: on any error (a full disk)
+    the previous file, or none, is left, never a partial one. Parent folders are created."""
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    return _atomic(Path(path), lambda temp: temp.write_bytes(payload))
+
+
+@contextlib.contextmanager
+def output_set() -> Iterator[list[Path]]:
+    """Files that belong together (a mask set, the samples and their contact sheet): append each path
+    once written; if the block fails, those written so far are removed, so no partial set is left."""
+    written: list[Path] = []
+    try:
+        yield written
+    except BaseException:
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise
+
+
+def _atomic(path: Path, write: Callable[[Path], None]) -> Path:
+    """``write`` a temporary file next to ``path``, then rename it into place (removed on error)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(f".{path.stem}.{secrets.token_hex(4)}.tmp{path.suffix}")
+    try:
+        write(temp)
         os.replace(temp, path)
     except BaseException:
         temp.unlink(missing_ok=True)

@@ -6,15 +6,17 @@ contract tests that run over every registered model.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import torch.nn as nn
 
 from .classical import NavierStokesInpainter, PatchMatchInpainter, TeleaInpainter, patchmatch_available
 from .models import glcic, lama, neural_patch, outpaint, pdgan
-from .types import UnknownModelError
+from ._typed import coerce
+from .types import InputError, UnknownModelError
 from .weights import WeightSpec, WEIGHT_SPECS, cached_path
 
 #: Where the weight files we train and ship with the package live.
@@ -141,7 +143,7 @@ REGISTRY: dict[str, ModelSpec] = {
         _lama("lama-tiny", "LaMa FFC generator for tests and smoke runs"),
         ModelSpec("glcic", "learned", "GLCIC completion network (Iizuka et al. 2017), paper widths; the authors' "
                   "completionnet_*.t7 loads with --weights", "CC BY-NC-SA 4.0 (authors' weights)", arch="glcic",
-                  config=glcic.PRESETS["glcic"]),
+                  config=glcic.PRESETS["glcic"], weights=WEIGHT_SPECS["glcic"]),
         ModelSpec("glcic-small", "learned", "GLCIC completion network at a quarter of the widths, trained here",
                   _TRAINED_HERE, arch="glcic", config=glcic.PRESETS["glcic-small"],
                   bundled="glcic-small.safetensors", recipe="configs/glcic-small-cpu-refine.yaml"),
@@ -214,14 +216,52 @@ def list_models() -> list[ModelSpec]:
 
 
 def build_architecture(arch: str, config: object | dict) -> nn.Module:
-    """Build an untrained network of family ``arch`` from a config instance or a plain dict."""
+    """Build an untrained network of family ``arch`` from a config instance or a plain dict.
+
+    A dict (from a weight file's metadata, say) is checked first by :func:`config_from_dict`.
+
+    Raises:
+        UnknownModelError: ``arch`` is no known family.
+        InputError: the dict does not describe a valid config of that family.
+    """
     try:
         entry = ARCHITECTURES[arch]
     except KeyError:
         raise UnknownModelError(f"unknown architecture {arch!r}; known: {', '.join(ARCHITECTURES)}") from None
     if isinstance(config, dict):
-        config = entry.config_cls(**config)
+        config = config_from_dict(entry.config_cls, config, arch)
     return entry.module_cls(config)
+
+
+#: Largest number a model config may hold (widths, block counts, list items) and longest list: it
+#: bounds what a crafted weight file can make us build (big-lama's largest is 1024).
+MAX_CONFIG_NUMBER = 8192
+MAX_CONFIG_LIST = 64
+
+
+def config_from_dict(cls: type, data: Mapping[str, Any], what: str) -> Any:
+    """Config dataclass ``cls`` from plain data, each field checked against its type and bounds.
+
+    Raises:
+        InputError: an unknown key, a value of the wrong type, a number beyond
+            :data:`MAX_CONFIG_NUMBER` or not finite, a list longer than :data:`MAX_CONFIG_LIST`, or a
+            value the config itself refuses; the message names the key.
+    """
+    try:
+        config = coerce(dict(data), cls, what)
+    except InputError:
+        raise
+    except ValueError as err:  # the config's own checks (__post_init__)
+        raise InputError(str(err)) from None
+    for field in fields(cls):
+        value = getattr(config, field.name)
+        items = value if isinstance(value, list) else [value]
+        if len(items) > MAX_CONFIG_LIST:
+            raise InputError(f"{what}.{field.name}: a list of {len(items)} items (at most {MAX_CONFIG_LIST})")
+        bad = next((v for v in items if isinstance(v, (int, float)) and not abs(v) <= MAX_CONFIG_NUMBER), None)
+        if bad is not None:
+            raise InputError(f"{what}.{field.name}: {bad!r} is out of range (at most {MAX_CONFIG_NUMBER} in size)")
+    return config
 
 
 def create_model(name: str) -> nn.Module:

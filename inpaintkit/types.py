@@ -36,6 +36,27 @@ class UnknownModelError(InpaintKitError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
+def check_device(device: str | torch.device) -> torch.device:
+    """``device`` as a :class:`torch.device` that can run a model here, or an :class:`InputError` saying why not."""
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise InputError(f"unknown device {str(device)!r}; use cpu, cuda or cuda:N (a GPU build of torch), "
+                         "or mps") from None
+    if resolved.type == "cuda":
+        if not torch.cuda.is_available():
+            raise InputError(f"device {str(device)!r}: this torch build has no CUDA support or sees no GPU; "
+                             "use --device cpu")
+        if resolved.index is not None and resolved.index >= torch.cuda.device_count():
+            raise InputError(f"device {str(device)!r}: only {torch.cuda.device_count()} GPU(s) visible")
+    elif resolved.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise InputError(f"device {str(device)!r}: Apple's MPS backend is not available here; use --device cpu")
+    elif resolved.type != "cpu":
+        raise InputError(f"device {str(device)!r} cannot run a model here; use cpu, cuda or mps")
+    return resolved
+
+
 def check_image(image: torch.Tensor, name: str = "image") -> None:
     """Raise :class:`InputError` unless ``image`` is a float ``(B,3,H,W)`` tensor in ``[0,1]``."""
     if not isinstance(image, torch.Tensor):

@@ -12,7 +12,8 @@ Formats read, recognised by content rather than by name:
   objects, so it is read by a restricted unpickler that rebuilds tensors and plain containers,
   turns OmegaConf (and Lightning, ``typing``) classes into inert stand-ins and refuses any other
   global. ``trust=True`` allows full unpickling, for files you trust;
-* ``torchscript-lama``: IOPaint's ``big-lama.pt`` (parameters ``model.generator.<key>``);
+* ``torchscript-lama``: IOPaint's ``big-lama.pt`` (parameters ``model.generator.<key>``), whose tensors are
+  read from the archive as data: none of its TorchScript code runs, with or without ``trust``;
 * ``state-dict``: a plain ``torch.save``-d or safetensors state dict, keys with or without
   ``generator.``;
 * ``torch7-glcic``: the GLCIC authors' Torch7 ``completionnet_*.t7`` (see :mod:`inpaintkit.torch7`).
@@ -37,7 +38,7 @@ from safetensors import safe_open
 from safetensors.torch import save as safetensors_bytes
 from tqdm import tqdm
 
-from ._safe_pickle import RESTRICTED_PICKLE, Refused, StandIn, plain
+from ._safe_pickle import RESTRICTED_PICKLE, Refused, StandIn, plain, torchscript_tensors
 from .models import lama
 from .torch7 import TORCH7_TABLE_HEADER, load_glcic_t7
 from .types import WeightsError
@@ -103,6 +104,23 @@ WEIGHT_SPECS: dict[str, WeightSpec] = {
             "`inpaintkit convert` reads its best.ckpt."
         ),
     ),
+    "glcic": WeightSpec(
+        name="glcic",
+        url="http://hi.cs.waseda.ac.jp/~iizuka/data/completionnet_places2.t7",
+        filename="completionnet_places2.t7",
+        sha256=None,
+        md5="b1527543a0ee22c23fca44cefdf48531",
+        licence=GLCIC_T7_LICENCE,
+        format="torch7-glcic",
+        input_convention="RGB in [0,1] minus the file's mean, holes set to 0, mask as a 4th channel; H and W "
+        "multiples of 4",
+        size_mb=47.0,
+        note=(
+            "The GLCIC authors' completion network trained on Places2 (satoshiiizuka/siggraph2017_inpainting), "
+            "a Torch7 file read by inpaintkit.torch7. The md5 is the one the authors' download_model.sh checks "
+            "(it also states sha1 4206897fd900b6a5509491900a2c6fb521bf272e); no sha256 is published."
+        ),
+    ),
     # Frozen feature extractors of the training losses (inpaintkit.losses.perceptual.load_backbone).
     "ade20k-resnet50dilated": WeightSpec(
         name="ade20k-resnet50dilated",
@@ -140,16 +158,15 @@ WEIGHT_SPECS: dict[str, WeightSpec] = {
         name="vgg16",
         url="https://download.pytorch.org/models/vgg16-397923af.pth",
         filename="vgg16-397923af.pth",
-        sha256=None,
-        sha256_prefix="397923af",
+        sha256="397923af8e79cdbb6a7127f12361acd7a2f83e06b05044ddf496e83de57a5bf0",
         licence="BSD-3-Clause",
         format="state-dict",
         input_convention="LPIPS input: RGB in [-1,1], shifted and scaled by LPIPS's ScalingLayer",
         size_mb=527.8,
         note=(
             "torchvision's VGG16_Weights.IMAGENET1K_V1 (features.* and classifier.*), the trunk LPIPS-VGG "
-            "uses. torchvision publishes no full digest; its file name carries the first 8 hex digits of "
-            "the sha256 (397923af), which fetch checks."
+            "uses. Its file name carries the first 8 hex digits of the sha256 (397923af); the full digest is "
+            "the one public projects that pin this file state."
         ),
     ),
     "lpips-vgg-v0.1": WeightSpec(
@@ -328,11 +345,8 @@ def load_weights(path: str | os.PathLike, *, trust: bool = False) -> LoadedWeigh
         kind = _sniff(path)
         if kind == "safetensors":
             return _read_safetensors(path)
-        if kind == "torchscript":
-            # TorchScript archives hold TorchScript code and tensors, not arbitrary pickled Python
-            # objects; no method of the module is called here, only its tensors are read.
-            module = torch.jit.load(str(path), map_location="cpu")
-            return _lama_weights(path, module.state_dict(), "torchscript-lama", {}, "model.generator.")
+        if kind == "torchscript":  # read as data: the archive's code never runs (no torch.jit)
+            return _lama_weights(path, _read_torchscript(path), "torchscript-lama", {}, "model.generator.")
         if kind == "pickle":
             return _read_pickle(path, trust)
         if kind == "torch7":
@@ -368,6 +382,16 @@ def _sniff(path: Path) -> str | None:
     if len(head) == 9 and head[8:] == b"{" and int.from_bytes(head[:8], "little") < path.stat().st_size:
         return "safetensors"  # 8-byte header length, then the JSON header
     return None
+
+
+def _read_torchscript(path: Path) -> dict[str, torch.Tensor]:
+    try:
+        return torchscript_tensors(path)
+    except Refused as err:
+        raise WeightsError(f"refusing to unpickle {err.name} from the TorchScript archive {path}: "
+                           "only modules and tensors are read from such files") from None
+    except WeightsError as err:
+        raise WeightsError(f"cannot read the TorchScript archive {path}: {err}") from None
 
 
 def _read_safetensors(path: Path) -> LoadedWeights:
@@ -450,6 +474,9 @@ def _lama_weights(
 
 # --------------------------------------------------------------------------------------- writing
 def _refuse_overwrite(path: Path, overwrite: bool) -> None:
+    """Refuse a target that exists (unless ``overwrite``) or is not named ``*.safetensors``."""
+    if path.suffix != ".safetensors":
+        raise WeightsError(f"{path}: a model file is written as safetensors, so its name must end in .safetensors")
     if path.exists() and not overwrite:
         raise WeightsError(f"{path} already exists; pass overwrite=True (--overwrite) to replace it")
 
@@ -477,7 +504,7 @@ def save_model_file(
         ``path``.
 
     Raises:
-        WeightsError: if ``path`` exists and ``overwrite`` is false.
+        WeightsError: if ``path`` exists and ``overwrite`` is false, or does not end in ``.safetensors``.
     """
     path = Path(path)
     _refuse_overwrite(path, overwrite)

@@ -81,6 +81,11 @@ class _Writer:
             for key, item in items:
                 self.object(key)
                 self.object(item)
+        elif isinstance(value, FloatTensor) and np.size(value.values) == 0:  # as torch/File writes an empty tensor
+            self.torch_header("torch.FloatTensor", 1)
+            self.int(0)
+            self.long(1)
+            self.object(None)
         elif isinstance(value, FloatTensor):
             self.torch_header("torch.FloatTensor", 1)
             array = np.ascontiguousarray(value.values, dtype=np.float32)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -139,7 +140,8 @@ def test_empty_mask_returns_input_with_warning(photo, tmp_path, caplog):
     out = tmp_path / "o.png"
     assert main(["remove", str(photo), "--mask", str(empty), "-o", str(out), "--model", "telea"]) == 0
     assert (np.array(Image.open(out)) == np.array(Image.open(photo))).all()
-    assert any("empty" in r.getMessage().lower() for r in caplog.records)
+    assert [r.getMessage() for r in caplog.records if "empty" in r.getMessage()] == [
+        f"{photo.name}: the mask is empty: nothing to fill, image returned unchanged"]  # once, not twice
 
 
 def test_all_hole_mask_works(photo, tmp_path):
@@ -208,3 +210,91 @@ def test_console_entry_point_prints_no_traceback(tmp_path):
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert proc.stderr.strip().splitlines() == [f"error: no such file: {tmp_path / 'missing.jpg'}"]
+
+
+# ------------------------------------------------------------------ the system's errors, one line each
+def _commands(photo: Path, mask: Path, tmp_path: Path, out: Path) -> dict[str, list[str]]:
+    source = tmp_path / "tiny.safetensors"
+    if not source.exists():
+        net = LamaGenerator(PRESETS["lama-tiny"])
+        save_model_file(source, "lama", net.config, net.state_dict())
+    return {
+        "remove": ["remove", str(photo), "--mask", str(mask), "-o", str(out / "o.png"), "--model", "telea"],
+        "outpaint": ["outpaint", str(photo), "--left", "8", "--model", "telea", "-o", str(out / "o.png")],
+        "diverse": ["diverse", str(photo), "--mask", str(mask), "-n", "2", "-o", str(out / "samples")],
+        "masks": ["masks", "--preset", "thin", "--size", "256", "--count", "2", "-o", str(out / "masks")],
+        "convert": ["convert", str(source), str(out / "c.safetensors")],
+        "eval": ["eval", "--data", str(photo.parent), "--masks", "thin", "--models", "telea", "--size", "64",
+                 "--no-lpips", "--no-fid", "-o", str(out / "report")],
+    }
+
+
+@pytest.mark.parametrize("command", ["remove", "outpaint", "diverse", "masks", "convert", "eval"])
+def test_an_unwritable_output_is_one_line_and_leaves_nothing(command, photo, mask, tmp_path, capsys):
+    blocker = tmp_path / "blocker"  # a file where the output folder should go
+    blocker.write_text("a file, not a folder")
+    argv = _commands(photo, mask, tmp_path, blocker)[command]
+    assert main(argv) == 2
+    line = _error_line(capsys)
+    assert "blocker" in line and ("Not a directory" in line or "File exists" in line), line
+    assert blocker.read_text() == "a file, not a folder"
+
+
+@pytest.mark.parametrize("command", ["masks", "diverse"])
+def test_a_full_disk_leaves_no_partial_set(command, photo, mask, tmp_path, monkeypatch, capsys):
+    import inpaintkit.io as io_module
+
+    real, calls = io_module._atomic, []
+
+    def full_disk_on_the_second_file(path, write):
+        calls.append(path)
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device", str(path))
+        return real(path, write)
+
+    monkeypatch.setattr(io_module, "_atomic", full_disk_on_the_second_file)
+    out = tmp_path / "out"
+    assert main(_commands(photo, mask, tmp_path, out)[command]) == 2
+    last = capsys.readouterr().err.rstrip().splitlines()[-1]  # after a progress bar's last repaint
+    assert last.split("error: ")[-1].endswith(": No space left on device")
+    assert len(calls) == 2 and [p for p in out.rglob("*") if p.is_file()] == []
+
+
+def test_mask_pixels_are_checked_before_decoding(photo, tmp_path, capsys):
+    big = _mask(tmp_path / "big.png", size=(4000, 3000), box=(0, 0, 10, 10))
+    out = tmp_path / "o.png"
+    assert main(["remove", str(photo), "--mask", str(big), "-o", str(out), "--model", "telea",
+                 "--max-pixels", "1000000"]) == 2
+    assert "mask" in (line := _error_line(capsys)) and "4000x3000 = 12,000,000 pixels" in line
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(("device", "message"), [
+    ("cuda", "no CUDA support"), ("meta", "cannot run a model here"), ("bogus", "unknown device 'bogus'"),
+])
+def test_a_device_that_cannot_run_is_one_line(device, message, photo, mask, tmp_path, capsys):
+    if device == "cuda" and torch.cuda.is_available():
+        pytest.skip("a GPU is visible")
+    argv = ["remove", str(photo), "--mask", str(mask), "-o", str(tmp_path / "o.png"), "--model", "telea"]
+    assert main([*argv, "--device", device]) == 2
+    assert message in _error_line(capsys)
+
+
+def test_a_fifo_is_not_called_a_folder(photo, tmp_path, capsys):
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)
+    assert main(["remove", str(fifo), "--mask", str(photo), "-o", str(tmp_path / "o.png")]) == 2
+    assert "neither a regular file nor a folder" in _error_line(capsys)
+
+
+def test_masks_and_convert_name_the_cli_flags_and_extensions(tmp_path, capsys):
+    out = tmp_path / "masks"
+    assert main(["masks", "--preset", "thin", "--size", "256", "--count", "1", "-o", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["masks", "--preset", "thin", "--size", "256", "--count", "1", "-o", str(out)]) == 2
+    assert "pass --overwrite" in _error_line(capsys)
+    source = tmp_path / "tiny.safetensors"
+    net = LamaGenerator(PRESETS["lama-tiny"])
+    save_model_file(source, "lama", net.config, net.state_dict())
+    assert main(["convert", str(source), str(tmp_path / "model.pt")]) == 2
+    assert "must end in .safetensors" in _error_line(capsys) and not (tmp_path / "model.pt").exists()

@@ -156,7 +156,9 @@ def test_discriminator_branches_and_concatenation() -> None:
 
 def test_registry_presets_and_safetensors_round_trip(tmp_path: Path) -> None:
     assert REGISTRY["glcic"].config.width == 64 and REGISTRY["glcic-small"].config.width == 16
-    assert "--weights" in REGISTRY["glcic"].description and REGISTRY["glcic"].weights is None
+    spec = REGISTRY["glcic"].weights  # the authors' Places2 file, with the md5 their download script checks
+    assert (spec.filename, spec.md5, spec.format) == ("completionnet_places2.t7", "b1527543a0ee22c23fca44cefdf48531",
+                                                      "torch7-glcic")
     torch.manual_seed(0)
     net = create_model("glcic-small").eval()
     path = save_model_file(tmp_path / "g.safetensors", "glcic", net.config, net.state_dict())
@@ -368,6 +370,22 @@ def test_pipeline_applies_the_models_postprocessing_unless_disabled(tmp_path: Pa
     assert np.array_equal(plain, b)
 
 
+@pytest.mark.parametrize("hole", [(1, 1), (2, 2), (1, 5), (2, 40), (3, 3)])
+def test_tiny_holes_go_through_the_poisson_post_processing(hole) -> None:
+    rng = np.random.default_rng(0)
+    image = rng.random((32, 48, 3), dtype=np.float32)
+    mask = np.zeros((32, 48), bool)
+    mask[10 : 10 + hole[0], 20 : 20 + hole[1]] = True
+    raw = rng.random((32, 48, 3), dtype=np.float32)
+    out = telea_then_seamless_clone(raw, image, mask)
+    assert np.array_equal(out[~mask], image[~mask]) and np.all((out >= 0) & (out <= 1))
+    if min(hole) < 3:  # every hole pixel lies on the fixed outer ring of the box: Telea's values
+        telea = cv2.inpaint(np.rint(np.where(mask[..., None], raw, image) * 255).astype(np.uint8),
+                            mask.astype(np.uint8) * 255, 1, cv2.INPAINT_TELEA)
+        assert np.array_equal(np.rint(out[mask] * 255), telea[mask].astype(np.float32))
+    assert inpaintkit.load("glcic-small")(image, mask).image.shape == (32, 48, 3)
+
+
 # ------------------------------------------------------------------------------ Torch7 files
 def _t7_layers(net: GlcicCompletionNet, old_bn: int | None = None) -> list[TorchClass]:
     """The modules of ``net`` as the authors' nn.Sequential holds them (first conv as the old MM type,
@@ -431,6 +449,35 @@ def test_torch7_file_round_trip_gives_the_same_network(tmp_path: Path) -> None:
                                                                                "CC BY-NC-SA 4.0")  # fmt: skip
     module, _ = load_model("glcic", weights=path)  # the registry name with the authors' file, as --weights
     image, mask = torch.rand(2, 3, 32, 40), torch.zeros(2, 1, 32, 40)
+    mask[:, :, 8:20, 10:30] = 1
+    with torch.inference_mode():
+        assert torch.allclose(module(image, mask), net(image, mask), atol=1e-5)
+
+
+def test_torch7_released_layout_flat_with_dilation_one_and_lua_bookkeeping(tmp_path: Path) -> None:
+    """The released files: one flat nn.Sequential; the 3x3 stride-1 convolutions between the first and the
+    last dilated one are SpatialDilatedConvolution with dilation 1; every module keeps the fields Lua's
+    nn leaves behind (output, gradInput, _type, gradWeight ...)."""
+    net = _random_net()
+    layers = _t7_layers(net)
+    dilated = [i for i, layer in enumerate(layers) if layer.name == "nn.SpatialDilatedConvolution"]
+    empty = FloatTensor(np.zeros(0, np.float32))
+    for index, layer in enumerate(layers):
+        fields = layer.fields
+        if dilated[0] < index < dilated[-1] + 4 and layer.name == "nn.SpatialConvolution" and fields["dW"] == 1:
+            layer.name = "nn.SpatialDilatedConvolution"
+            fields |= {"dilationW": 1, "dilationH": 1}
+        fields |= {"output": empty, "gradInput": empty, "_type": "torch.FloatTensor"}
+        if "weight" in fields:
+            fields |= {"gradWeight": FloatTensor(np.zeros_like(fields["weight"].values)), "finput": empty,
+                       "fgradInput": empty}
+    assert sum(layer.name == "nn.SpatialDilatedConvolution" for layer in layers) > len(dilated)
+    model = TorchClass("nn.Sequential", {"modules": layers, "output": empty, "gradInput": empty,
+                                         "_type": "torch.FloatTensor", "train": False})
+    path = write_t7(tmp_path / "completionnet_places2.t7", {"model": model, "mean": FloatTensor(np.array(
+        net.config.mean, np.float32))})
+    module, _ = load_model("glcic", weights=path)
+    image, mask = torch.rand(1, 3, 32, 40), torch.zeros(1, 1, 32, 40)
     mask[:, :, 8:20, 10:30] = 1
     with torch.inference_mode():
         assert torch.allclose(module(image, mask), net(image, mask), atol=1e-5)

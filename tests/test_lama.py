@@ -11,7 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from inpaintkit.models._layers import pushpull_fill
+from inpaintkit.classical.pushpull import pushpull_fill
 from inpaintkit.models.lama import (
     PREFILLS,
     PRESETS,

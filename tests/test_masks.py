@@ -461,7 +461,7 @@ def test_eval_set_is_byte_identical_prefix_stable_and_refuses_overwrite(tmp_path
     for i in range(3):
         assert doc["files"][i]["area"] == pytest.approx(mask_area(eval_set[i]), abs=1e-6)
 
-    with pytest.raises(InputError, match="mask_0000.png already exists; pass overwrite=True"):
+    with pytest.raises(InputError, match=r"mask_0000.png already exists; pass --overwrite \(overwrite=True\)"):
         write_eval_set("thick", 256, 3, 5, tmp_path / "a", progress=False)
     again = write_eval_set("thick", 256, 3, 5, tmp_path / "a", overwrite=True, progress=False)
     assert again == a

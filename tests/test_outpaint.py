@@ -286,6 +286,16 @@ def test_clone_of_the_known_region_keeps_the_generated_pixels() -> None:
     assert np.abs(out[~hole] - 0.3).max() <= 1 / 255  # a flat source takes the generated border's level
 
 
+@pytest.mark.parametrize("size", [(1, 1), (1, 6), (2, 2)])
+def test_a_tiny_picture_extends_with_the_poisson_blend(size) -> None:
+    picture = np.full((*size, 3), 120, np.uint8)
+    pipe = load_outpainter("outpaint-small")
+    blended = pipe(picture, left=8, right=8, top=8, bottom=8).image.rgb
+    plain = pipe(picture, left=8, right=8, top=8, bottom=8, blend=False).image.rgb
+    assert blended.shape == plain.shape == (size[0] + 16, size[1] + 16, 3)
+    assert np.all((blended >= 0) & (blended <= 1)) and np.all(plain[8:-8, 8:-8] == np.float32(120 / 255))
+
+
 def test_command_writes_the_extended_image(tmp_path: Path, capsys) -> None:
     parser = argparse.ArgumentParser()
     add_outpaint_arguments(parser)

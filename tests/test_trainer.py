@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import errno
 import hashlib
 import json
 import math
 import os
 import pickle
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -24,13 +26,13 @@ import inpaintkit
 from inpaintkit.cli import main as cli_main
 from inpaintkit.models.lama import PRESETS, LamaGenerator
 from inpaintkit.training import EMA, Trainer, export_checkpoint, lr_factor, run_training
-from inpaintkit.training._checkpoint import atomic_save
+from inpaintkit.training._checkpoint import atomic_save, state_digest, write_checkpoint
 from inpaintkit.training.export import model_card
 from inpaintkit.training.config import ModelConfig, PhaseConfig, ScheduleConfig, TrainConfig, save_config
 from inpaintkit.training.objectives import OBJECTIVES
 from inpaintkit.training.ema import recalibrate_batchnorm
 from inpaintkit.training.trainer import code_version, init_generator
-from inpaintkit.types import InputError, WeightsError
+from inpaintkit.types import InpaintKitError, InputError, WeightsError
 from inpaintkit.weights import load_weights, save_model_file
 
 TESTS = Path(__file__).parent
@@ -188,15 +190,35 @@ def test_resume_continues_exactly(tmp_path: Path) -> None:
     assert second.best == full.best
 
 
-def _run_in_subprocess(tmp_path: Path, config: TrainConfig) -> subprocess.Popen:
+def _run_in_subprocess(tmp_path: Path, config: TrainConfig, prelude: str = "") -> subprocess.Popen:
+    """``inpaintkit train`` in a process group of its own (its loader workers included), after ``prelude``."""
     script = (f"import sys; sys.path.insert(0, {str(TESTS)!r})\n"
               "from _training_toys import build_toy\n"
               "from inpaintkit.training.objectives import OBJECTIVES\n"
               "from inpaintkit.cli import main\n"
               "OBJECTIVES['toy'] = build_toy\n"
+              f"{prelude}\n"
               f"sys.exit(main(['train', {_recipe(tmp_path, config)!r}]))\n")  # fmt: skip
-    return subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})  # fmt: skip
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen(
+        [sys.executable, "-c", script], cwd=ROOT, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True
+    )
+
+
+def _finish(process: subprocess.Popen, timeout: float) -> str:
+    """The run's stderr once it exited, with no process of its group left; else kill them all and fail."""
+    try:
+        _, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        _, stderr = process.communicate()
+        pytest.fail(f"the run was still there {timeout} s later:\n{stderr[-2000:]}")
+    try:
+        os.killpg(process.pid, 0)
+    except ProcessLookupError:
+        return stderr
+    os.killpg(process.pid, signal.SIGKILL)
+    pytest.fail(f"the run exited ({process.returncode}) but left processes behind (its loader workers)")
 
 
 def _wait_for(path: Path, process: subprocess.Popen, timeout: float = 40.0) -> None:
@@ -274,13 +296,252 @@ def test_sigkill_loses_at_most_the_steps_since_the_last_checkpoint(
         run_training(_recipe(tmp_path, config), ["--run.out_dir=" + str(tmp_path / "empty")], resume=True)
 
 
-def test_atomic_save_keeps_the_old_file_when_writing_fails(tmp_path: Path) -> None:
+def test_atomic_save_keeps_the_old_file_when_writing_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "last.pt"
     atomic_save({"step": 1}, path)
     with pytest.raises((pickle.PicklingError, AttributeError)):
         atomic_save({"step": 2, "bad": lambda: None}, path)  # cannot be pickled
     assert torch.load(path, weights_only=True) == {"step": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]
+
+    def full_disk(obj: object, handle: object) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(torch, "save", full_disk)
+    with pytest.raises(InpaintKitError, match=f"^cannot write {re.escape(str(path))}: No space left on device$"):
+        atomic_save({"step": 2}, path)
+    assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]
+
+
+FULL_DISK = """
+import errno, os, torch
+def full_disk(obj, handle):
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+torch.save = full_disk
+"""
+
+
+@pytest.mark.parametrize("failure", ["non-finite loss", "full disk"])
+def test_an_error_in_the_loop_stops_the_loader_workers_and_the_run_exits(tmp_path: Path, failure: str) -> None:
+    # Workers ignore SIGTERM: a run that left one running used to wait for it forever at exit.
+    write_images(tmp_path / "data", 4)
+    config = tiny_config(tmp_path / "data", tmp_path / "run", steps=1000)
+    config.data.workers, config.run.ckpt_every, config.run.log_every, config.run.threads = 1, 3, 1000, 1
+    prelude = FULL_DISK if failure == "full disk" else ""
+    if failure == "non-finite loss":
+        config.optim["generator"].lr = math.inf  # step 0 makes the weights NaN
+    process = _run_in_subprocess(tmp_path, config, prelude)
+    stderr = _finish(process, timeout=90)
+    expected = {
+        "non-finite loss": "error: non-finite loss at step 1 (generator, phase joint): {'l1': nan}; "
+        "lower optim.generator.lr or set optim.generator.clip",
+        "full disk": f"error: cannot write {tmp_path / 'run' / 'last.pt'}: No space left on device",
+    }[failure]
+    assert process.returncode == 2 and stderr.strip().splitlines()[-1] == expected, stderr[-2000:]
+    assert [p.name for p in (tmp_path / "run").iterdir()] == ["config.yaml"]  # no checkpoint, no temporary file
+
+
+# In a new worker, between its fork and ignore_signals, torch's SIGTERM handler kills it for a
+# SIGTERM from anyone but its parent: here the group's SIGTERM arrives in that moment.
+SIGTERM_AS_WORKERS_START = """
+import os, signal
+from torch.utils.data._utils import signal_handling
+torch_handlers = signal_handling._set_worker_signal_handlers
+def handlers_then_sigterm(*args):
+    torch_handlers(*args)
+    os.killpg(0, signal.SIGTERM)
+signal_handling._set_worker_signal_handlers = handlers_then_sigterm
+"""
+
+
+@pytest.mark.parametrize("when", ["mid-run", "as the workers start"])
+def test_sigterm_to_the_process_group_stops_a_run_with_workers_cleanly(tmp_path: Path, when: str) -> None:
+    write_images(tmp_path / "data", 4)
+    config = tiny_config(tmp_path / "data", tmp_path / "run", steps=100_000)
+    config.data.workers, config.run.ckpt_every, config.run.log_every, config.run.threads = 1, 100_000, 1000, 1
+    process = _run_in_subprocess(tmp_path, config, SIGTERM_AS_WORKERS_START if when != "mid-run" else "")
+    sent = time.monotonic()
+    if when == "mid-run":
+        _wait_for(tmp_path / "run" / "config.yaml", process)
+        time.sleep(1.0)
+        os.killpg(process.pid, signal.SIGTERM)  # as Slurm, systemd or docker do: every process of the run
+        sent = time.monotonic()
+    stderr = _finish(process, timeout=60)
+    assert process.returncode == 0, stderr[-2000:]
+    assert time.monotonic() - sent < 30
+    step = torch.load(tmp_path / "run" / "last.pt", weights_only=True)["step"]
+    assert (0 < step < 100_000) if when == "mid-run" else step == 1  # at the start: stopped after one step
+    assert f"stopped by signal at step {step}; checkpoint {tmp_path / 'run' / 'last.pt'}" in stderr
+
+
+KILLED_WHILE_WRITING = """
+import time, torch
+real_save, calls = torch.save, []
+def save_then_hang(obj, handle):
+    calls.append(1)
+    if len(calls) == 1:
+        return real_save(obj, handle)
+    handle.write(b"half a checkpoint")
+    handle.flush()
+    time.sleep(600)
+torch.save = save_then_hang
+"""
+
+
+def test_temporary_files_of_killed_runs_are_removed_at_start(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    write_images(tmp_path / "data", 4)
+    config = tiny_config(tmp_path / "data", tmp_path / "run", steps=100_000)
+    config.run.ckpt_every, config.run.log_every, config.run.threads = 2, 1000, 1
+    process = _run_in_subprocess(tmp_path, config, KILLED_WHILE_WRITING)
+    stale = tmp_path / "run" / f".last.pt.tmp-{process.pid}"
+    _wait_for(tmp_path / "run" / "last.pt", process)  # the first checkpoint, its temporary file renamed
+    _wait_for(stale, process)
+    deadline = time.monotonic() + 30
+    while stale.stat().st_size == 0 and time.monotonic() < deadline:  # opened, not yet written
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGKILL)  # killed while writing its second checkpoint
+    process.communicate(timeout=30)
+    assert stale.read_bytes() == b"half a checkpoint"
+    running = tmp_path / "run" / f".best.pt.tmp-{os.getpid()}"  # a live process's: still being written
+    running.write_bytes(b"x")
+    run_training(_recipe(tmp_path, config), ["--schedule.phases.0.steps=3"], resume=True)
+    assert f"removed {stale}, left by a process that was killed while writing it" in capsys.readouterr().err
+    assert not stale.exists() and running.exists()
+    assert torch.load(tmp_path / "run" / "last.pt", weights_only=True)["step"] == 3
+
+
+def test_checkpoints_carry_a_digest_of_their_contents(tmp_path: Path) -> None:
+    write_images(tmp_path / "data", 2)
+    _trainer(tiny_config(tmp_path / "data", tmp_path / "run", steps=2)).train()
+    state = torch.load(tmp_path / "run" / "last.pt", weights_only=True)
+    assert re.fullmatch(r"[0-9a-f]{64}", state["digest"]) and state["digest"] == state_digest(state)
+    weight = state["nets"]["generator"]["model.1.ffc.convl2l.weight"]
+    weight.view(-1)[7] = torch.nextafter(weight.view(-1)[7], torch.tensor(math.inf))  # one bit of one number
+    assert state_digest(state) != state["digest"]
+    weight.view(-1)[7] = torch.nextafter(weight.view(-1)[7], torch.tensor(-math.inf))
+    assert state_digest(state) == state["digest"]
+    assert state_digest({**state, "step": 3}) != state["digest"]
+    assert state_digest(dict(reversed(state.items()))) == state["digest"]  # key order does not matter
+
+
+def _flip_a_tensor_byte(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    tensor = torch.load(path, weights_only=True)["nets"]["generator"]["model.1.ffc.convl2l.weight"]
+    at = data.find(tensor.numpy().tobytes())
+    assert at > 0
+    data[at + 5] ^= 0x10
+    path.write_bytes(bytes(data))
+
+
+def _rewritten(change):  # a sound file (its digest recomputed) that does not fit the run
+    def damage(path: Path) -> None:
+        state = torch.load(path, weights_only=True)
+        change(state)
+        write_checkpoint(state, path)
+
+    return damage
+
+
+def test_resume_from_a_damaged_checkpoint_is_one_line_naming_the_last_good_one(tmp_path: Path, capsys) -> None:
+    write_images(tmp_path / "data", 3)
+    config = tiny_config(tmp_path / "data", tmp_path / "good", steps=4)
+    config.data.val_dir, config.data.val_size, config.data.val_masks = str(tmp_path / "data"), 16, "outpaint-sides"
+    config.run.val_every, config.run.threads = 2, 1
+    recipe = _recipe(tmp_path, config)
+    run_training(recipe, [])
+    best_step = torch.load(tmp_path / "good" / "best.pt", weights_only=True)["step"]
+    key = "model.1.ffc.convl2l.weight"
+    shape = tuple(torch.load(tmp_path / "good" / "last.pt", weights_only=True)["ema"][key].shape)
+    unfit = "{last}: checkpoint does not fit this run: "
+
+    def truncate(path: Path) -> None:
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+    damages = {  # case -> (damage done to last.pt, how the error starts)
+        "flipped byte": (_flip_a_tensor_byte, "{last} is damaged: its contents do not match the digest stored in it"),
+        "missing key": (
+            _rewritten(lambda s: s["nets"]["generator"].pop(key)),
+            unfit + f"nets.generator: missing {key}",
+        ),
+        "wrong shape": (
+            _rewritten(lambda s: s["ema"].update({key: torch.zeros(2, 2)})),
+            unfit + f"ema: {key} has shape (2, 2), not {shape}",
+        ),
+        "no optimizers": (_rewritten(lambda s: s.pop("optimizers")), unfit + "no 'optimizers'"),
+        "truncated": (truncate, "cannot read checkpoint {last}: "),
+    }
+    for case, (damage, message) in damages.items():
+        run = tmp_path / case.replace(" ", "-")
+        shutil.copytree(tmp_path / "good", run)
+        last, best = run / "last.pt", run / "best.pt"
+        damage(last)
+        before = last.read_bytes()
+        with pytest.raises(InputError) as caught:
+            run_training(recipe, [f"--run.out_dir={run}", "--schedule.phases.0.steps=6"], resume=True)
+        error = str(caught.value)
+        assert error.startswith(message.format(last=last)) and "\n" not in error, (case, error)
+        alternative = f"the last good checkpoint is {best} (step {best_step}): copy it to {last} to resume from there"
+        assert error.endswith(f"; {alternative}"), (case, error)
+        assert last.read_bytes() == before  # and nothing else was written either:
+        for name in ("best.pt", "config.yaml", "generator.safetensors"):
+            assert (run / name).read_bytes() == (tmp_path / "good" / name).read_bytes(), name
+    # With best.pt damaged too, or absent, there is nothing to go back to.
+    run = tmp_path / "flipped-byte"
+    _flip_a_tensor_byte(run / "best.pt")
+    assert cli_main(["train", recipe, "--resume", f"--run.out_dir={run}", "--schedule.phases.0.steps=6"]) == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"error: {run / 'last.pt'} is damaged: its contents do not match the digest stored in it; no other good "
+        f"checkpoint in {run}: delete {run / 'last.pt'} to start afresh, or set another --run.out_dir")
+
+
+def test_a_checkpoint_without_a_digest_is_resumed_with_a_warning(tmp_path: Path, caplog) -> None:
+    write_images(tmp_path / "data", 2)
+    config = tiny_config(tmp_path / "data", tmp_path / "run", steps=2)
+    config.run.threads = 1
+    recipe = _recipe(tmp_path, config)
+    run_training(recipe, [])
+    last = tmp_path / "run" / "last.pt"
+    old = torch.load(last, weights_only=True)
+    old.pop("digest", None)
+    atomic_save(old, last)  # as written before checkpoints had digests
+    run_training(recipe, ["--schedule.phases.0.steps=3"], resume=True)
+    assert f"{last} has no digest (written by an older inpaintkit): its contents cannot be checked" in caplog.text
+    state = torch.load(last, weights_only=True)
+    assert state["step"] == 3 and state["digest"] == state_digest(state)
+
+
+def test_zero_steps_are_refused_before_anything_is_written(tmp_path: Path, capsys) -> None:
+    write_images(tmp_path / "data", 2)
+    recipe = _recipe(tmp_path, tiny_config(tmp_path / "data", tmp_path / "run"))
+    with pytest.raises(InputError, match=r"^schedule.phases must add up to at least 1 step, got \[0\]$"):
+        run_training(recipe, ["--schedule.phases.0.steps=0"])
+    assert cli_main(["train", recipe, "--schedule.phases.0.steps=0"]) == 2
+    assert capsys.readouterr().err == "error: schedule.phases must add up to at least 1 step, got [0]\n"
+    assert not (tmp_path / "run").exists()
+
+
+def test_resuming_a_finished_run_exports_its_trained_generator_and_past_the_end_refuses(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    write_images(tmp_path / "data", 2)
+    config = tiny_config(tmp_path / "data", tmp_path / "run", steps=3)
+    config.run.threads = 1
+    recipe = _recipe(tmp_path, config)
+    run = run_training(recipe, [])
+    generator, last = run / "generator.safetensors", run / "last.pt"
+    generator.unlink()  # e.g. killed between the last checkpoint and the export
+    capsys.readouterr()
+    assert run_training(recipe, [], resume=True) == run
+    assert f"already finished at step 3; exported its generator to {generator}" in capsys.readouterr().err
+    state, exported = torch.load(last, weights_only=True), load_weights(generator)
+    assert all(torch.equal(exported.state_dict[k], v) for k, v in state["ema"].items())
+    assert json.loads(exported.metadata["trained"])["commands"] == state["commands"]  # the run's, not this one
+    recipe_text = (run / "config.yaml").read_text()
+    with pytest.raises(InputError) as caught:
+        run_training(recipe, ["--schedule.phases.0.steps=2"], resume=True)
+    assert str(caught.value) == (f"{last} is at step 3, past the 2 steps of the schedule: raise "
+                                 f"schedule.phases.0.steps to train on, or export it: inpaintkit export {last} OUT")
+    assert (run / "config.yaml").read_text() == recipe_text and torch.load(last, weights_only=True)["step"] == 3
 
 
 def test_phases_update_only_their_networks(tmp_path: Path) -> None:

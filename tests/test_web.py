@@ -26,7 +26,10 @@ from inpaintkit import registry  # noqa: E402
 from inpaintkit.types import InputError, UnknownModelError  # noqa: E402
 from inpaintkit.web import add_serve_arguments, cmd_serve  # noqa: E402
 from inpaintkit.web import server as web_server  # noqa: E402
-from inpaintkit.web._work import WorkQueue  # noqa: E402
+from inpaintkit.pipelines.inpaint import InpaintPipeline  # noqa: E402
+from inpaintkit.web._guard import DATA_POLICY, DOCS_POLICY, PAGE_POLICY  # noqa: E402
+from inpaintkit.web._http import WebError  # noqa: E402
+from inpaintkit.web._work import WorkQueue, limit_runs  # noqa: E402
 from inpaintkit.web.server import create_app  # noqa: E402
 
 
@@ -50,9 +53,14 @@ def box_mask(height: int = 48, width: int = 64) -> np.ndarray:
     return mask
 
 
+def local(app, **options) -> TestClient:
+    """A test client whose requests name ``localhost`` as Host (the server refuses unknown hosts)."""
+    return TestClient(app, base_url="http://localhost", **options)
+
+
 @pytest.fixture(scope="module")
 def client() -> TestClient:
-    return TestClient(create_app())
+    return local(create_app())
 
 
 def post_inpaint(client: TestClient, image: bytes, mask: bytes, **fields: str):
@@ -94,6 +102,7 @@ def test_info_reports_limits(client):
     assert info["hd_strategies"] == ["original", "resize", "crop"]
     assert info["default_model"] == registry.DEFAULT_MODEL
     assert info["queue_size"] == 4
+    assert info["max_run_pixels"] == 2048 * 2048
 
 
 def test_openapi_documents_the_multipart_fields(client):
@@ -203,7 +212,7 @@ def test_outpaint_without_borders_is_refused(client):
 
 # ------------------------------------------------------------------------------------------ limits
 def test_oversize_upload_by_content_length_is_413():
-    small = TestClient(create_app(max_upload_bytes=2000))
+    small = local(create_app(max_upload_bytes=2000))
     response = post_inpaint(small, png(photo(60, 60, seed=1)), png(box_mask(60, 60)))
     assert "2,000 bytes" in error(response, 413)
     assert response.json()["max_upload_bytes"] == 2000
@@ -228,7 +237,7 @@ def test_oversize_streamed_upload_stops_reading_at_the_limit():
     scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
              "path": "/api/inpaint", "raw_path": b"/api/inpaint", "query_string": b"", "root_path": "",
              "scheme": "http", "server": ("test", 80), "client": ("test", 1),
-             "headers": [(b"content-type", b"multipart/form-data; boundary=xyz")]}
+             "headers": [(b"host", b"localhost"), (b"content-type", b"multipart/form-data; boundary=xyz")]}
     asyncio.run(app(scope, receive, send))
     assert sent[0]["status"] == 413
     assert json.loads(sent[1]["body"])["max_upload_bytes"] == 10_000
@@ -236,7 +245,7 @@ def test_oversize_streamed_upload_stops_reading_at_the_limit():
 
 
 def test_pixel_limit_is_413_naming_the_limit():
-    small = TestClient(create_app(max_pixels=1000))
+    small = local(create_app(max_pixels=1000))
     response = post_inpaint(small, png(photo()), png(box_mask()))
     message = error(response, 413)
     assert "64x48" in message and "1,000" in message
@@ -277,7 +286,7 @@ def test_unknown_model_is_404_listing_the_models(client):
 
 
 def test_models_allowed_restricts_the_offer():
-    only = TestClient(create_app(models_allowed=["telea"]))
+    only = local(create_app(models_allowed=["telea"]))
     assert [entry["name"] for entry in only.get("/api/models").json()] == ["telea"]
     response = post_inpaint(only, png(photo()), png(box_mask()), model="navier-stokes")
     assert error(response, 404) and response.json()["models"] == ["telea"]
@@ -287,7 +296,7 @@ def test_models_allowed_restricts_the_offer():
 
 def test_learned_model_without_local_weights_is_409(monkeypatch, tmp_path):
     monkeypatch.setenv("INPAINTKIT_HOME", str(tmp_path))  # an empty weight cache
-    app = TestClient(create_app(models_allowed=["big-lama", "lama-tiny", "telea"]))
+    app = local(create_app(models_allowed=["big-lama", "lama-tiny", "telea"]))
     models = {entry["name"]: entry for entry in app.get("/api/models").json()}
     assert models["big-lama"]["weights_present"] is False and models["big-lama"]["ready"] is False
     assert "--download-weights" in error(post_inpaint(app, png(photo()), png(box_mask()), model="big-lama"), 409)
@@ -327,9 +336,8 @@ class _Blocking(nn.Module):
 
 def test_full_queue_answers_503_then_recovers(monkeypatch):
     started, release = threading.Event(), threading.Event()
-    spec = registry.ModelSpec("blocking", "classical", "test stand-in", "n/a", factory=lambda: _Blocking(started, release))
-    monkeypatch.setitem(registry.REGISTRY, "blocking", spec)
-    app = TestClient(create_app(queue_size=1, models_allowed=["blocking", "telea"]))
+    stand_in(monkeypatch, "blocking", _Blocking(started, release))
+    app = local(create_app(queue_size=1, models_allowed=["blocking", "telea"]))
     first = {}
     worker = threading.Thread(target=lambda: first.update(response=post_inpaint(
         app, png(photo()), png(box_mask()), model="blocking")))
@@ -358,23 +366,30 @@ def test_serve_arguments_reach_serve(monkeypatch):
     parser = argparse.ArgumentParser()
     add_serve_arguments(parser)
     args = parser.parse_args(["--port", "9000", "--models", "telea, navier-stokes", "--max-upload-mb", "1.5",
-                              "--queue-size", "2", "--download-weights"])
+                              "--queue-size", "2", "--download-weights", "--max-run-pixels", "1000000",
+                              "--allow-host", "photos.lan", "--allow-host", "10.0.0.5"])
     assert args.func is cmd_serve and args.func(args) == 0
     assert calls == [(("127.0.0.1", 9000), {
-        "max_upload_bytes": 1_572_864, "max_pixels": None, "queue_size": 2,
-        "models_allowed": ["telea", "navier-stokes"], "device": "cpu", "allow_downloads": True})]
+        "max_upload_bytes": 1_572_864, "max_pixels": None, "max_run_pixels": 1_000_000, "queue_size": 2,
+        "models_allowed": ["telea", "navier-stokes"], "device": "cpu", "allow_downloads": True,
+        "allowed_hosts": ["photos.lan", "10.0.0.5"]})]
 
 
-@pytest.fixture()
-def pdgan_app(monkeypatch, tmp_path) -> TestClient:
-    """A server offering pdgan-small, with random bundled weights for it and its lama-small prior."""
+def bundle_random_pdgan(monkeypatch, tmp_path: Path) -> None:
+    """Random bundled weights for pdgan-small and its lama-small prior, in ``tmp_path``."""
     monkeypatch.setattr(registry, "ASSETS_DIR", tmp_path)
     torch.manual_seed(0)
     for name in ("lama-small", "pdgan-small"):
         spec = registry.get_spec(name)
         state = registry.build_architecture(spec.arch, spec.config).state_dict()
         inpaintkit.weights.save_model_file(tmp_path / spec.bundled, spec.arch, spec.config, state)
-    return TestClient(create_app(models_allowed=["pdgan-small", "telea"]))
+
+
+@pytest.fixture()
+def pdgan_app(monkeypatch, tmp_path) -> TestClient:
+    """A server offering pdgan-small, with random bundled weights for it and its lama-small prior."""
+    bundle_random_pdgan(monkeypatch, tmp_path)
+    return local(create_app(models_allowed=["pdgan-small", "telea"]))
 
 
 def test_a_model_that_gives_several_answers_json_samples(pdgan_app):
@@ -403,3 +418,222 @@ def test_openapi_pages_load_their_scripts_from_the_server(client):
         assert sources and all(src.startswith("/") for src in sources), sources  # nothing from a CDN
         assert any(src.endswith(script) for src in sources)
         assert client.get(next(src for src in sources if src.endswith(script))).status_code == 200
+
+
+def test_samples_times_pixels_over_the_pixel_limit_is_413(monkeypatch, tmp_path):
+    bundle_random_pdgan(monkeypatch, tmp_path)
+    app = local(create_app(models_allowed=["pdgan-small"], max_pixels=10_000))
+    image, mask = png(photo()), png(box_mask())  # 64x48 = 3,072 pixels
+    message = error(post_inpaint(app, image, mask, model="pdgan-small", samples="4"), 413)
+    assert message == ("4 samples of a 64x48 picture make more than the limit of 10,000 pixels in one answer; "
+                       "ask fewer samples")
+    assert len(post_inpaint(app, image, mask, model="pdgan-small", samples="3").json()["images"]) == 3
+
+
+# ------------------------------------------------------------------------------------ memory bounds
+class _Recording(nn.Module):
+    """A stand-in model that records the size of every input, returns it unchanged, or raises ``fail``."""
+
+    def __init__(self, sizes: list[tuple[int, int]], fail: BaseException | None = None) -> None:
+        super().__init__()
+        self.sizes, self.fail = sizes, fail
+
+    def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        self.sizes.append(tuple(image.shape[-2:]))
+        if self.fail is not None:
+            raise self.fail
+        return image
+
+
+def stand_in(monkeypatch, name: str, model: nn.Module) -> None:
+    spec = registry.ModelSpec(name, "classical", "test stand-in", "n/a", factory=lambda: model)
+    monkeypatch.setitem(registry.REGISTRY, name, spec)
+
+
+def strip(width: int, height: int, hole: slice) -> tuple[bytes, bytes]:
+    """A ``width`` x ``height`` photo and a mask with the columns ``hole`` as its hole, as PNG."""
+    mask = np.zeros((height, width), np.uint8)
+    mask[:, hole] = 255
+    return png(photo(height, width)), png(mask)
+
+
+def test_whole_image_over_the_run_limit_is_413_and_crop_or_resize_still_run(monkeypatch):
+    sizes: list[tuple[int, int]] = []
+    stand_in(monkeypatch, "recording", _Recording(sizes))
+    app = local(create_app(max_run_pixels=25_000, models_allowed=["recording"]))
+    assert app.get("/api/info").json()["max_run_pixels"] == 25_000
+    image, mask = strip(1400, 20, slice(100, 110))  # 28,000 pixels, long side above the crop and resize triggers
+    response = post_inpaint(app, image, mask, model="recording", hd_strategy="original")
+    assert error(response, 413) == (
+        "hd_strategy=original runs the model on the whole 1400x20 image (28,000 pixels), more than this server "
+        "runs in one piece (25,000): send hd_strategy=crop (fills around each hole) or resize (downscales the "
+        "picture)")
+    assert response.json()["max_run_pixels"] == 25_000 and sizes == []  # refused before any model runs
+    crop = post_inpaint(app, image, mask, model="recording", hd_strategy="crop")
+    assert decode(crop).shape == (20, 1400, 3) and crop.headers["x-inpaint-strategy"] == "crop"
+    resize = post_inpaint(app, image, mask, model="recording", hd_strategy="resize")
+    assert decode(resize).shape == (20, 1400, 3) and resize.headers["x-inpaint-strategy"] == "resize"
+    assert sizes == [(20, 238), (18, 1280)]  # the crop around the hole (+128 px), the downscaled picture
+    files = {"image": ("photo.png", png(photo(20, 1000)), "image/png")}
+    canvas = app.post("/api/outpaint", files=files, data={"model": "recording", "right": "400",
+                                                          "hd_strategy": "original"})
+    assert "whole 1400x20 extended canvas (28,000 pixels)" in error(canvas, 413)
+
+
+def test_a_crop_over_the_run_limit_is_refused_before_the_model_runs(monkeypatch):
+    sizes: list[tuple[int, int]] = []
+    stand_in(monkeypatch, "recording", _Recording(sizes))
+    app = local(create_app(max_run_pixels=25_000, models_allowed=["recording"]))
+    image, mask = strip(1400, 20, slice(100, 1300))  # one hole as wide as the picture: its crop is all of it
+    response = post_inpaint(app, image, mask, model="recording", hd_strategy="crop")
+    assert error(response, 413) == (
+        "recording would run on a 1400x20 region in one piece (28,000 pixels), more than this server's limit of "
+        "25,000: send hd_strategy=resize (downscales the picture), or smaller holes with crop")
+    assert sizes == []
+
+
+def test_postprocessing_over_its_limit_is_refused():
+    sizes: list[tuple[int, int]] = []
+    regions: list[tuple[int, ...]] = []
+
+    def postprocess(pred: np.ndarray, rgb: np.ndarray, hole: np.ndarray) -> np.ndarray:
+        regions.append(rgb.shape[:2])
+        return pred
+
+    pipe = InpaintPipeline(_Recording(sizes), name="toy", pad_multiple=1, hd_resize_limit=100,
+                           postprocess=postprocess)
+    limit_runs(pipe, 2000)  # the model may see 2,000 pixels, the post-processing 8,000
+    wide = np.zeros((40, 400), np.uint8)
+    wide[10:20, 10:20] = 255
+    with pytest.raises(WebError, match=r"toy's post-processing would run on a 400x40 region \(16,000 pixels\), "
+                                       r"more than this server's limit of 8,000: send hd_strategy=crop") as caught:
+        pipe(photo(40, 400), wide, hd_strategy="resize")
+    assert caught.value.status == 413 and sizes == [(10, 100)] and regions == []
+    assert pipe(photo(20, 160), wide[:20, :160], hd_strategy="resize").strategy == "resize"
+    assert regions == [(20, 160)]
+
+
+def test_requests_over_the_queue_are_refused_before_their_upload_is_read(monkeypatch):
+    started, release = threading.Event(), threading.Event()
+    stand_in(monkeypatch, "blocking", _Blocking(started, release))
+    app = create_app(queue_size=1, models_allowed=["blocking"])
+    worker = threading.Thread(target=lambda: post_inpaint(local(app), png(photo()), png(box_mask()),
+                                                          model="blocking"))
+    worker.start()
+    received, sent = [], []
+
+    async def receive():
+        received.append(1)
+        return {"type": "http.request", "body": b"x" * 1000, "more_body": True}
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+             "path": "/api/inpaint", "raw_path": b"/api/inpaint", "query_string": b"", "root_path": "",
+             "scheme": "http", "server": ("localhost", 80), "client": ("test", 1),
+             "headers": [(b"host", b"localhost"), (b"content-type", b"multipart/form-data; boundary=xyz")]}
+    oversize = {**scope, "headers": [*scope["headers"], (b"content-length", b"999999999")]}
+    try:
+        assert started.wait(10)
+        asyncio.run(app(scope, receive, send))
+        asyncio.run(app(oversize, receive, send))
+    finally:
+        release.set()
+        worker.join(10)
+    assert sent[0]["status"] == 503 and "busy" in json.loads(sent[1]["body"])["error"]
+    assert sent[2]["status"] == 413  # an oversize upload is told so at once, not 'busy'
+    assert received == []  # a client over the queue costs no memory for its upload
+
+
+# ------------------------------------------------------------------------------------ web hardening
+@pytest.mark.parametrize("host", ["evil.example", "evil.example:8080", "127.0.0.1.nip.io:8080",
+                                  "evil@localhost", "localhost:8080/x", ""])
+def test_an_unknown_host_is_400(client, host):
+    response = client.get("/api/info", headers={"host": host})
+    message = error(response, 400)
+    assert message.startswith(f"unknown host {host!r}: this server answers to 127.0.0.1, ::1, localhost;")
+    assert response.json()["allowed_hosts"] == ["127.0.0.1", "::1", "localhost"]
+
+
+@pytest.mark.parametrize("host", ["localhost", "localhost:8080", "LocalHost.:8080", "127.0.0.1:1", "[::1]:8080"])
+def test_local_hosts_are_accepted(client, host):
+    assert client.get("/api/info", headers={"host": host}).status_code == 200
+
+
+def test_allowed_hosts_and_the_bound_address_are_accepted(monkeypatch):
+    import uvicorn
+
+    served = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: served.update(app=app, **options))
+    web_server.serve("192.168.1.5", 8080, allowed_hosts=["Photos.LAN"], models_allowed=["telea"])
+    assert served["host"] == "192.168.1.5" and served["port"] == 8080
+    app = TestClient(served["app"])
+    for host, status in (("192.168.1.5:8080", 200), ("photos.lan:8080", 200), ("localhost:8080", 200),
+                         ("192.168.1.6:8080", 400)):
+        assert app.get("/api/info", headers={"host": host}).status_code == status, host
+    web_server.serve("0.0.0.0", 8080, models_allowed=["telea"])  # a wildcard is no host name
+    assert TestClient(served["app"]).get("/api/info", headers={"host": "0.0.0.0:8080"}).status_code == 400
+
+
+@pytest.mark.parametrize("origin, status", [
+    ("http://localhost:8080", 200), ("http://127.0.0.1:8080", 200), ("http://[::1]:8080", 200),
+    ("http://evil.example", 403), ("http://evil.example:8080", 403), ("http://localhost:9999", 403),
+    ("https://localhost", 403), ("null", 403), ("file://", 403),
+])
+def test_a_post_from_another_origin_is_403(client, origin, status):
+    response = client.post("/api/inpaint", headers={"host": "localhost:8080", "origin": origin},
+                           files={"image": ("p.png", png(photo()), "image/png"),
+                                  "mask": ("m.png", png(box_mask()), "image/png")}, data={"model": "telea"})
+    if status == 403:
+        assert error(response, 403) == (f"cross-origin request refused: Origin {origin!r} is not this server "
+                                        "(an allowed host on port 8080)")
+    else:
+        assert decode(response).shape == (48, 64, 3)
+    assert client.get("/api/info", headers={"origin": origin}).status_code == 200  # reading is not refused
+
+
+def test_every_answer_carries_a_content_security_policy_and_nosniff(monkeypatch):
+    stand_in(monkeypatch, "failing", _Recording([], RuntimeError("boom")))
+    app = local(create_app(models_allowed=["telea", "failing"], max_upload_bytes=100_000),
+                raise_server_exceptions=False)
+    image, mask = png(photo()), png(box_mask())
+    answers = {
+        "page": app.get("/"),
+        "docs": app.get("/docs"),
+        "script": app.get("/static/app.js"),
+        "json": app.get("/api/info"),
+        "picture": post_inpaint(app, image, mask),
+        "not found": app.get("/nothing-here"),
+        "422": post_inpaint(app, image, mask, dilate="x"),
+        "413": post_inpaint(app, png(np.random.default_rng(0).integers(0, 255, (300, 300, 3), np.uint8)), mask),
+        "400 host": app.get("/api/info", headers={"host": "evil.example"}),
+        "403 origin": app.post("/api/inpaint", headers={"origin": "http://evil.example"}),
+        "500": post_inpaint(app, image, mask, model="failing"),
+    }
+    assert answers["not found"].json() == {"error": "Not Found"}
+    statuses = {name: response.status_code for name, response in answers.items()}
+    assert statuses == {"page": 200, "docs": 200, "script": 200, "json": 200, "picture": 200, "not found": 404,
+                        "422": 422, "413": 413, "400 host": 400, "403 origin": 403, "500": 500}
+    for name, response in answers.items():
+        assert response.headers["x-content-type-options"] == "nosniff", name
+        policies = response.headers.get_list("content-security-policy")
+        expected = {"page": PAGE_POLICY, "docs": DOCS_POLICY}.get(name, DATA_POLICY)
+        assert policies == [expected], name
+    assert DATA_POLICY == "default-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+    assert "script-src" not in PAGE_POLICY and PAGE_POLICY.startswith("default-src 'self';")
+
+
+@pytest.mark.parametrize("fail, expected", [
+    (RuntimeError("boom\n  at line 2"), "internal error: RuntimeError: boom (details in the server log)"),
+    (MemoryError(), "the server ran out of memory on this request: send hd_strategy=crop or resize, "
+                    "or a smaller picture"),
+])
+def test_a_model_that_fails_answers_one_json_line(monkeypatch, caplog, fail, expected):
+    stand_in(monkeypatch, "failing", _Recording([], fail))
+    app = local(create_app(models_allowed=["failing", "telea"]), raise_server_exceptions=False)
+    response = post_inpaint(app, png(photo()), png(box_mask()), model="failing")
+    assert error(response, 500) == expected
+    assert "Traceback" not in response.text and "\n" not in response.json()["error"]
+    assert "Traceback" in caplog.text  # the details go to the log
+    assert post_inpaint(app, png(photo()), png(box_mask())).status_code == 200  # the queue place came back

@@ -24,6 +24,7 @@ import pytest
 import torch
 import torch.nn as nn
 
+from _official_files import IOPaintLayout, official_hparams, patterned_state
 from inpaintkit import weights as W
 from inpaintkit._state import fetch_published
 from inpaintkit.models.lama import PRESETS, LamaConfig, LamaGenerator
@@ -61,31 +62,6 @@ def inputs() -> tuple[torch.Tensor, torch.Tensor]:
     return image, mask
 
 
-def _official_hparams(**generator_changes) -> omegaconf.DictConfig:
-    """A LaMa training config shaped like big-lama's config.yaml (interpolations included)."""
-    generator = {
-        "kind": "ffc_resnet", "input_nc": 4, "output_nc": 3, "ngf": 8, "n_downsampling": 3, "n_blocks": 2,
-        "add_out_act": "sigmoid",
-        "init_conv_kwargs": {"ratio_gin": 0, "ratio_gout": 0, "enable_lfu": False},
-        "downsample_conv_kwargs": {"ratio_gin": "${generator.init_conv_kwargs.ratio_gout}",
-                                   "ratio_gout": "${generator.downsample_conv_kwargs.ratio_gin}", "enable_lfu": False},
-        "resnet_conv_kwargs": {"ratio_gin": 0.75, "ratio_gout": "${generator.resnet_conv_kwargs.ratio_gin}",
-                               "enable_lfu": False},
-        **generator_changes,
-    }  # fmt: skip
-    return omegaconf.OmegaConf.create({
-        "run_title": "tiny",
-        "training_model": {"kind": "default", "visualize_each_iters": 1000},
-        "losses": {"l1": {"weight_missing": 0, "weight_known": 10}, "resnet_pl": {"weight": 30}},
-        "optimizers": {"generator": {"kind": "adam", "lr": 0.001}},
-        "location": {"data_root_dir": "/data/places"},
-        "data": {"batch_size": 10, "train": {"indir": "${location.data_root_dir}/train"}},
-        "generator": generator,
-        "discriminator": {"kind": "pix2pixhd_nlayer", "input_nc": 3, "ndf": 64, "n_layers": 4},
-        "trainer": {"kwargs": {"gpus": [0, 1], "max_epochs": 40}},
-    })  # fmt: skip
-
-
 @contextlib.contextmanager
 def _fake_lightning():
     """Make ``pytorch_lightning.callbacks.model_checkpoint.ModelCheckpoint`` importable for a while."""
@@ -113,7 +89,7 @@ def _save_lightning_ckpt(path: Path, model: LamaGenerator, hparams=None, with_hp
     state["loss_resnet_pl.impl.conv1.weight"] = torch.randn(4, 3, 3, 3, generator=gen)
     ckpt = {"epoch": 7, "global_step": 4200, "pytorch-lightning_version": "1.2.9", "state_dict": state}
     if with_hparams:
-        ckpt["hyper_parameters"] = hparams if hparams is not None else _official_hparams()
+        ckpt["hyper_parameters"] = hparams if hparams is not None else official_hparams()
         ckpt["hparams_type"] = omegaconf.DictConfig  # Lightning stores the class itself
         # Lightning keys callback states by the callback class: fake one that pickles by reference.
         with _fake_lightning() as callback:  # Lightning keys callback states by their class
@@ -129,24 +105,12 @@ def lightning_ckpt(model, tmp_path_factory) -> Path:
     return _save_lightning_ckpt(tmp_path_factory.mktemp("ckpt") / "best.ckpt", model)
 
 
-class _IOPaintLayout(nn.Module):
-    """Wraps the generator so its parameters are named ``model.generator.<key>``, as in big-lama.pt."""
-
-    def __init__(self, generator: LamaGenerator) -> None:
-        super().__init__()
-        self.model = nn.Module()
-        self.model.generator = generator
-
-    def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        return self.model.generator(image, mask)
-
-
 @pytest.fixture(scope="module")
 def torchscript_file(model, inputs, tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("jit") / "big-lama.pt"
     with warnings.catch_warnings():  # the stride check reads shapes as Python ints
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
-        traced = torch.jit.trace(_IOPaintLayout(model), inputs, check_trace=False)
+        traced = torch.jit.trace(IOPaintLayout(model), inputs, check_trace=False)
     torch.jit.save(traced, str(path))
     return path
 
@@ -201,14 +165,14 @@ def test_lightning_ckpt_loads_with_trust(lightning_ckpt, model, inputs):
 
 
 def test_lightning_architecture_comes_from_hyper_parameters(model, tmp_path):
-    hparams = _official_hparams(kind="pix2pixhd_global")
+    hparams = official_hparams(kind="pix2pixhd_global")
     path = _save_lightning_ckpt(tmp_path / "other.ckpt", model, hparams)
     with pytest.raises(WeightsError, match=r"other\.ckpt.*kind 'pix2pixhd_global' is not supported"):
         W.load_weights(path)
 
 
 def test_lightning_hyper_parameters_must_fit_the_tensors(model, tmp_path):
-    path = _save_lightning_ckpt(tmp_path / "mixed.ckpt", model, _official_hparams(n_blocks=3))
+    path = _save_lightning_ckpt(tmp_path / "mixed.ckpt", model, official_hparams(n_blocks=3))
     with pytest.raises(WeightsError, match=r"mixed\.ckpt: the generator tensors do not fit .*n_blocks=3"):
         W.load_weights(path)
 
@@ -246,6 +210,21 @@ def test_malicious_pickle_is_refused(func, model, tmp_path):
     assert not marker.exists()
 
 
+def test_released_best_ckpt_layout_pickled_by_omegaconf_2_0():
+    """tests/data/lama_ckpt_omegaconf20/best.ckpt (see make.py there): generator and evaluator tensors only,
+    ``hparams_name``, hyper-parameters pickled by OmegaConf 2.0.6 (not the version installed here)."""
+    path = Path(__file__).parent / "data" / "lama_ckpt_omegaconf20" / "best.ckpt"
+    with pytest.raises(pickle.UnpicklingError):
+        torch.load(path, weights_only=True)
+    loaded = W.load_weights(path)
+    config = LamaConfig(ngf=4, n_downsampling=2, n_blocks=1)
+    assert (loaded.source_format, loaded.config) == ("lightning-lama", asdict(config))
+    assert loaded.metadata == {"epoch": "39", "global_step": "800000", "pytorch-lightning_version": "1.2.9"}
+    expected = patterned_state(LamaGenerator(config))
+    assert loaded.state_dict.keys() == expected.keys()  # the evaluators' buffers are dropped
+    assert all(torch.equal(loaded.state_dict[key], value) for key, value in expected.items())
+
+
 # ---------------------------------------------------------------------- TorchScript + state dicts
 def test_torchscript_loads(torchscript_file, model, inputs):
     assert "model.generator.model.1.ffc.convl2l.weight" in torch.jit.load(str(torchscript_file)).state_dict()
@@ -254,8 +233,11 @@ def test_torchscript_loads(torchscript_file, model, inputs):
     _assert_same_state(loaded, model)
     out = _run(loaded, inputs)
     assert torch.allclose(out, _reference(model, inputs), atol=1e-6, rtol=0)
-    with torch.no_grad():
-        assert torch.allclose(out, torch.jit.load(str(torchscript_file))(*inputs), atol=1e-6, rtol=0)
+    image, mask = inputs
+    with torch.no_grad():  # the traced file composites: compare with our prediction pasted the same way
+        traced = torch.jit.load(str(torchscript_file))(*inputs)
+    assert torch.allclose(mask * out + (1 - mask) * image, traced, atol=1e-6, rtol=0)
+    assert not torch.allclose(out, traced, atol=1e-3, rtol=0)  # the raw prediction differs on known pixels
 
 
 @pytest.mark.parametrize("prefix", ["", "generator."])

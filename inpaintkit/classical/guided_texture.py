@@ -39,8 +39,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..io import LUMA_WEIGHTS
-from ..models._layers import pushpull_fill
 from ..types import InputError
+from .pushpull import pushpull_fill
 
 _NEIGHBOURS = ((-1, 0), (1, 0), (0, -1), (0, 1))
 

@@ -61,7 +61,9 @@ def seamless_clone(source: np.ndarray, target: np.ndarray, mask: np.ndarray) -> 
     Returns:
         ``(H, W, 3)`` float32: ``target`` outside the mask (exactly), inside the solution of the
         Poisson equation with ``source``'s gradients, quantised to multiples of 1/255 (OpenCV works on
-        ``uint8``). An empty mask returns ``target``; a full one returns ``source`` (no boundary).
+        ``uint8``). An empty mask returns ``target``; a full one returns ``source`` (no boundary); a
+        mask whose bounding box is less than 3 pixels wide or high returns ``target`` (its pixels all
+        lie on the box's fixed outer ring).
     """
     region = np.asarray(mask) > 0
     src = _check("source", source, region.shape)
@@ -75,6 +77,8 @@ def seamless_clone(source: np.ndarray, target: np.ndarray, mask: np.ndarray) -> 
     dst_u8 = np.pad(_to_uint8(dst), pad, mode="edge")
     mask_u8 = np.pad(region.astype(np.uint8) * 255, pad[:2])
     x0, y0, w, h = cv2.boundingRect(mask_u8)
+    if min(w, h) < 3:  # the box's outer ring is all there is: fixed to the target (OpenCV fails on it)
+        return dst.copy()
     cloned = cv2.seamlessClone(src_u8, dst_u8, mask_u8, (x0 + w // 2, y0 + h // 2), cv2.NORMAL_CLONE)
     cloned = cloned[PAD:-PAD, PAD:-PAD].astype(np.float32) / 255.0
     return np.where(region[..., None], cloned, dst)

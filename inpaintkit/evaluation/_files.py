@@ -24,7 +24,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 from PIL import Image
 
-from ..io import write_image
+from ..io import write_file, write_image
 from ..types import InputError
 
 RESULTS_CSV = "results.csv"
@@ -183,5 +183,5 @@ def check_run(out: Path, settings: Mapping[str, object], images: list[str],
     fingerprints = dict(fingerprints or {})
     changed = {name for name, value in fingerprints.items() if known.get(name, value) != value}
     record = {**settings, "images": images, "models": {**known, **fingerprints}}
-    path.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+    write_file(path, json.dumps(record, indent=1) + "\n")
     return changed

@@ -12,7 +12,7 @@ import torch
 import torch.nn as nn
 from torch import Tensor
 
-from ..types import WeightsError
+from ..types import WeightsError, check_device
 from .inception import load_fid_inception
 from .lpips import load_lpips
 from .scores import to_batch
@@ -61,7 +61,7 @@ class MetricNetworks:
 def load_metric_networks(lpips: bool = True, fid: bool = True, device: str | torch.device = "cpu",
                          progress: bool = True) -> MetricNetworks:  # fmt: skip
     """Load LPIPS-VGG and FID's Inception with their published weights, skipping (with a note) what is absent."""
-    networks = MetricNetworks(device=torch.device(device))
+    networks = MetricNetworks(device=check_device(device))
     for wanted, label, loader, attribute in ((lpips, "LPIPS", load_lpips, "lpips"),
                                              (fid, "FID", load_fid_inception, "fid")):  # fmt: skip
         if not wanted:

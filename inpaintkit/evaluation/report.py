@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from ..io import write_file
 from ._files import (
     OK,
     Row,
@@ -177,7 +178,7 @@ def write_reports(out: Path, protocol: Protocol, models: Sequence[str], rows: Se
         md += [f"\n## Failures ({len(failures)})\n", *(f"- {line}" for line in failures)]
     md += ["\n## Means per mask set and model\n", _markdown(*means),
            "\n## By mask area (10 % bins)\n", _markdown(*bins)]  # fmt: skip
-    (out / "summary.md").write_text("\n".join(md) + "\n", encoding="utf-8")
+    write_file(out / "summary.md", "\n".join(md) + "\n")
 
     side = min(protocol.size, GRID_TILE)
     described = protocol_lines(protocol) + list(METRIC_NOTES)
@@ -204,4 +205,4 @@ def write_reports(out: Path, protocol: Protocol, models: Sequence[str], rows: Se
                         f"<figcaption>{caption}</figcaption></figure>")  # fmt: skip
     page = (f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>inpaintkit evaluation</title>'
             f"<style>{_STYLE}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n")  # fmt: skip
-    (out / "index.html").write_text(page, encoding="utf-8")
+    write_file(out / "index.html", page)

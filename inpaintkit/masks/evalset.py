@@ -7,6 +7,7 @@ byte-identical files.
 
 from __future__ import annotations
 
+import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from .. import __version__
+from ..io import output_set, write_file
 from ..types import InputError
 from .lama import eval_mask_generator
 from .ops import load_mask, mask_area
@@ -70,20 +72,22 @@ def write_eval_set(
     if not overwrite:
         for path in [*paths, out_dir / INDEX_FILE]:
             if path.exists():
-                raise InputError(f"{path} already exists; pass overwrite=True to replace it")
+                raise InputError(f"{path} already exists; pass --overwrite (overwrite=True) to replace it")
     out_dir.mkdir(parents=True, exist_ok=True)
 
     files = []
-    for index in tqdm(range(count), desc=f"{preset}-{size} masks", unit="mask", disable=not progress):
-        mask = generator(size, size, mask_rng(seed, index))
-        Image.fromarray((mask * 255).astype(np.uint8)).save(paths[index], format="PNG")
-        files.append({"name": paths[index].name, "area": round(mask_area(mask), 6)})
-
-    index_doc = {
-        "preset": preset, "size": size, "count": count, "seed": seed, "inpaintkit_version": __version__,
-        "hole_value": 255, "files": files,
-    }
-    (out_dir / INDEX_FILE).write_text(json.dumps(index_doc, indent=1) + "\n", encoding="utf-8")
+    with output_set() as written:  # a failure (a full disk) leaves no partial set behind
+        for index in tqdm(range(count), desc=f"{preset}-{size} masks", unit="mask", disable=not progress):
+            mask = generator(size, size, mask_rng(seed, index))
+            png = io.BytesIO()
+            Image.fromarray((mask * 255).astype(np.uint8)).save(png, format="PNG")
+            written.append(write_file(paths[index], png.getvalue()))
+            files.append({"name": paths[index].name, "area": round(mask_area(mask), 6)})
+        index_doc = {
+            "preset": preset, "size": size, "count": count, "seed": seed, "inpaintkit_version": __version__,
+            "hole_value": 255, "files": files,
+        }
+        written.append(write_file(out_dir / INDEX_FILE, json.dumps(index_doc, indent=1) + "\n"))
     return paths
 
 

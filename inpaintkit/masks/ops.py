@@ -8,12 +8,13 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps
 
+from ..io import open_image
 from ..types import InputError
 
 _ALPHA_MODES = {"RGBA", "RGBa", "LA", "La", "PA"}
 
 
-def load_mask(source: str | Path | Image.Image | np.ndarray) -> np.ndarray:
+def load_mask(source: str | Path | Image.Image | np.ndarray, *, max_pixels: int | None = None) -> np.ndarray:
     """Read a user mask as a hole map.
 
     Rules (1 = hole):
@@ -31,10 +32,12 @@ def load_mask(source: str | Path | Image.Image | np.ndarray) -> np.ndarray:
     Args:
         source: a file path, a PIL image, or an array ``(H, W)``, ``(H, W, 1)``, ``(H, W, 3)`` or
             ``(H, W, 4)`` of any numeric or bool dtype.
+        max_pixels: a file with more pixels is refused before it is decoded (as for images, see
+            :func:`inpaintkit.io.resolve_max_pixels`).
     Returns:
         mask ``(H, W)`` float32 in ``{0, 1}``.
     Raises:
-        InputError: missing or unreadable file (naming it), or an array of another shape.
+        InputError: missing, unreadable or too large file (naming it), or an array of another shape.
     """
     if isinstance(source, np.ndarray):
         return _mask_from_array(source)
@@ -43,14 +46,12 @@ def load_mask(source: str | Path | Image.Image | np.ndarray) -> np.ndarray:
     if not isinstance(source, (str, Path)):
         raise InputError(f"a mask must be a file path, PIL image or numpy array, got {type(source).__name__}")
     path = Path(source)
-    if not path.is_file():
-        raise InputError(f"no such mask file: {path}")
-    try:
-        with Image.open(path) as image:
+    with open_image(path, max_pixels=max_pixels, what="mask") as image:
+        try:
             image.load()
             return _mask_from_pil(image)
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
-        raise InputError(f"cannot read mask {path}: {err}") from None
+        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
+            raise InputError(f"cannot read mask {path}: {err}") from None
 
 
 def _mask_from_pil(image: Image.Image) -> np.ndarray:

@@ -47,8 +47,9 @@ import torch
 import torch.nn as nn
 from torch import Tensor
 
+from ..classical.pushpull import pushpull_fill
 from ..types import WeightsError
-from ._layers import check_spatial_size, finish_output, pushpull_fill, telea_fill
+from ._layers import check_spatial_size, finish_output, telea_fill
 
 #: A (local, global) feature pair; either part may be absent.
 Features = tuple[Optional[Tensor], Optional[Tensor]]
@@ -314,7 +315,7 @@ class LamaConfig:
             downsampling stage).
         prefill: what the network sees in the hole: ``"zeros"`` (the paper and its released
             weights) or ``"pushpull"`` (a smooth interpolation from the hole's surroundings, see
-            :func:`~inpaintkit.models._layers.pushpull_fill`; pure tensor ops, so it stays on a
+            :func:`~inpaintkit.classical.pushpull.pushpull_fill`; pure tensor ops, so it stays on a
             GPU) or ``"telea"`` (OpenCV's Telea, on the CPU; the better start in our CPU runs):
             a head start for a network trained with little compute. It adds no parameters.
         residual: the last convolution predicts a correction added to the prefilled image
@@ -335,6 +336,9 @@ class LamaConfig:
     def __post_init__(self) -> None:
         if min(self.input_nc, self.output_nc, self.ngf, self.n_downsampling) < 1 or self.n_blocks < 0:
             raise ValueError(f"LamaConfig: sizes must be positive (n_blocks >= 0), got {self}")
+        if self.n_blocks > 64 or self.n_downsampling > 8:  # big-lama: 18 and 3
+            raise ValueError(f"LamaConfig: at most 64 blocks and 8 downsamplings, got {self.n_blocks} and "
+                             f"{self.n_downsampling}")
         if self.max_features < self.ngf:
             raise ValueError(f"LamaConfig: max_features ({self.max_features}) must be >= ngf ({self.ngf})")
         if not 0.0 <= self.ratio_g < 1.0:

@@ -205,7 +205,7 @@ def add_diverse_arguments(parser: argparse.ArgumentParser) -> None:
 def cmd_diverse(args: argparse.Namespace) -> int:
     """Run ``inpaintkit diverse``: read, draw ``-n`` completions, write them and a contact sheet."""
     from ..api import load
-    from ..io import read_image, write_image
+    from ..io import output_set, read_image, write_image
     from ..masks import load_mask
 
     if args.samples < 1:
@@ -219,7 +219,7 @@ def cmd_diverse(args: argparse.Namespace) -> int:
         raise InputError(f"{existing[0]} exists ({len(existing)} of the output files do); "
                          "pass --overwrite to replace them")  # fmt: skip
     picture = read_image(args.image, max_pixels=args.max_pixels)
-    hole = load_mask(args.mask)
+    hole = load_mask(args.mask, max_pixels=args.max_pixels)
     pipe = load(args.model, weights=args.weights, trust=args.trust, device=args.device,
                 hd_strategy=args.hd_strategy, max_pixels=args.max_pixels)  # fmt: skip
     if not isinstance(pipe, DiversePipeline):
@@ -229,10 +229,11 @@ def cmd_diverse(args: argparse.Namespace) -> int:
                             resize_mask=args.resize_mask)  # fmt: skip
     for message in results[0].warnings:
         log.warning("%s: %s", Path(args.image).name, message)
-    for target, result in zip(targets, results):
-        write_image(target, result.image, overwrite=args.overwrite)
     sheet = contact_sheet(picture.rgb, results[0].mask, [result.image.rgb for result in results])
-    write_image(out / CONTACT_SHEET, sheet, overwrite=args.overwrite)
+    with output_set() as written:  # all of them or none
+        for target, result in zip(targets, results):
+            written.append(write_image(target, result.image, overwrite=args.overwrite))
+        written.append(write_image(out / CONTACT_SHEET, sheet, overwrite=args.overwrite))
     seconds = sum(result.seconds for result in results)
     print(f"wrote {args.samples} samples and {CONTACT_SHEET} to {out} ({seconds:.2f} s)")
     return 0

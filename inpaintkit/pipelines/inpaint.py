@@ -17,7 +17,6 @@ Steps of a call:
 
 from __future__ import annotations
 
-import logging
 import os
 import time
 from dataclasses import dataclass, replace
@@ -35,7 +34,6 @@ from ..io import Picture, check_pixel_limit, from_array, luma, read_image, to_pi
 from ..types import InpaintResult, InputError, check_image
 from .processing import Box, blend, mask_boxes, pad_to_multiple, resize, resize_long_side, to_numpy, to_tensor, unpad
 
-log = logging.getLogger(__name__)
 
 HD_STRATEGIES = ("original", "resize", "crop")
 _PIL_MODES = ("L", "LA", "RGB", "RGBA", "I;16")
@@ -116,14 +114,13 @@ class InpaintPipeline:
         strategy = _check_strategy(hd_strategy or self.hd_strategy)
         # 1. decode
         frame = _decode_image(image, self.max_pixels)
-        hole = _decode_mask(mask, frame.rgb.shape[:2], resize_mask)
+        hole = _decode_mask(mask, frame.rgb.shape[:2], resize_mask, self.max_pixels)
         # 2. binarise + dilate
         hole = masks.dilate(hole, dilate) > 0
         warnings = list(frame.notes)
         # 3. nothing to fill
         if not hole.any():
             warnings.append("the mask is empty: nothing to fill, image returned unchanged")
-            log.warning(warnings[-1])
             return InpaintResult(frame.restore(frame.native.copy()), hole, self.name, "original",
                                  time.perf_counter() - start, warnings)
         weights = masks.feather(hole, feather)
@@ -239,7 +236,7 @@ def _frame_from_tensor(tensor: torch.Tensor) -> _Frame:
     return _Frame(native.astype(np.float32, copy=False), native, 3, False, restore, [])
 
 
-def _decode_mask(mask: object, shape: tuple[int, int], resize_mask: bool) -> np.ndarray:
+def _decode_mask(mask: object, shape: tuple[int, int], resize_mask: bool, max_pixels: int | None) -> np.ndarray:
     """Read the mask with :func:`inpaintkit.masks.load_mask` and match it to the image size."""
     if isinstance(mask, torch.Tensor):
         mask = mask.detach().to("cpu", torch.float32).numpy()
@@ -247,7 +244,7 @@ def _decode_mask(mask: object, shape: tuple[int, int], resize_mask: bool) -> np.
             mask = mask[0]
     elif isinstance(mask, os.PathLike):
         mask = os.fspath(mask)
-    hole = masks.load_mask(mask)
+    hole = masks.load_mask(mask, max_pixels=max_pixels)
     height, width = shape
     if hole.shape != (height, width):
         if not resize_mask:

@@ -1,45 +1,112 @@
-"""Checkpoint plumbing: atomic writes, safe reads, and the process's RNG states as plain data.
+"""Checkpoint plumbing: atomic writes, safe reads, digests, and the process's RNG states as plain data.
 
 A checkpoint holds plain tensors, dicts, lists, tuples, numbers and strings only, so
-``torch.load(path, weights_only=True)`` reads it.
+``torch.load(path, weights_only=True)`` reads it. :func:`write_checkpoint` stores a ``digest`` of
+everything else in it, which :func:`load_checkpoint` checks: a flipped byte is an error, not a
+silently different network.
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import os
 import pickle
 import random
+import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from ..types import InputError
+from ..types import InpaintKitError, InputError
+
+log = logging.getLogger(__name__)
+_TEMP_NAME = re.compile(r"\..+\.tmp-(\d+)")  # atomic_save's temporary files: .<name>.tmp-<pid>
 
 
 def atomic_save(obj: Any, path: str | os.PathLike) -> Path:
     """``torch.save`` to a temporary file next to ``path``, flush it to disk, then rename it.
 
     A crash or error at any moment leaves either the previous file or the new one, never a partial
-    file (the temporary file is removed on error).
+    file (the temporary file is removed on error; after a SIGKILL, :func:`remove_stale_temps` does it).
 
     Returns:
         ``path``.
+
+    Raises:
+        InpaintKitError: the file cannot be written (a full disk, no permission ...).
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     temp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         with open(temp, "wb") as handle:
             torch.save(obj, handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temp, path)
+    except OSError as err:
+        raise InpaintKitError(f"cannot write {path}: {err.strerror or err}") from None
     finally:
         temp.unlink(missing_ok=True)
     _sync_dir(path.parent)
     return path
+
+
+def remove_stale_temps(folder: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files of :func:`atomic_save` in ``folder`` whose process is gone (killed mid-write).
+
+    Returns:
+        The files deleted.
+    """
+    stale = []
+    for path in sorted(Path(folder).glob(".*.tmp-*")):
+        match = _TEMP_NAME.fullmatch(path.name)
+        if match and path.is_file() and not _alive(int(match[1])):
+            path.unlink(missing_ok=True)
+            stale.append(path)
+    return stale
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, OverflowError):
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def state_digest(state: Mapping[str, Any]) -> str:
+    """sha256 of a checkpoint's contents but its ``digest``: every tensor's dtype, shape and bytes and
+    every other value's ``repr``, each with its key path, walking dicts in sorted key order."""
+    sha = hashlib.sha256()
+
+    def walk(value: Any, where: str) -> None:
+        if isinstance(value, torch.Tensor):
+            tensor = value.detach().cpu().contiguous()
+            sha.update(f"{where}: {tensor.dtype} {tuple(tensor.shape)}\n".encode())
+            sha.update(tensor.reshape(-1).view(torch.uint8).numpy())
+        elif isinstance(value, Mapping):
+            for key in sorted(value, key=repr):
+                walk(value[key], f"{where}/{key!r}")
+        elif isinstance(value, (list, tuple)):
+            for i, item in enumerate(value):
+                walk(item, f"{where}/{i}")
+        else:
+            sha.update(f"{where} = {value!r}\n".encode())
+
+    walk({key: value for key, value in state.items() if key != "digest"}, "")
+    return sha.hexdigest()
+
+
+def write_checkpoint(state: Mapping[str, Any], path: str | os.PathLike) -> Path:
+    """:func:`atomic_save` ``state`` with its :func:`state_digest` added as ``digest``."""
+    return atomic_save({**state, "digest": state_digest(state)}, path)
 
 
 def _sync_dir(folder: Path) -> None:
@@ -57,10 +124,13 @@ def _sync_dir(folder: Path) -> None:
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
-    """Read a checkpoint with ``weights_only=True`` onto the CPU.
+    """Read a checkpoint with ``weights_only=True`` onto the CPU and check its digest.
+
+    A checkpoint without a digest (written before digests were kept) is read with a warning.
 
     Raises:
-        InputError: if the file is missing or not a checkpoint.
+        InputError: if the file is missing, unreadable, not a checkpoint, or its contents do not
+            match its digest (a damaged file).
     """
     path = Path(path)
     if not path.is_file():
@@ -68,9 +138,14 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as err:  # foreign or damaged
-        raise InputError(f"cannot read checkpoint {path}: {err}") from None
+        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise InputError(f"cannot read checkpoint {path}: {first_line}") from None
     if not isinstance(state, dict) or "step" not in state:
         raise InputError(f"{path} is not a training checkpoint (no 'step')")
+    if "digest" not in state:
+        log.warning("%s has no digest (written by an older inpaintkit): its contents cannot be checked", path)
+    elif state["digest"] != state_digest(state):
+        raise InputError(f"{path} is damaged: its contents do not match the digest stored in it")
     return state
 
 

@@ -21,6 +21,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 import torch.nn as nn
+from torch.utils.data import DataLoader
 
 from ..types import InputError
 
@@ -124,10 +125,34 @@ def barrier(info: DistInfo) -> None:
         dist.barrier()
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
 def ignore_signals(worker_id: int) -> None:
-    """DataLoader workers leave SIGINT / SIGTERM to the main process, which stops them cleanly."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    """DataLoader workers leave SIGINT / SIGTERM to the main process, which stops them (the trainer shuts
+    its loader down on every way out of its loop); the signals held back by :func:`start_workers` are
+    let through only once ignored."""
+    for number in STOP_SIGNALS:
+        signal.signal(number, signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+
+
+def start_workers(loader: DataLoader) -> Iterator[Any]:
+    """``iter(loader)``, with SIGINT / SIGTERM held back while its worker processes are forked.
+
+    A new worker starts with a copy of the main process's handlers (the trainer's stop handler) and
+    torch's own (which dies on a SIGTERM from anyone but the parent) until :func:`ignore_signals`
+    runs in it; held back, a signal sent to the process group in that moment waits and is then
+    ignored by the worker, and handled by the main process as soon as the workers are forked.
+    """
+    if loader.num_workers == 0 or not hasattr(signal, "pthread_sigmask"):
+        return iter(loader)
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        return iter(loader)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
 
 @contextmanager

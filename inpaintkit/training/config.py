@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from ..types import InputError
-from ._typed import apply_override, parse_section
+from .._typed import apply_override, parse_section
 
 __all__ = [
     "TrainConfig", "ModelConfig", "DataConfig", "OptimConfig", "PhaseConfig", "ScheduleConfig", "RunConfig",
@@ -200,6 +200,8 @@ def check_config(config: TrainConfig) -> None:
     for i, phase in enumerate(s.phases):
         _require(phase.steps >= 0, f"schedule.phases.{i}.steps", "must be >= 0", phase.steps)
         _require(bool(phase.train), f"schedule.phases.{i}.train", "must name at least one network", phase.train)
+    steps = [phase.steps for phase in s.phases]
+    _require(sum(steps) >= 1, "schedule.phases", "must add up to at least 1 step", steps)
     _require(s.lr_scheduler in LR_SCHEDULERS, "schedule.lr_scheduler", _one_of(LR_SCHEDULERS), s.lr_scheduler)
     for name, optim in config.optim.items():
         _require(optim.kind in OPTIMIZERS, f"optim.{name}.kind", _one_of(OPTIMIZERS), optim.kind)

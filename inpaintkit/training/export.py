@@ -14,7 +14,7 @@ from ..registry import build_architecture
 from ..types import WeightsError
 from ..weights import load_weights, save_model_file
 from ._checkpoint import load_checkpoint
-from ._typed import parse_section
+from .._typed import parse_section
 from .config import TrainConfig, generator_config
 
 

@@ -21,6 +21,7 @@ import math
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,10 +34,10 @@ from .. import __version__
 from ..data import ImageFolder, StepBatchSampler, validation_set
 from ..masks import mask_generator
 from ..metrics import hole_l1, psnr, ssim
-from ..types import InputError
+from ..types import InpaintKitError, InputError
 from ..weights import load_weights, sha256_file
 from . import _distributed as ddp
-from ._checkpoint import atomic_save, load_checkpoint, rng_state, set_rng_state
+from ._checkpoint import load_checkpoint, remove_stale_temps, rng_state, set_rng_state, write_checkpoint
 from .config import (
     METRICS,
     OptimConfig,
@@ -51,6 +52,14 @@ from .config import (
 from .ema import EMA, recalibrate_batchnorm
 from .export import export_state
 from .objectives import OBJECTIVES
+
+CHECKPOINT_KEYS = (
+    "step", "config", "nets", "optimizers", "ema", "scaler", "best", "last_metrics", "rng", "wall_time", "commands"
+)
+
+
+class NonFiniteLossError(InpaintKitError, FloatingPointError):
+    """A loss term became NaN or infinite: the run stops (a learning rate too high, bad data ...)."""
 
 
 class Trainer:
@@ -107,12 +116,13 @@ class Trainer:
         """Train from the current step to the end of the schedule (or to step ``stop_at``).
 
         Stops early, after finishing the current step and writing ``last.pt``, once
-        :attr:`stop_requested` is set (the signal handlers of :func:`run_training` set it).
+        :attr:`stop_requested` is set (the signal handlers of :func:`run_training` set it). The
+        loader's worker processes are shut down on the way out, whatever the way (an error too).
         """
         end = self.config.total_steps if stop_at is None else min(stop_at, self.config.total_steps)
         if self.step >= end:
             return
-        batches = iter(self._loader(self.step))
+        batches = ddp.start_workers(self._loader(self.step))
         bar = tqdm(total=self.config.total_steps, initial=self.step, desc="train", dynamic_ncols=True,
                    disable=not self.dist.is_main, smoothing=0.05)  # fmt: skip
         window: dict[str, list[float]] = {}  # term -> values since the last log
@@ -147,6 +157,7 @@ class Trainer:
                     break
         finally:
             bar.close()
+            _stop_workers(batches)
             if self._writer is not None:
                 self._writer.flush()
 
@@ -177,7 +188,9 @@ class Trainer:
             total = torch.stack([value.float() for value in terms.values()]).sum()
             if not self.amp and not torch.isfinite(total):
                 bad = {k: float(v.detach()) for k, v in terms.items()}
-                raise FloatingPointError(f"non-finite loss at step {self.step} ({name}, phase {phase.name}): {bad}")
+                where = f"at step {self.step} ({name}, phase {phase.name})"
+                hint = f"lower optim.{name}.lr or set optim.{name}.clip"
+                raise NonFiniteLossError(f"non-finite loss {where}: {bad}; {hint}")
             self.scaler.scale(total).backward()
             ddp.average_gradients(net, self.dist)
             if settings.clip > 0:
@@ -260,7 +273,7 @@ class Trainer:
         sign = 1.0 if METRICS[self.run.best_metric] == "max" else -1.0
         if math.isfinite(value) and (self.best is None or sign * (value - self.best["value"]) > 0):
             self.best = {"metric": self.run.best_metric, "value": value, "step": self.step, "metrics": metrics}
-            atomic_save(self.state_dict(), self.out_dir / "best.pt")
+            write_checkpoint(self.state_dict(), self.out_dir / "best.pt")
         self._say(f"step {self.step}: " + ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
         return metrics
 
@@ -297,11 +310,39 @@ class Trainer:
             "origin": self.origin,
         }
 
+    def state_problems(self, state: dict[str, Any]) -> list[str]:
+        """What keeps ``state`` from fitting this trainer: missing entries, networks, tensor names, shapes."""
+        problems = [f"no {key!r}" for key in CHECKPOINT_KEYS if key not in state]
+        if problems:
+            return problems
+        if not isinstance(state["nets"], dict) or set(state["nets"]) != set(self.nets):
+            found = sorted(state["nets"]) if isinstance(state["nets"], dict) else type(state["nets"]).__name__
+            return [f"networks {found} do not match {sorted(self.nets)}"]
+        for name, net in self.nets.items():
+            problems += _tensor_problems(f"nets.{name}", net.state_dict(), state["nets"][name])
+            if not isinstance(state["optimizers"], dict) or name not in state["optimizers"]:
+                problems.append(f"no optimizer for {name}")
+        if self.ema is not None and state["ema"]:
+            problems += _tensor_problems("ema", self.ema.state_dict(), state["ema"])
+        return problems
+
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Continue from a checkpoint written by :meth:`state_dict` (same networks and optimizers)."""
-        missing = set(self.nets) ^ set(state["nets"])
-        if missing:
-            raise InputError(f"checkpoint networks {sorted(state['nets'])} do not match {sorted(self.nets)}")
+        """Continue from a checkpoint written by :meth:`state_dict` (same networks and optimizers).
+
+        Raises:
+            InputError: a state that does not fit (see :meth:`state_problems`), in one line.
+        """
+        problems = self.state_problems(state)
+        if problems:
+            more = f"; and {len(problems) - 3} more" if len(problems) > 3 else ""
+            raise InputError(f"checkpoint does not fit this run: {'; '.join(problems[:3])}{more}")
+        try:
+            self._load_state(state)
+        except (KeyError, IndexError, TypeError, ValueError, RuntimeError) as err:  # optimizer, scaler, RNG states
+            first_line = str(err).strip().splitlines()[0] if str(err).strip() else ""
+            raise InputError(f"checkpoint does not fit this run: {type(err).__name__}: {first_line}") from None
+
+    def _load_state(self, state: dict[str, Any]) -> None:
         for name, net in self.nets.items():
             net.load_state_dict(state["nets"][name])
             self.optimizers[name].load_state_dict(state["optimizers"][name])
@@ -320,7 +361,7 @@ class Trainer:
         """Write the state to ``path`` atomically on rank 0, with barriers around it."""
         ddp.barrier(self.dist)
         if self.dist.is_main:
-            atomic_save(self.state_dict(), path)
+            write_checkpoint(self.state_dict(), path)
         ddp.barrier(self.dist)
 
     def export(self, path: str | Path, metadata: dict[str, str] | None = None) -> Path:
@@ -381,6 +422,31 @@ def lr_factor(schedule: ScheduleConfig, total_steps: int, step: int) -> float:
     if schedule.lr_scheduler == "step":
         return schedule.gamma ** sum(step >= m for m in schedule.milestones)
     return 1.0
+
+
+def _stop_workers(batches: Iterator[Any]) -> None:
+    """Shut the loader's worker processes down now, after an error too: they ignore SIGTERM (see
+    ``ddp.ignore_signals``), so a worker left running would keep the process from exiting."""
+    shutdown = getattr(batches, "_shutdown_workers", None)  # torch's orderly stop; absent without workers
+    if shutdown is not None:
+        shutdown()
+    for worker in getattr(batches, "_workers", ()):
+        if worker.is_alive():  # stuck: torch's SIGTERM is ignored, SIGKILL is not
+            worker.kill()
+            worker.join()
+
+
+def _tensor_problems(where: str, expected: dict[str, torch.Tensor], found: Any) -> list[str]:
+    if not isinstance(found, dict):
+        return [f"{where} is a {type(found).__name__}, not tensors by name"]
+    problems = [f"{where}: missing {key}" for key in expected if key not in found]
+    problems += [f"{where}: unexpected {key}" for key in found if key not in expected]
+    for key, tensor in expected.items():
+        value = found.get(key, tensor)
+        shape = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
+        if shape != tuple(tensor.shape):
+            problems.append(f"{where}: {key} has shape {shape}, not {tuple(tensor.shape)}")
+    return problems
 
 
 def _check_networks(config: TrainConfig, nets: dict[str, nn.Module], generator: str) -> None:
@@ -458,11 +524,12 @@ def run_training(config_path: str, overrides: list[str], *, resume: bool = False
 
     Returns:
         The run folder (``config.yaml``, ``last.pt``, ``best.pt``, ``generator.safetensors``,
-        ``tensorboard/``).
+        ``tensorboard/``). Resuming a run that already reached the schedule's end only exports its
+        generator again (from the checkpoint, not retrained).
 
     Raises:
-        InputError: bad config, missing data, nothing to resume, or a run folder that already holds
-            a checkpoint while ``resume`` is false.
+        InputError: bad config, missing data, nothing to resume, a damaged ``last.pt`` or one past
+            the schedule's end, or a run folder that already holds a checkpoint while ``resume`` is false.
     """
     config = load_config(config_path, overrides)
     if config.method not in OBJECTIVES:
@@ -483,12 +550,16 @@ def run_training(config_path: str, overrides: list[str], *, resume: bool = False
             origin = init_generator(objective, config.run.init_from, config.run.init_reset)
         trainer = Trainer(config, objective, dist=info, command=f"{' '.join(sys.argv)}  # {code_version()}")
         trainer.origin = origin  # a resumed run takes its own from the checkpoint below
+        if info.is_main and out_dir.is_dir():
+            for path in remove_stale_temps(out_dir):
+                trainer._say(f"removed {path}, left by a process that was killed while writing it")
         if resume:
-            state = load_checkpoint(last)
+            state = _resume(trainer, last)
             changed = changed_keys(state["config"], config_to_dict(config))
             if changed:
                 trainer._say(f"resuming with changed settings: {', '.join(changed)}")
-            trainer.load_state_dict(state)
+            if trainer.step >= config.total_steps:
+                return _finished(trainer, state, last)
         if info.is_main:
             save_config(config, out_dir / "config.yaml")
         with ddp.stop_on_signals(trainer):
@@ -498,3 +569,42 @@ def run_training(config_path: str, overrides: list[str], *, resume: bool = False
         return out_dir
     finally:
         ddp.teardown(info)
+
+
+def _resume(trainer: Trainer, last: Path) -> dict[str, Any]:
+    """Load ``last`` into ``trainer``; a damaged or unfitting file is a one-line error naming what to do."""
+    try:
+        state = load_checkpoint(last)
+    except InputError as err:
+        raise InputError(f"{err}; {_fallback(trainer, last)}") from None
+    try:
+        trainer.load_state_dict(state)
+    except InputError as err:
+        raise InputError(f"{last}: {err}; {_fallback(trainer, last)}") from None
+    return state
+
+
+def _fallback(trainer: Trainer, last: Path) -> str:
+    """What to resume from instead of a bad ``last``: ``best.pt`` when it is sound, else a fresh start."""
+    best = last.with_name("best.pt")
+    try:
+        state = load_checkpoint(best)
+        good = not trainer.state_problems(state)
+    except InputError:
+        good = False
+    if good:
+        return f"the last good checkpoint is {best} (step {state['step']}): copy it to {last} to resume from there"
+    return f"no other good checkpoint in {last.parent}: delete {last} to start afresh, or set another --run.out_dir"
+
+
+def _finished(trainer: Trainer, state: dict[str, Any], last: Path) -> Path:
+    """A resumed run at or past the schedule's end: export the checkpoint's generator, or refuse past the end."""
+    total, out_dir = trainer.config.total_steps, last.parent
+    if trainer.step > total:
+        phase = len(trainer.config.schedule.phases) - 1
+        raise InputError(f"{last} is at step {trainer.step}, past the {total} steps of the schedule: raise "
+                         f"schedule.phases.{phase}.steps to train on, or export it: inpaintkit export {last} OUT")
+    if trainer.dist.is_main:
+        path = export_state(state, out_dir / "generator.safetensors")
+        trainer._say(f"already finished at step {trainer.step}; exported its generator to {path}")
+    return out_dir

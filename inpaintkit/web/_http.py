@@ -40,18 +40,24 @@ class WebError(Exception):
 
 
 # ------------------------------------------------------------------------------------------- body
-async def read_body(request: Request, limit: int) -> bytes:
-    """Read the request body, refusing it (413) once it passes ``limit`` bytes.
-
-    A ``Content-Length`` above the limit is refused before anything is read; otherwise the bytes are
-    counted as they arrive, so a body without (or lying about) its length is cut off at the limit.
-    """
+def check_length(request: Request, limit: int) -> None:
+    """Refuse a declared ``Content-Length`` that is invalid (400) or above ``limit`` (413), reading nothing."""
     declared = request.headers.get("content-length")
     if declared is not None:
         if not declared.isdigit():
             raise WebError(400, f"invalid Content-Length header {declared!r}")
         if int(declared) > limit:
             raise _too_large(limit, int(declared))
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """Read the request body, refusing it (413) once it passes ``limit`` bytes.
+
+    A ``Content-Length`` above the limit is refused before anything is read (:func:`check_length`);
+    otherwise the bytes are counted as they arrive, so a body without (or lying about) its length is
+    cut off at the limit.
+    """
+    check_length(request, limit)
     body = bytearray()
     async for chunk in request.stream():
         body += chunk

@@ -1,16 +1,23 @@
 """The web app's work plumbing: a bounded queue in front of one worker thread, and a model cache.
 
-Inference is CPU- and memory-heavy, so requests are admitted up to a fixed number (the rest get a
-503 "busy, retry") and run one at a time in a thread, which keeps the event loop free to answer
-other requests. Each model is loaded once, on first use, and reused.
+Inference is CPU- and memory-heavy, so requests are admitted up to a fixed number before their body
+is read (the rest get a 503 "busy, retry") and run one at a time in a thread, which keeps the event
+loop free to answer other requests. Each model is loaded once, on first use, and reused.
+
+Memory: one job runs at a time, and its model runs on at most ``max_run_pixels`` pixels in one
+piece (the whole picture with ``hd_strategy=original``, one crop, an outpainted canvas); a model's
+full-resolution post-processing (lama-detail's texture transfer) on at most
+``POSTPROCESS_FACTOR`` times that. Larger runs are refused (413) before they allocate anything.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from typing import TypeVar
 
+import numpy as np
 import torch
 from starlette.concurrency import run_in_threadpool
 
@@ -22,15 +29,22 @@ from ._http import WebError
 
 T = TypeVar("T")
 
+#: Largest region a model runs on in one piece, by default (2048x2048): lama-small peaks near 2 GB
+#: there, big-lama (fp32) near 3.3 GB; memory grows about linearly with the pixels.
+DEFAULT_MAX_RUN_PIXELS = 2048 * 2048
+#: Full-resolution post-processing (lama-detail's texture transfer) may cover this many times more.
+POSTPROCESS_FACTOR = 4
+
 
 class WorkQueue:
-    """Admit at most ``size`` jobs at once (one runs, the others wait) and run them in a thread.
+    """Admit at most ``size`` requests at once (one job runs, the others wait) and run jobs in a thread.
 
-    The counters are thread primitives, not asyncio ones, so one queue serves every event loop
-    (TestClient opens one per request).
+    A request holds its place from before its body is read until its answer is ready, so at most
+    ``size`` uploads are in memory, whatever the number of clients. The counters are thread
+    primitives, not asyncio ones, so one queue serves every event loop (TestClient opens one per request).
 
     Args:
-        size: how many requests may be admitted at once, running or waiting (>= 1).
+        size: how many requests may be admitted at once, reading, waiting or running (>= 1).
     """
 
     def __init__(self, size: int) -> None:
@@ -40,19 +54,24 @@ class WorkQueue:
         self._admitted = threading.BoundedSemaphore(size)
         self._worker = threading.Lock()
 
-    async def run(self, job: Callable[..., T], *args: object) -> T:
-        """Run ``job(*args)`` in a worker thread once its turn comes.
+    @asynccontextmanager
+    async def admit(self) -> AsyncIterator[None]:
+        """Hold one of the ``size`` places for the duration of the ``async with`` block.
 
         Raises:
-            WebError: 503 when ``size`` jobs are already admitted.
+            WebError: 503 when ``size`` requests are already admitted.
         """
         if not self._admitted.acquire(blocking=False):
             raise WebError(503, f"busy: {self.size} request(s) are already queued; retry in a moment",
                            headers={"Retry-After": "2"}, queue_size=self.size)
         try:
-            return await run_in_threadpool(self._run, job, *args)
+            yield
         finally:
             self._admitted.release()
+
+    async def run(self, job: Callable[..., T], *args: object) -> T:
+        """Run ``job(*args)`` in a worker thread once the jobs before it are done (call it inside :meth:`admit`)."""
+        return await run_in_threadpool(self._run, job, *args)
 
     def _run(self, job: Callable[..., T], *args: object) -> T:
         with self._worker:
@@ -65,20 +84,25 @@ class ModelCache:
     Args:
         names: registry names offered; ``None`` = every registered model.
         max_pixels: pixel limit given to every pipeline.
+        max_run_pixels: largest region a model runs on in one piece (see :func:`limit_runs`).
         device: where the models run.
         allow_downloads: fetch missing published weights on first use (written to the weight cache);
             when false, learned models run only if their weights are already in the cache.
     """
 
     def __init__(self, names: Sequence[str] | None = None, *, max_pixels: int | None = None,
-                 device: str | torch.device = "cpu", allow_downloads: bool = False) -> None:
+                 max_run_pixels: int = DEFAULT_MAX_RUN_PIXELS, device: str | torch.device = "cpu",
+                 allow_downloads: bool = False) -> None:
         if names is not None and isinstance(names, str):
             raise InputError(f"models_allowed must be a list of model names, got the string {names!r}")
         chosen = sorted(REGISTRY) if names is None else list(dict.fromkeys(names))
         if not chosen:
             raise InputError("models_allowed is empty: the server would offer no model")
         self.specs = {name: get_spec(name) for name in chosen}  # UnknownModelError for a typo
+        if isinstance(max_run_pixels, bool) or not isinstance(max_run_pixels, int) or max_run_pixels < 1:
+            raise InputError(f"max_run_pixels must be a positive integer, got {max_run_pixels!r}")
         self.max_pixels = max_pixels
+        self.max_run_pixels = max_run_pixels
         self.device = device
         self.allow_downloads = allow_downloads
         self._pipelines: dict[str, InpaintPipeline] = {}
@@ -134,7 +158,8 @@ class ModelCache:
         with self._lock:
             if name not in self._pipelines:
                 self._check_runnable(spec)
-                self._pipelines[name] = load(name, device=self.device, max_pixels=self.max_pixels)
+                pipe = load(name, device=self.device, max_pixels=self.max_pixels)
+                self._pipelines[name] = limit_runs(pipe, self.max_run_pixels)
             return self._pipelines[name]
 
     def _check_runnable(self, spec: ModelSpec) -> None:
@@ -147,3 +172,49 @@ class ModelCache:
         raise WebError(409, f"the weights of {spec.name} are not downloaded and this server does not "
                             f"download; run `inpaintkit demo --model {spec.name}` once, or start the "
                             "server with --download-weights")
+
+
+# --------------------------------------------------------------------------------------- run limits
+def check_whole_image(width: int, height: int, limit: int, what: str = "image") -> None:
+    """Refuse (413) ``hd_strategy=original`` on a picture of more than ``limit`` pixels, naming the other strategies."""
+    if width * height > limit:
+        raise WebError(413, f"hd_strategy=original runs the model on the whole {width}x{height} {what} "
+                            f"({width * height:,} pixels), more than this server runs in one piece ({limit:,}): "
+                            "send hd_strategy=crop (fills around each hole) or resize (downscales the picture)",
+                       max_run_pixels=limit)
+
+
+def limit_runs(pipe: InpaintPipeline, limit: int) -> InpaintPipeline:
+    """Make ``pipe`` refuse (413) a model run on more than ``limit`` pixels, and full-resolution
+    post-processing on more than ``POSTPROCESS_FACTOR * limit``, before either allocates anything.
+
+    The model's input is padded to its multiple, so up to ``pad_multiple - 1`` rows and columns of
+    padding are not counted. Returns ``pipe`` (changed in place: a forward pre-hook on its model, a
+    wrapper around its post-processing).
+    """
+    slack = pipe.pad_multiple - 1
+
+    def check_input(module: torch.nn.Module, args: tuple[object, ...]) -> None:
+        height, width = args[0].shape[-2:]
+        if max(height - slack, 0) * max(width - slack, 0) > limit:
+            raise WebError(413, f"{pipe.name} would run on a {width}x{height} region in one piece "
+                                f"({width * height:,} pixels), more than this server's limit of {limit:,}: "
+                                "send hd_strategy=resize (downscales the picture), or smaller holes with crop",
+                           max_run_pixels=limit)
+
+    pipe.model.register_forward_pre_hook(check_input)
+    step = pipe.postprocess
+    if step is not None:
+        post_limit = POSTPROCESS_FACTOR * limit
+
+        def limited(pred: object, rgb: np.ndarray, hole: np.ndarray) -> object:
+            height, width = rgb.shape[:2]
+            if width * height > post_limit:
+                raise WebError(413, f"{pipe.name}'s post-processing would run on a {width}x{height} region "
+                                    f"({width * height:,} pixels), more than this server's limit of "
+                                    f"{post_limit:,}: send hd_strategy=crop with smaller holes, or a smaller picture",
+                               max_run_pixels=limit)
+            return step(pred, rgb, hole)
+
+        pipe.postprocess = limited
+    return pipe

@@ -12,10 +12,16 @@ Endpoints (documented at ``/docs``, schema at ``/openapi.json``):
 * ``GET  /docs``, ``/redoc``  the OpenAPI pages, their scripts served locally (no CDN).
 
 PNG answers carry ``X-Inpaint-Model``, ``X-Inpaint-Strategy``, ``X-Inpaint-Seconds`` and
-``X-Inpaint-Warnings`` (a JSON list). Errors are JSON ``{"error": "...", ...}``: 413 upload or
-pixel limit, 415 not multipart / not an image, 422 bad field or mask size, 404 unknown model,
-409 model not runnable here, 503 queue full. Only registered model names are accepted (never
-paths), and nothing is written to disk unless ``allow_downloads`` fetches weights into the cache.
+``X-Inpaint-Warnings`` (a JSON list). Errors are JSON ``{"error": "...", ...}``: 400 unknown Host,
+403 cross-origin POST, 413 upload, pixel or run limit, 415 not multipart / not an image, 422 bad
+field or mask size, 404 unknown model, 409 model not runnable here, 500 the model failed, 503 queue
+full. Every answer carries a Content-Security-Policy and ``X-Content-Type-Options: nosniff``
+(:mod:`._guard`). Only registered model names are accepted (never paths), and nothing is written to
+disk unless ``allow_downloads`` fetches weights into the cache.
+
+Memory: at most ``queue_size`` requests are held at once, one job runs at a time, and a model runs
+on at most ``max_run_pixels`` pixels in one piece (default 2048x2048), so ``hd_strategy=original``
+is refused on larger pictures while ``crop`` and ``resize`` still take them (:mod:`._work`).
 """
 
 from __future__ import annotations
@@ -35,14 +41,17 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from PIL import Image, ImageOps
 from pydantic import BaseModel
+from starlette.exceptions import HTTPException
 
 from .. import __version__, masks
 from ..io import check_pixel_limit, from_array, resolve_max_pixels, to_pil
 from ..pipelines.diverse import DiversePipeline
 from ..pipelines.inpaint import HD_STRATEGIES, InpaintPipeline
 from ..types import InpaintKitError, InpaintResult, InputError, UnknownModelError, WeightsError
-from ._http import FormField, WebError, open_image, openapi_form, parse_multipart, read_body, read_fields, upright_size
-from ._work import ModelCache, WorkQueue
+from ._guard import LOCAL_HOSTS, Guard
+from ._http import (FormField, WebError, check_length, open_image, openapi_form, parse_multipart, read_body,
+                    read_fields, upright_size)
+from ._work import DEFAULT_MAX_RUN_PIXELS, ModelCache, WorkQueue, check_whole_image
 
 log = logging.getLogger(__name__)
 
@@ -52,9 +61,6 @@ DEFAULT_MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 MAX_BORDER = 4096
 #: Most completions one request may ask of a model that gives several.
 MAX_SAMPLES = 8
-# The page loads nothing from elsewhere; this makes the browser refuse it if it ever tried.
-_PAGE_POLICY = ("default-src 'self'; img-src 'self' blob: data:; connect-src 'self'; object-src 'none'; "
-                "base-uri 'none'; frame-ancestors 'none'")
 _PIL_MODES = ("L", "LA", "RGB", "RGBA", "I;16")
 
 
@@ -97,22 +103,27 @@ class ServerInfo(BaseModel):
     hd_strategies: list[str]
     max_upload_bytes: int
     max_pixels: int
+    max_run_pixels: int
     queue_size: int
 
 
 def create_app(*, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES, max_pixels: int | None = None,
-               queue_size: int = 4, models_allowed: Sequence[str] | None = None, device: str = "cpu",
-               allow_downloads: bool = False) -> FastAPI:
+               max_run_pixels: int | None = None, queue_size: int = 4, models_allowed: Sequence[str] | None = None,
+               device: str = "cpu", allow_downloads: bool = False, allowed_hosts: Sequence[str] = ()) -> FastAPI:
     """Build the web app.
 
     Args:
         max_upload_bytes: largest request body, in bytes (checked while it streams in).
         max_pixels: largest picture (and outpainted canvas); ``None`` = ``$INPAINTKIT_MAX_PIXELS``
             or the library default.
-        queue_size: requests admitted at once; one runs, the others wait, any more get a 503.
+        max_run_pixels: largest region a model runs on in one piece (``None`` = 2048x2048); larger
+            ``hd_strategy=original`` pictures are refused, ``crop`` and ``resize`` still take them.
+        queue_size: requests admitted at once (from their upload on); one runs, the others wait,
+            any more get a 503.
         models_allowed: registry names offered; ``None`` = all registered models.
         device: where the models run.
         allow_downloads: let a request fetch a learned model's missing weights into the cache.
+        allowed_hosts: names accepted in the ``Host`` header besides localhost, 127.0.0.1 and ::1.
 
     Returns:
         The FastAPI application (run it with :func:`serve` or any ASGI server).
@@ -120,8 +131,12 @@ def create_app(*, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES, max_pixels: 
     if isinstance(max_upload_bytes, bool) or not isinstance(max_upload_bytes, int) or max_upload_bytes < 1:
         raise InputError(f"max_upload_bytes must be a positive integer, got {max_upload_bytes!r}")
     pixel_limit = resolve_max_pixels(max_pixels)
+    run_limit = DEFAULT_MAX_RUN_PIXELS if max_run_pixels is None else max_run_pixels
+    if isinstance(allowed_hosts, str):
+        raise InputError(f"allowed_hosts must be a list of host names, got the string {allowed_hosts!r}")
     queue = WorkQueue(queue_size)
-    cache = ModelCache(models_allowed, max_pixels=pixel_limit, device=device, allow_downloads=allow_downloads)
+    cache = ModelCache(models_allowed, max_pixels=pixel_limit, max_run_pixels=run_limit, device=device,
+                       allow_downloads=allow_downloads)
     common = _common_fields(cache)
     inpaint_fields = (
         FormField("image", "file", "the picture (PNG, JPEG, WebP, BMP, TIFF)"),
@@ -148,18 +163,22 @@ def create_app(*, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES, max_pixels: 
                          description="Remove objects from photos and extend them, with any registered model.")
     app.add_exception_handler(WebError, lambda request, err: err.response())
     app.add_exception_handler(InpaintKitError, lambda request, err: _library_error(err).response())
+    app.add_exception_handler(HTTPException, lambda request, err: WebError(err.status_code, str(err.detail),
+                                                                           headers=err.headers).response())
+    app.add_middleware(Guard, hosts=allowed_hosts)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     page = (STATIC / "index.html").read_text(encoding="utf-8")
     errors = {status: {"model": ErrorBody, "description": text} for status, text in _ERRORS.items()}
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def index() -> HTMLResponse:
-        return HTMLResponse(page, headers={"Content-Security-Policy": _PAGE_POLICY})
+        return HTMLResponse(page)  # Guard adds the page's Content-Security-Policy
 
     @app.get("/api/info", response_model=ServerInfo, summary="limits, HD strategies and the default model")
     def info() -> ServerInfo:
         return ServerInfo(version=__version__, default_model=cache.default, hd_strategies=list(HD_STRATEGIES),
-                          max_upload_bytes=max_upload_bytes, max_pixels=pixel_limit, queue_size=queue.size)
+                          max_upload_bytes=max_upload_bytes, max_pixels=pixel_limit, max_run_pixels=run_limit,
+                          queue_size=queue.size)
 
     @app.get("/api/models", response_model=list[ModelInfo], summary="the offered models")
     def models() -> list[dict[str, object]]:
@@ -168,39 +187,51 @@ def create_app(*, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES, max_pixels: 
     @app.post("/api/inpaint", response_class=Response, responses={200: _INPAINT_OK, **errors},
               openapi_extra=openapi_form(inpaint_fields), summary="fill the holes of a picture")
     async def inpaint(request: Request) -> Response:
-        form = await _read_form(request, inpaint_fields, max_upload_bytes)
-        cache.spec(form["model"])
-        image = open_image(form["image"], "image", pixel_limit)
-        mask = open_image(form["mask"], "mask", pixel_limit)
-        if not form["resize_mask"] and upright_size(mask) != upright_size(image):
+        check_length(request, max_upload_bytes)  # an oversize upload is refused without waiting for a place
+        async with queue.admit():
+            form = await _read_form(request, inpaint_fields, max_upload_bytes)
+            spec = cache.spec(form["model"])
+            image = open_image(form["image"], "image", pixel_limit)
+            mask = open_image(form["mask"], "mask", pixel_limit)
             (width, height), (mask_width, mask_height) = upright_size(image), upright_size(mask)
-            raise WebError(422, f"mask is {mask_width}x{mask_height} but image is {width}x{height}; send a "
-                                "mask of the image's size, or resize_mask=true", image_size=[width, height],
-                           mask_size=[mask_width, mask_height])
-        options = {key: form[key] for key in ("hd_strategy", "dilate", "feather", "resize_mask")}
-        if cache.spec(form["model"]).gives_several:
-            body = await queue.run(_samples_job, cache, form["model"], image, mask, form["samples"], form["seed"],
-                                   options)
-            return JSONResponse(body.model_dump(), headers={"Cache-Control": "no-store"})
-        png, result = await queue.run(_inpaint_job, cache, form["model"], image, mask, options)
+            if not form["resize_mask"] and (mask_width, mask_height) != (width, height):
+                raise WebError(422, f"mask is {mask_width}x{mask_height} but image is {width}x{height}; send a "
+                                    "mask of the image's size, or resize_mask=true", image_size=[width, height],
+                               mask_size=[mask_width, mask_height])
+            if form["hd_strategy"] == "original":
+                check_whole_image(width, height, run_limit)
+            options = {key: form[key] for key in ("hd_strategy", "dilate", "feather", "resize_mask")}
+            if spec.gives_several:
+                if form["samples"] * width * height > pixel_limit:
+                    raise WebError(413, f"{form['samples']} samples of a {width}x{height} picture make more than "
+                                        f"the limit of {pixel_limit:,} pixels in one answer; ask fewer samples",
+                                   max_pixels=pixel_limit)
+                body = await queue.run(_samples_job, cache, form["model"], image, mask, form["samples"],
+                                       form["seed"], options)
+                return JSONResponse(body.model_dump(), headers={"Cache-Control": "no-store"})
+            png, result = await queue.run(_inpaint_job, cache, form["model"], image, mask, options)
         return _png_response(png, result)
 
     @app.post("/api/outpaint", response_class=Response, responses={200: _PNG, **errors},
               openapi_extra=openapi_form(outpaint_fields), summary="extend a picture on chosen sides")
     async def outpaint(request: Request) -> Response:
-        form = await _read_form(request, outpaint_fields, max_upload_bytes)
-        cache.spec(form["model"])
-        image = open_image(form["image"], "image", pixel_limit)
-        borders = tuple(form[side] for side in ("left", "right", "top", "bottom"))
-        if not any(borders):
-            raise WebError(422, "nothing to extend: give left, right, top or bottom a number of pixels > 0")
-        width, height = upright_size(image)
-        try:
-            check_pixel_limit(width + borders[0] + borders[1], height + borders[2] + borders[3], pixel_limit,
-                              what="the extended canvas")
-        except InputError as err:
-            raise WebError(413, str(err), max_pixels=pixel_limit) from None
-        png, result = await queue.run(_outpaint_job, cache, form["model"], image, borders, form["hd_strategy"])
+        check_length(request, max_upload_bytes)  # an oversize upload is refused without waiting for a place
+        async with queue.admit():
+            form = await _read_form(request, outpaint_fields, max_upload_bytes)
+            cache.spec(form["model"])
+            image = open_image(form["image"], "image", pixel_limit)
+            borders = tuple(form[side] for side in ("left", "right", "top", "bottom"))
+            if not any(borders):
+                raise WebError(422, "nothing to extend: give left, right, top or bottom a number of pixels > 0")
+            width, height = upright_size(image)
+            canvas = (width + borders[0] + borders[1], height + borders[2] + borders[3])
+            try:
+                check_pixel_limit(*canvas, pixel_limit, what="the extended canvas")
+            except InputError as err:
+                raise WebError(413, str(err), max_pixels=pixel_limit) from None
+            if form["hd_strategy"] == "original":
+                check_whole_image(*canvas, run_limit, what="extended canvas")
+            png, result = await queue.run(_outpaint_job, cache, form["model"], image, borders, form["hd_strategy"])
         return _png_response(png, result)
 
     return app
@@ -223,9 +254,11 @@ _PNG = {"description": "the completed picture as PNG",
             ("X-Inpaint-Warnings", "JSON list of notes (empty mask, orientation applied, ...)"))}}
 _INPAINT_OK = {**_PNG, "model": SamplesBody,
                "description": "the completed picture as PNG; JSON (SamplesBody) for a model that gives several"}
-_ERRORS = {404: "unknown model (the answer lists the offered ones)", 409: "the model cannot run on this server",
+_ERRORS = {400: "a Host this server does not answer to", 403: "a POST from another site (Origin)",
+           404: "unknown model (the answer lists the offered ones)", 409: "the model cannot run on this server",
            413: "upload or pixel limit exceeded", 415: "not multipart/form-data, or a file that is not an image",
-           422: "a missing or invalid field, or a mask of another size", 503: "busy: the queue is full, retry"}
+           422: "a missing or invalid field, or a mask of another size", 500: "the model run failed",
+           503: "busy: the queue is full, retry"}
 
 
 async def _read_form(request: Request, fields: tuple[FormField, ...], limit: int) -> dict[str, object]:
@@ -305,18 +338,28 @@ def serve(host: str = "127.0.0.1", port: int = 8080, *, log_level: str = "info",
     """Run the web app with uvicorn until interrupted.
 
     Args:
-        host: address to listen on; anything but loopback exposes an unauthenticated server.
+        host: address to listen on; anything but loopback exposes an unauthenticated server. It is
+            added to the accepted ``Host`` names unless it is a wildcard (0.0.0.0, ::).
         port: TCP port.
         log_level: uvicorn's log level.
         app_options: keyword arguments of :func:`create_app`.
     """
     import uvicorn
 
-    app = create_app(**app_options)
+    hosts = list(app_options.pop("allowed_hosts", None) or ())
+    if host not in _WILDCARDS:
+        hosts.append(host)
+    app = create_app(allowed_hosts=hosts, **app_options)
     if not _is_loopback(host):
         log.warning("listening on %s: anyone who can reach this address can use the server (no authentication)",
                     host)
+    if host in _WILDCARDS:
+        log.warning("requests must name %s as Host; add the names clients use with --allow-host NAME",
+                    ", ".join([*LOCAL_HOSTS, *hosts]))
     uvicorn.run(app, host=host, port=port, log_level=log_level)
+
+
+_WILDCARDS = frozenset({"", "0.0.0.0", "::", "[::]"})
 
 
 def _is_loopback(host: str) -> bool:

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import yaml
 
-from ..types import InputError
+from .types import InputError
 
 T = TypeVar("T")
 _BOOLS = {"true": True, "false": False, "yes": True, "no": False, "on": True, "off": False, "1": True, "0": False}

@@ -1,0 +1,220 @@
+"""Weight files are data: nothing in one runs, and a crafted one gives a one-line error, fast.
+
+The hostile file is a TorchScript archive whose scripted ``__setstate__`` overwrites a file through
+``torch.from_file`` the moment ``torch.jit.load`` reads it; it is handed to every entry point that
+reads weights, and the file it targets must stay as it was.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import warnings
+from pathlib import Path
+from typing import Tuple
+
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+from PIL import Image
+
+from _official_files import IOPaintLayout
+from inpaintkit import load
+from inpaintkit import weights as W
+from inpaintkit.api import load_model
+from inpaintkit.cli import main
+from inpaintkit.models.lama import PRESETS as LAMA_PRESETS
+from inpaintkit.models.lama import LamaGenerator
+from inpaintkit.models.pdgan import PdganConfig, PdganGenerator
+from inpaintkit.training.trainer import init_generator
+from inpaintkit.types import WeightsError
+
+pytestmark = pytest.mark.filterwarnings(r"ignore:`torch\.jit\.\w+` is deprecated:DeprecationWarning")
+
+VICTIM_TEXT = "#!/bin/sh\necho this script must survive loading a weight file\n"
+
+
+class _Payload(nn.Module):
+    """Scripted, its ``__setstate__`` writes 16 bytes of ``!`` over the file named ``target``."""
+
+    def __init__(self, target: str) -> None:
+        super().__init__()
+        self.target = target
+        self.scale = nn.Parameter(torch.ones(1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.scale
+
+    @torch.jit.export
+    def __getstate__(self) -> Tuple[str, bool, torch.Tensor]:
+        return (self.target, self.training, self.scale)
+
+    @torch.jit.export
+    def __setstate__(self, state: Tuple[str, bool, torch.Tensor]) -> None:
+        self.target = state[0]
+        self.training = state[1]
+        self.scale = state[2]
+        written = torch.from_file(self.target, True, 16, dtype=torch.uint8)
+        written.fill_(33)
+        print("payload ran:", int(written.sum()))  # keeps the write from being optimised away
+
+
+class _Wrapper(nn.Module):
+    def __init__(self, target: str) -> None:
+        super().__init__()
+        self.model = nn.Module()
+        self.model.generator = _Payload(target)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model.generator(x)
+
+
+@pytest.fixture()
+def victim(tmp_path: Path) -> Path:
+    path = tmp_path / "victim.sh"
+    path.write_text(VICTIM_TEXT)
+    return path
+
+
+@pytest.fixture()
+def hostile(tmp_path: Path, victim: Path) -> Path:
+    path = tmp_path / "big-lama.pt"
+    torch.jit.save(torch.jit.script(_Wrapper(str(victim))), str(path))
+    return path
+
+
+def test_the_hostile_file_does_run_code_under_torch_jit_load(hostile: Path, victim: Path) -> None:
+    torch.jit.load(str(hostile))  # what the old loader did
+    assert victim.read_text().startswith("!" * 16)
+
+
+def test_load_weights_reads_no_code(hostile: Path, victim: Path) -> None:
+    for trust in (False, True):  # trust concerns pickles; TorchScript code never runs either way
+        with pytest.raises(WeightsError, match="not .*LaMa|does not hold"):
+            W.load_weights(hostile, trust=trust)
+    assert victim.read_text() == VICTIM_TEXT
+
+
+def test_api_load_of_a_path_reads_no_code(hostile: Path, victim: Path) -> None:
+    with pytest.raises(WeightsError):
+        load(hostile)
+    with pytest.raises(WeightsError):
+        load("lama-small", weights=hostile)
+    assert victim.read_text() == VICTIM_TEXT
+
+
+@pytest.mark.parametrize("args", [["--model", "{f}"], ["--model", "lama-small", "--weights", "{f}"]])
+def test_cli_remove_reads_no_code(args, hostile: Path, victim: Path, tmp_path: Path, capsys) -> None:
+    image, mask = tmp_path / "a.png", tmp_path / "m.png"
+    Image.fromarray(np.full((16, 16, 3), 90, np.uint8)).save(image)
+    Image.fromarray(np.pad(np.full((4, 4), 255, np.uint8), 6)).save(mask)
+    argv = ["remove", str(image), "--mask", str(mask), "-o", str(tmp_path / "out.png")]
+    assert main(argv + [a.format(f=hostile) for a in args]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
+    assert victim.read_text() == VICTIM_TEXT and not (tmp_path / "out.png").exists()
+
+
+def test_cli_convert_reads_no_code(hostile: Path, victim: Path, tmp_path: Path, capsys) -> None:
+    assert main(["convert", str(hostile), str(tmp_path / "x.safetensors")]) == 2
+    assert capsys.readouterr().err.startswith("error: ")
+    assert victim.read_text() == VICTIM_TEXT and not (tmp_path / "x.safetensors").exists()
+
+
+class _OneGenerator(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.generator = LamaGenerator(LAMA_PRESETS["lama-tiny"])
+
+    def trainable(self) -> list[tuple[str, nn.Module]]:
+        return [("generator", self.generator)]
+
+
+def test_training_init_from_reads_no_code(hostile: Path, victim: Path) -> None:
+    with pytest.raises(WeightsError):
+        init_generator(_OneGenerator(), str(hostile), [])
+    assert victim.read_text() == VICTIM_TEXT
+
+
+# ----------------------------------------------------------------------------- PD-GAN priors
+_PDGAN = {"channels": [8, 8, 8], "hidden": 4, "hard_iterations": [2, 3, 4], "hard_kernels": [3, 3, 3]}
+
+
+def _pdgan_file(path: Path, **config) -> Path:
+    net = PdganGenerator(PdganConfig(**{**_PDGAN, "prior": "telea", **config}))
+    return W.save_model_file(path, "pdgan", net.config, net.state_dict())
+
+
+def test_pdgan_prior_may_be_a_registered_model(tmp_path: Path) -> None:
+    module, _ = load_model(_pdgan_file(tmp_path / "p.safetensors"))
+    assert type(module.prior).__name__ == "TeleaInpainter"
+
+
+@pytest.mark.parametrize("field", ["prior", "prior_weights"])
+def test_pdgan_prior_file_needs_trust_and_then_runs_no_code(field, hostile: Path, victim: Path,
+                                                           tmp_path: Path) -> None:
+    config = {"prior": str(hostile)} if field == "prior" else {"prior": "lama-small", "prior_weights": str(hostile)}
+    path = _pdgan_file(tmp_path / "p.safetensors", **config)
+    with pytest.raises(WeightsError, match=rf"names the file '.*big-lama\.pt' as its prior.*--trust"):
+        load_model(path)
+    with pytest.raises(WeightsError):  # trusted, the path is read, as data
+        load_model(path, trust=True)
+    assert victim.read_text() == VICTIM_TEXT
+
+
+def test_pdgan_prior_chain_is_cut_at_the_depth_limit(tmp_path: Path) -> None:
+    path = tmp_path / "p.safetensors"
+    _pdgan_file(path, prior=str(path))  # a file that is its own prior: infinite without a limit
+    with pytest.raises(WeightsError, match="priors nested more than 2 deep"):
+        load_model(path, trust=True)
+
+
+# ------------------------------------------------------------------- crafted config metadata
+def _crafted(tmp_path: Path, **changes) -> Path:
+    net = LamaGenerator(LAMA_PRESETS["lama-tiny"])
+    path = W.save_model_file(tmp_path / "crafted.safetensors", "lama", net.config, net.state_dict())
+    raw = path.read_bytes()  # rewrite the JSON header: same tensors, edited config
+    size = int.from_bytes(raw[:8], "little")
+    header = json.loads(raw[8 : 8 + size])
+    config = json.loads(header["__metadata__"]["config"])
+    header["__metadata__"]["config"] = json.dumps({**config, **changes})
+    encoded = json.dumps(header).encode()
+    encoded += b" " * (-len(encoded) % 8)
+    path.write_bytes(len(encoded).to_bytes(8, "little") + encoded + raw[8 + size :])
+    return path
+
+
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"colour": 3}, r"unknown config key 'lama\.colour'"),
+    ({"ngf": "wide"}, r"lama\.ngf: expected int, got 'wide'"),
+    ({"ngf": 1e6}, r"lama\.ngf: expected int, got 1000000\.0"),
+    ({"ngf": 10**6, "max_features": 10**6}, r"lama\.ngf: 1000000 is out of range"),
+    ({"n_blocks": -3}, r"sizes must be positive"),
+    ({"n_blocks": 4000}, r"at most 64 blocks"),
+    ({"ngf": 4096, "max_features": 4096}, r"does not fit the lama network it describes: .*wrong shape"),
+    ({"n_blocks": 64}, r"does not fit the lama network it describes: .*(unexpected|missing)"),
+])
+def test_crafted_config_is_one_line_and_fast(changes, message, tmp_path: Path) -> None:
+    path = _crafted(tmp_path, **changes)
+    start = time.perf_counter()
+    with pytest.raises(WeightsError, match=message) as caught:
+        load_model(path)
+    assert time.perf_counter() - start < 20 and "\n" not in str(caught.value)
+
+
+# ------------------------------------------------------------------- the real layout still loads
+def test_iopaint_big_lama_layout_still_loads_and_matches(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    generator = LamaGenerator(LAMA_PRESETS["lama-tiny"]).eval()
+    image = torch.rand(1, 3, 32, 32)
+    mask = (torch.rand(1, 1, 32, 32) > 0.7).float()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        traced = torch.jit.trace(IOPaintLayout(generator), (image, mask), check_trace=False)
+    path = tmp_path / "big-lama.pt"
+    torch.jit.save(traced, str(path))
+    module, _ = load_model(path)
+    with torch.no_grad():
+        ours = module(image, mask)
+        theirs = traced(image, mask)
+    assert torch.allclose(mask * ours + (1 - mask) * image, theirs, atol=1e-6, rtol=0)

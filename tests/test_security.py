@@ -218,3 +218,23 @@ def test_iopaint_big_lama_layout_still_loads_and_matches(tmp_path: Path) -> None
         ours = module(image, mask)
         theirs = traced(image, mask)
     assert torch.allclose(mask * ours + (1 - mask) * image, theirs, atol=1e-6, rtol=0)
+
+
+# ------------------------------------------------------------------------ unreadable checkpoints
+def test_unreadable_checkpoints_give_one_short_line(tmp_path: Path) -> None:
+    from inpaintkit.training._checkpoint import load_checkpoint
+    from inpaintkit.types import InputError
+
+    empty, foreign, half = tmp_path / "empty.pt", tmp_path / "foreign.pt", tmp_path / "half.pt"
+    empty.touch()
+    torch.save({"step": 1, "when": __import__("datetime").date(2026, 1, 1)}, foreign)
+    torch.save({"step": 1, "w": torch.ones(64)}, half)
+    half.write_bytes(half.read_bytes()[: half.stat().st_size // 2])
+    expected = {empty: "the file is empty", foreign: "objects other than tensors and plain data",
+                half: "failed finding central directory"}
+    for path, reason in expected.items():
+        with pytest.raises(InputError) as caught:
+            load_checkpoint(path)
+        message = str(caught.value)
+        assert message.startswith(f"cannot read checkpoint {path}: ") and reason in message
+        assert "\n" not in message and "\x1b" not in message and len(message) < 200 + len(str(path))

@@ -465,7 +465,7 @@ def test_resume_from_a_damaged_checkpoint_is_one_line_naming_the_last_good_one(t
         ),
         "wrong shape": (
             _rewritten(lambda s: s["ema"].update({key: torch.zeros(2, 2)})),
-            unfit + f"ema: {key} has shape (2, 2), not {shape}",
+            unfit + f"ema: wrong shape {key} (2, 2) instead of {shape}",
         ),
         "no optimizers": (_rewritten(lambda s: s.pop("optimizers")), unfit + "no 'optimizers'"),
         "truncated": (truncate, "cannot read checkpoint {last}: "),

@@ -135,11 +135,16 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise InputError(f"no checkpoint at {path}")
+    if path.stat().st_size == 0:
+        raise InputError(f"cannot read checkpoint {path}: the file is empty")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as err:  # foreign or damaged
+    except pickle.UnpicklingError:  # torch's weights-only refusal, several lines long
+        raise InputError(f"cannot read checkpoint {path}: it holds objects other than tensors and plain data, "
+                         "so inpaintkit did not write it") from None
+    except (RuntimeError, EOFError, OSError, ValueError) as err:  # damaged
         first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise InputError(f"cannot read checkpoint {path}: {first_line}") from None
+        raise InputError(f"cannot read checkpoint {path}: {first_line.split('. ')[0]}") from None
     if not isinstance(state, dict) or "step" not in state:
         raise InputError(f"{path} is not a training checkpoint (no 'step')")
     if "digest" not in state:

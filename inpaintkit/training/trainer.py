@@ -31,6 +31,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from .. import __version__
+from .._state import state_mismatch
 from ..data import ImageFolder, StepBatchSampler, validation_set
 from ..masks import mask_generator
 from ..metrics import hole_l1, psnr, ssim
@@ -437,16 +438,10 @@ def _stop_workers(batches: Iterator[Any]) -> None:
 
 
 def _tensor_problems(where: str, expected: dict[str, torch.Tensor], found: Any) -> list[str]:
-    if not isinstance(found, dict):
+    if not isinstance(found, dict) or not all(isinstance(value, torch.Tensor) for value in found.values()):
         return [f"{where} is a {type(found).__name__}, not tensors by name"]
-    problems = [f"{where}: missing {key}" for key in expected if key not in found]
-    problems += [f"{where}: unexpected {key}" for key in found if key not in expected]
-    for key, tensor in expected.items():
-        value = found.get(key, tensor)
-        shape = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
-        if shape != tuple(tensor.shape):
-            problems.append(f"{where}: {key} has shape {shape}, not {tuple(tensor.shape)}")
-    return problems
+    problems = state_mismatch(expected, found)
+    return [f"{where}: {problems}"] if problems else []
 
 
 def _check_networks(config: TrainConfig, nets: dict[str, nn.Module], generator: str) -> None:
@@ -484,13 +479,9 @@ def init_generator(objective: nn.Module, path: str, reset: list[str]) -> dict[st
     loaded = load_weights(path)
     own = {name: tensor for name, tensor in generator.state_dict().items() if kept(name)}
     given = {name: tensor for name, tensor in loaded.state_dict.items() if kept(name)}
-    problems = [f"{name}: shape {tuple(given[name].shape)} != {tuple(own[name].shape)}"
-                for name in own if name in given and given[name].shape != own[name].shape]  # fmt: skip
-    problems += [f"missing {name}" for name in own if name not in given]
-    problems += [f"unexpected {name}" for name in given if name not in own]
+    problems = state_mismatch(own, given)
     if problems:
-        shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
-        raise InputError(f"run.init_from: {path} does not fit the generator: {shown}")
+        raise InputError(f"run.init_from: {path} does not fit the generator: {problems}")
     generator.load_state_dict(given, strict=False)
     trained = loaded.metadata.get("trained")
     return {"file": path, "sha256": sha256_file(path), "trained": json.loads(trained) if trained else None}

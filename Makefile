@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench clean
+.PHONY: demo test lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,10 @@ demo: $(STAMP)  ## run the default method on the bundled photo -> demo_out/
 
 test: $(STAMP)  ## the whole test suite
 	$(BIN)/python -m pytest
+
+lint: $(STAMP)  ## formatting and lint rules (ruff, configured in pyproject.toml)
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
 
 bench: $(STAMP)  ## inference benchmark -> docs/PERFORMANCE.md
 	$(BIN)/python benchmarks/inference.py

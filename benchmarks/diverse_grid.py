@@ -68,10 +68,12 @@ def main() -> int:
         mask = protocol.mask_sets[0](index, protocol.keys[index]) > 0
         samples = model.samples(truth, mask, args.samples, args.seed)
         print(f"{stem}: mean pairwise hole L1 of the {len(samples)} samples {pairwise_diversity(samples, mask)[0]:.4f}")
-        tiles = [label(show_hole(truth, mask), f"{stem}, {args.masks}"),
-                 label(np.asarray(prior(truth, mask).image), f"prior {prior_name}"),
-                 *[label(sample, f"sample {i}") for i, sample in enumerate(samples)],
-                 label(truth, "ground truth")]  # fmt: skip
+        tiles = [
+            label(show_hole(truth, mask), f"{stem}, {args.masks}"),
+            label(np.asarray(prior(truth, mask).image), f"prior {prior_name}"),
+            *[label(sample, f"sample {i}") for i, sample in enumerate(samples)],
+            label(truth, "ground truth"),
+        ]
         rows.append(np.concatenate([np.pad(t, ((0, 0), (0, 4), (0, 0)), constant_values=255) for t in tiles], 1))
     picture = np.concatenate([np.pad(r, ((0, 4), (0, 0), (0, 0)), constant_values=255) for r in rows])
     args.output.parent.mkdir(parents=True, exist_ok=True)

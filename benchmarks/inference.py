@@ -47,6 +47,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from _common import memory_gib, reset_peak, spawn_case, write_section
+
 import inpaintkit
 from inpaintkit.api import load_model
 from inpaintkit.optimize import optimize_for_inference
@@ -106,8 +107,9 @@ def count_flops(name: str, size: int) -> float:
     spec = get_spec(name)
     config = spec.config
     if getattr(config, "prefill", None) == "telea":
-        config = dataclasses.replace(config, prefill=next(f.default for f in dataclasses.fields(config)
-                                                           if f.name == "prefill"))
+        config = dataclasses.replace(
+            config, prefill=next(f.default for f in dataclasses.fields(config) if f.name == "prefill")
+        )
     with torch.device("meta"):
         model = build_architecture(spec.arch, config).eval()
         image, mask = torch.empty(1, 3, size, size), torch.empty(1, 1, size, size)
@@ -201,22 +203,36 @@ def bench_model(name: str, size: int, args: argparse.Namespace, folder: Path) ->
     variants = [v for v in args.variants if v != "eager" or not too_big] if learned else ["-"]
     if not learned and "pipeline" in args.variants:
         variants.append("pipeline")
+    note = f"eager {name} at {size} ({flops / 1e12:.1f} TFLOP > --eager-max-tflop)" if too_big else ""
     if learned and get_spec(name).local_weights() is None and "pipeline" in variants:
         variants.remove("pipeline")  # a user cannot run it either until the weights are there
         note = "; ".join(filter(None, [note, f"pipeline {name}: no weights here"]))
-    note = f"eager {name} at {size} ({flops / 1e12:.1f} TFLOP > --eager-max-tflop)" if too_big else ""
     rows, outputs = [], {}
     for variant in variants:
         save = folder / f"out-{variant}.pt"
-        case = {"model": name, "size": size, "variant": variant, "threads": args.threads,
-                "repeats": args.repeats, "warmup": args.warmup if learned else 0,
-                "state": str(state) if learned else "", "save": str(save) if learned else "",
-                "memory_limit_gib": args.memory_limit_gib}
+        case = {
+            "model": name,
+            "size": size,
+            "variant": variant,
+            "threads": args.threads,
+            "repeats": args.repeats,
+            "warmup": args.warmup if learned else 0,
+            "state": str(state) if learned else "",
+            "save": str(save) if learned else "",
+            "memory_limit_gib": args.memory_limit_gib,
+        }
         result = spawn_case(__file__, case, ROOT)
         if learned and "error" not in result and variant != "pipeline":
             outputs[variant] = torch.load(save)
-        rows.append({"model": name, "size": size, "variant": variant,
-                     "flops": 0.0 if variant == "pipeline" else flops, **result})
+        rows.append(
+            {
+                "model": name,
+                "size": size,
+                "variant": variant,
+                "flops": 0.0 if variant == "pipeline" else flops,
+                **result,
+            }
+        )
     reference = outputs.get("eager", outputs.get("fp32"))
     for row in rows:
         if row["variant"] == "fp32" and "eager" in outputs:
@@ -234,8 +250,11 @@ def _row(row: dict, peaks: dict) -> str:
     rate = gflop / row["latency"]
     peak = peaks["bf16" if row["variant"] == "bf16" else "fp32"]
     cells = [f"{row['latency']:.3f}", f"{row['peak_gib']:.2f}", f"{row['peak_gib'] - row['base_gib']:.2f}"]
-    cells += [f"{gflop:.0f}" if gflop >= 10 else f"{gflop:.2g}", f"{rate:.0f}", f"{100 * rate / peak:.0f}%"] \
-        if gflop else ["", "", ""]
+    cells += (
+        [f"{gflop:.0f}" if gflop >= 10 else f"{gflop:.2g}", f"{rate:.0f}", f"{100 * rate / peak:.0f}%"]
+        if gflop
+        else ["", "", ""]
+    )
     cells += [f"{row['diff']:.1e}" if "diff" in row else "", f"{row['psnr']:.1f}" if "psnr" in row else ""]
     return head + " " + " | ".join(cells) + " |"
 
@@ -260,8 +279,10 @@ def run(args: argparse.Namespace) -> str:
                 notes += [note] if note else []
                 print("\n".join(_row(row, peaks) for row in new_rows), flush=True)
     load_end = os.getloadavg()[0]
-    peaks = {"fp32": max(peaks["fp32"], matmul_peak(torch.float32)),
-             "bf16": max(peaks["bf16"], matmul_peak(torch.bfloat16))}
+    peaks = {
+        "fp32": max(peaks["fp32"], matmul_peak(torch.float32)),
+        "bf16": max(peaks["bf16"], matmul_peak(torch.bfloat16)),
+    }
     command = " ".join(["python benchmarks/inference.py", *sys.argv[1:]])
     trained = [name for name in args.models if get_spec(name).kind == "learned" and shipped(name)]
     intro = (
@@ -298,10 +319,18 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per case (median reported)")
     parser.add_argument("--warmup", type=int, default=1, help="untimed runs before the timed ones")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--eager-max-tflop", type=float, default=2.0,
-                        help="skip the eager variant above this much work (big-lama at 2048 is 7 TFLOP)")
-    parser.add_argument("--memory-limit-gib", type=float, default=0.0,
-                        help="address-space limit per case; a case that needs more fails instead of swapping")
+    parser.add_argument(
+        "--eager-max-tflop",
+        type=float,
+        default=2.0,
+        help="skip the eager variant above this much work (big-lama at 2048 is 7 TFLOP)",
+    )
+    parser.add_argument(
+        "--memory-limit-gib",
+        type=float,
+        default=0.0,
+        help="address-space limit per case; a case that needs more fails instead of swapping",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "PERFORMANCE.md")
     parser.add_argument("--section", default="inference", help="name of the section markers in --out")
     parser.add_argument("--no-write", action="store_true", help="print only")

@@ -40,6 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from _common import memory_gib, reset_peak, spawn_case, write_section
+
 from inpaintkit.api import load_model
 from inpaintkit.models.backbones import VGG19Features
 from inpaintkit.models.neural_patch import ContentNetwork
@@ -47,8 +48,10 @@ from inpaintkit.pipelines.neural_patch import NeuralPatchInpainter
 from inpaintkit.registry import get_spec
 from inpaintkit.weights import WEIGHT_SPECS, cached_path
 
-HEADER = ("| image | hole | features | scales x iterations | setup s | fill s | peak RSS GiB | run +GiB |\n"
-          "|---|---|---|---|---|---|---|---|")  # fmt: skip
+HEADER = (
+    "| image | hole | features | scales x iterations | setup s | fill s | peak RSS GiB | run +GiB |\n"
+    "|---|---|---|---|---|---|---|---|"
+)
 
 
 def make_input(size: int, hole: int, photo: Path) -> tuple[torch.Tensor, torch.Tensor]:
@@ -85,22 +88,32 @@ def run_case(case: dict) -> dict:
         out = model(image, mask)
     fill = time.perf_counter() - start
     assert torch.isfinite(out).all()
-    return {"setup": setup, "fill": fill, "peak_gib": memory_gib("VmHWM"), "base_gib": before,
-            "used": model.feature_space, "scales": model.config.scales, "iterations": model.config.iterations}
+    return {
+        "setup": setup,
+        "fill": fill,
+        "peak_gib": memory_gib("VmHWM"),
+        "base_gib": before,
+        "used": model.feature_space,
+        "scales": model.config.scales,
+        "iterations": model.config.iterations,
+    }
 
 
 def _row(case: dict, result: dict) -> str:
     head = f"| {case['size']} | {case['hole']} | {case['features']} |"
     if "error" in result:
         return f"{head} - | - | - | - | - | {result['error']}"
-    return (f"{head} {result['scales']} x {result['iterations']} | {result['setup']:.1f} | {result['fill']:.1f} | "
-            f"{result['peak_gib']:.2f} | {result['peak_gib'] - result['base_gib']:.2f} |")  # fmt: skip
+    return (
+        f"{head} {result['scales']} x {result['iterations']} | {result['setup']:.1f} | {result['fill']:.1f} | "
+        f"{result['peak_gib']:.2f} | {result['peak_gib'] - result['base_gib']:.2f} |"
+    )
 
 
 def run(args: argparse.Namespace) -> str:
     """Run every case, print each row as it comes, and return the Markdown section."""
-    vgg = args.vgg_weights or (cached_path(WEIGHT_SPECS["vgg19"]) if cached_path(WEIGHT_SPECS["vgg19"]).is_file()
-                               else None)  # fmt: skip
+    vgg = args.vgg_weights or (
+        cached_path(WEIGHT_SPECS["vgg19"]) if cached_path(WEIGHT_SPECS["vgg19"]).is_file() else None
+    )
     random_vgg = vgg is None and args.vgg_random
     if random_vgg:  # torchvision's key layout, random values: the same work per iteration as the real weights
         torch.manual_seed(0)
@@ -113,17 +126,29 @@ def run(args: argparse.Namespace) -> str:
     rows = []
     for size, hole in args.sizes:
         for space in spaces:
-            case = {"size": size, "hole": hole, "features": space, "threads": args.threads,
-                    "vgg_weights": str(vgg) if vgg else None, "content_weights": str(content) if content else None,
-                    "scales": args.scales, "iterations": args.iterations, "photo": str(args.photo)}  # fmt: skip
+            case = {
+                "size": size,
+                "hole": hole,
+                "features": space,
+                "threads": args.threads,
+                "vgg_weights": str(vgg) if vgg else None,
+                "content_weights": str(content) if content else None,
+                "scales": args.scales,
+                "iterations": args.iterations,
+                "photo": str(args.photo),
+            }
             rows.append(_row(case, spawn_case(__file__, case, ROOT)))
             print(rows[-1], flush=True)
     command = " ".join(["python benchmarks/neural_patch.py", *sys.argv[1:]])
+    random_vgg_note = (
+        "VGG-19: random weights in the official layout (--vgg-random), for timing only: the work per "
+        "iteration is the same as with the real weights, the result is not. "
+    )
     intro = (
         f"`{command}` on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; torch {torch.__version__}, "
         f"{args.threads} threads; load average (1 min) {load_start:.2f} at the start, {os.getloadavg()[0]:.2f} at "
         f"the end. Content network: {'weights ' + Path(content).name if content else 'random weights'}. "
-        f"{'VGG-19: random weights in the official layout (--vgg-random), for timing only: the work per iteration is the same as with the real weights, the result is not. ' if random_vgg else ''}Each "
+        f"{random_vgg_note if random_vgg else ''}Each "
         "case in a fresh process; peak RSS includes the Python/torch baseline, 'run +GiB' is the growth during "
         "the fill."
     )
@@ -146,8 +171,11 @@ def main() -> None:
     parser.add_argument("--scales", type=int, default=None, help="default: the model's")
     parser.add_argument("--iterations", type=int, default=None, help="default: the feature space's")
     parser.add_argument("--vgg-weights", type=Path, default=None)
-    parser.add_argument("--vgg-random", action="store_true",
-                        help="without VGG-19 weights, time the vgg case on random ones (timing only)")
+    parser.add_argument(
+        "--vgg-random",
+        action="store_true",
+        help="without VGG-19 weights, time the vgg case on random ones (timing only)",
+    )
     parser.add_argument("--content-weights", type=Path, default=None)
     parser.add_argument("--photo", type=Path, default=ROOT.parent / "shared" / "datasets" / "kodak24" / "kodim01.png")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "PERFORMANCE.md")

@@ -73,8 +73,10 @@ def main() -> int:
             result = to_uint8(pipe(crop, left=side, right=side, steps=args.steps).image.rgb)
             found = result[:, shift : shift + truth.shape[1]].astype(np.float64)
             rmse = float(np.sqrt(((found - truth)[generated] ** 2).mean()))
-            print(f"{stem} {name}: RMSE {rmse:.2f} (0-255) over the {int(generated[0].sum())} generated columns "
-                  "that the photo has")
+            print(
+                f"{stem} {name}: RMSE {rmse:.2f} (0-255) over the {int(generated[0].sum())} generated columns "
+                "that the photo has"
+            )
             rows.append(label(result, f"{name}, {args.steps} steps"))
     wide = max(row.shape[1] for row in rows)
     rows = [np.pad(r, ((0, 6), (0, wide - r.shape[1]), (0, 0)), constant_values=255) for r in rows]

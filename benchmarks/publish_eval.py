@@ -31,8 +31,16 @@ from _common import write_section  # noqa: E402  (benchmarks/ is on sys.path whe
 # Metric columns of the means table and which value is best: the highest, the lowest or the one nearest 1
 # (hole detail: 1 = as much fine structure as the photo; below is blur, above is invented noise).
 HIGHER, LOWER, NEAREST_1 = "higher", "lower", "nearest 1"
-RANKED = {"PSNR": HIGHER, "SSIM": HIGHER, "HaarPSI": HIGHER, "hole L1": LOWER, "hole RMSE (0-255)": LOWER,
-          "hole detail": NEAREST_1, "LPIPS": LOWER, "FID": LOWER}  # fmt: skip
+RANKED = {
+    "PSNR": HIGHER,
+    "SSIM": HIGHER,
+    "HaarPSI": HIGHER,
+    "hole L1": LOWER,
+    "hole RMSE (0-255)": LOWER,
+    "hole detail": NEAREST_1,
+    "LPIPS": LOWER,
+    "FID": LOWER,
+}
 
 
 def _block(summary: str, heading: str, *, required: bool = True) -> str:
@@ -130,9 +138,12 @@ def section(report: Path, name: str, title: str, picks: list[tuple[str, str]], i
     if picks:
         picture = grid_picture(report, picks, ROOT / "docs" / "images" / f"benchmark_{name}.jpg")
         caption = ", ".join(f"{key} ({set_name} mask)" for set_name, key in picks)
-        lines += ["", f"![{title}](images/{picture.name})", "",
-                  f"Rows: {caption}. Columns: input with the hole, each model in the order of the command, "
-                  "ground truth."]
+        lines += [
+            "",
+            f"![{title}](images/{picture.name})",
+            "",
+            f"Rows: {caption}. Columns: input with the hole, each model in the order of the command, ground truth.",
+        ]
     return "\n".join(lines)
 
 

@@ -34,6 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from _common import write_section
+
 from inpaintkit.training import OptimConfig, PhaseConfig, TrainConfig, Trainer
 from inpaintkit.training.objectives import OBJECTIVES
 
@@ -61,8 +62,15 @@ def measure(preset: str, size: int, batch: int, steps: int, folder: Path) -> dic
         times.append(time.perf_counter() - started)
     seconds = statistics.median(times)
     count = {name: sum(p.numel() for p in net.parameters()) for name, net in trainer.nets.items()}
-    return {"preset": preset, "generator": count["generator"], "discriminator": count["discriminator"],
-            "batch": batch, "steps": steps, "s_per_step": seconds, "images_per_s": batch / seconds}  # fmt: skip
+    return {
+        "preset": preset,
+        "generator": count["generator"],
+        "discriminator": count["discriminator"],
+        "batch": batch,
+        "steps": steps,
+        "s_per_step": seconds,
+        "images_per_s": batch / seconds,
+    }
 
 
 def table(rows: list[dict], size: int, loads: tuple[float, float]) -> str:
@@ -75,22 +83,28 @@ def table(rows: list[dict], size: int, loads: tuple[float, float]) -> str:
         "matching; discriminator update with R1; gradient clipping, Adam, EMA), perceptual loss off, batch",
         "already in memory. Median of the timed steps after one warm-up step. torch",
         f"{torch.__version__}, {torch.get_num_threads()} threads, {_cpu_name()}. Load average (1 min)",
-        f"{loads[0]:.2f} at the start, {loads[1]:.2f} at the end (the run's own threads count; well above their number means other work shared the cores).",
+        f"{loads[0]:.2f} at the start, {loads[1]:.2f} at the end (the run's own threads count; well above their",
+        "number means other work shared the cores).",
         "",
         "| preset | G params | D params | batch | timed steps | s / step | images / s |",
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         params = f"{r['generator'] / 1e6:.2f} M | {r['discriminator'] / 1e6:.2f} M"
-        lines.append(f"| {r['preset']} | {params} | {r['batch']} | {r['steps']} | {r['s_per_step']:.2f} "
-                     f"| {r['images_per_s']:.2f} |")  # fmt: skip
+        lines.append(
+            f"| {r['preset']} | {params} | {r['batch']} | {r['steps']} | {r['s_per_step']:.2f} "
+            f"| {r['images_per_s']:.2f} |"
+        )
     return "\n".join(lines)
 
 
 def _cpu_name() -> str:
     info = Path("/proc/cpuinfo")
-    names = [line.split(":", 1)[1].strip() for line in info.read_text().splitlines() if line.startswith("model name")] \
-        if info.exists() else []  # fmt: skip
+    names = (
+        [line.split(":", 1)[1].strip() for line in info.read_text().splitlines() if line.startswith("model name")]
+        if info.exists()
+        else []
+    )
     return names[0] if names else platform.processor() or "unknown CPU"
 
 

@@ -45,12 +45,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from _common import write_section
+
 from inpaintkit.io import DEFAULT_MAX_PIXELS
 from inpaintkit.web._work import DEFAULT_MAX_RUN_PIXELS, POSTPROCESS_FACTOR
 from inpaintkit.web.server import DEFAULT_MAX_UPLOAD_BYTES
 
-HEADER = ("| request | picture | upload MB | strategy | clients | answers | 503 retries | median s | max s |\n"
-          "|---|---|---:|---|---:|---|---:|---:|---:|")
+HEADER = (
+    "| request | picture | upload MB | strategy | clients | answers | 503 retries | median s | max s |\n"
+    "|---|---|---:|---|---:|---|---:|---:|---:|"
+)
 
 
 @dataclass(frozen=True)
@@ -94,8 +97,7 @@ def picture(case: Case, seed: int = 0) -> bytes:
     if case.fmt == "PNG":
         Image.new("RGB", case.size, (128, 128, 128)).save(buffer, format="PNG")
     elif case.fmt == "noise":
-        Image.fromarray(rng.integers(0, 256, (height, width, 3), np.uint8)).save(buffer, format="PNG",
-                                                                                compress_level=1)
+        Image.fromarray(rng.integers(0, 256, (height, width, 3), np.uint8)).save(buffer, format="PNG", compress_level=1)
     else:
         photo = Image.open(ROOT / "inpaintkit" / "assets" / "rocket.jpg").convert("RGB")
         rgb = np.array(photo.resize(case.size, Image.BICUBIC))
@@ -127,8 +129,12 @@ def multipart(fields: dict[str, str | bytes]) -> tuple[bytes, str]:
     parts = []
     for name, value in fields.items():
         if isinstance(value, bytes):
-            parts += [f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{name}"\r\n'
-                      f"Content-Type: application/octet-stream\r\n\r\n".encode(), value, b"\r\n"]
+            parts += [
+                f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{name}"\r\n'
+                f"Content-Type: application/octet-stream\r\n\r\n".encode(),
+                value,
+                b"\r\n",
+            ]
         else:
             parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode())
     parts.append(f"--{boundary}--\r\n".encode())
@@ -178,12 +184,25 @@ def run(args: argparse.Namespace) -> str:
     bodies = {}
     for case in cases:
         image = picture(case)
-        bodies[case] = multipart({"image": image, "mask": mask(case), "model": args.model,
-                                  "hd_strategy": case.strategy})
+        bodies[case] = multipart(
+            {"image": image, "mask": mask(case), "model": args.model, "hd_strategy": case.strategy}
+        )
     port = free_port()
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
-    command = [sys.executable, "-m", "inpaintkit", "serve", "--port", str(port), "--models", args.model,
-               "--queue-size", str(args.queue_size), "--max-run-pixels", str(args.max_run_pixels)]
+    command = [
+        sys.executable,
+        "-m",
+        "inpaintkit",
+        "serve",
+        "--port",
+        str(port),
+        "--models",
+        args.model,
+        "--queue-size",
+        str(args.queue_size),
+        "--max-run-pixels",
+        str(args.max_run_pixels),
+    ]
     server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 120
@@ -195,8 +214,9 @@ def run(args: argparse.Namespace) -> str:
                 assert server.poll() is None and time.monotonic() < deadline, "the server did not start"
                 time.sleep(0.2)
         warm = Case("warm-up", (256, 256), "original", 1)
-        status, detail, _, _ = post(port, *multipart({"image": picture(warm), "mask": mask(warm),
-                                                      "model": args.model}), time.monotonic())
+        status, detail, _, _ = post(
+            port, *multipart({"image": picture(warm), "mask": mask(warm), "model": args.model}), time.monotonic()
+        )
         assert status == 200, detail
         idle_gib = memory_kib(server.pid, "VmRSS") / 2**20
         load_start = os.getloadavg()[0]
@@ -223,43 +243,47 @@ def run(args: argparse.Namespace) -> str:
     for case in cases:
         answers = Counter(status for status, *_ in results[case])
         seconds = [s for *_, s in results[case]]
-        rows.append(f"| {case.name} | {case.size[0]}x{case.size[1]} | {len(bodies[case][0]) / 1e6:.1f} | "
-                    f"{case.strategy} | {case.clients} | "
-                    f"{', '.join(f'{status} x{n}' for status, n in sorted(answers.items()))} | "
-                    f"{sum(retries for _, _, retries, _ in results[case])} | {statistics.median(seconds):.1f} | "
-                    f"{max(seconds):.1f} |")
+        rows.append(
+            f"| {case.name} | {case.size[0]}x{case.size[1]} | {len(bodies[case][0]) / 1e6:.1f} | "
+            f"{case.strategy} | {case.clients} | "
+            f"{', '.join(f'{status} x{n}' for status, n in sorted(answers.items()))} | "
+            f"{sum(retries for _, _, retries, _ in results[case])} | {statistics.median(seconds):.1f} | "
+            f"{max(seconds):.1f} |"
+        )
         print(rows[-1], flush=True)
     refusals = sorted({detail for case in cases for status, detail, *_ in results[case] if status != 200})
     now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     command = " ".join(["python benchmarks/web_load.py", *sys.argv[1:]])
-    return "\n".join([
-        f"## Web app under load: {args.clients} clients, large uploads",
-        "",
-        f"Limits (`inpaintkit serve` defaults): uploads up to {DEFAULT_MAX_UPLOAD_BYTES / 2**20:.0f} MiB "
-        f"(`--max-upload-mb`); pictures up to {DEFAULT_MAX_PIXELS / 1e6:.0f} MP (`--max-pixels`); a model runs on "
-        f"at most {DEFAULT_MAX_RUN_PIXELS:,} pixels (2048x2048) in one piece (`--max-run-pixels`), so "
-        "`hd_strategy=original` on a larger picture, or a crop around a larger hole, gets a 413 that names the "
-        f"other strategies; full-resolution post-processing (lama-detail's texture transfer) covers at most "
-        f"{POSTPROCESS_FACTOR}x that; `--queue-size` requests (4) are admitted at once, before their upload is "
-        "read; one job runs at a time; more requests get a 503 with Retry-After.",
-        "",
-        f"`OMP_NUM_THREADS={args.threads} {command}` on {now}: `inpaintkit serve --models "
-        f"{args.model} --queue-size {args.queue_size} --max-run-pixels {args.max_run_pixels}` in a subprocess, "
-        f"torch {args.threads} thread(s), "
-        f"{os.cpu_count()} logical CPUs shared with other work (load average (1 min) {load_start:.2f} at the "
-        f"start, {os.getloadavg()[0]:.2f} at the end). {sum(c.clients for c in cases)} clients post at once; a 503 "
-        "(queue full) is retried after its Retry-After. Seconds include the wait in the queue.",
-        "",
-        HEADER,
-        *rows,
-        "",
-        f"**Server peak RSS (VmHWM): {peak_gib:.2f} GiB** ({idle_gib:.2f} GiB resident after loading the model; "
-        f"{wall:.0f} s for all clients).",
-        "",
-        "Refusals, as the clients read them:",
-        "",
-        *[f"* {detail}" for detail in refusals],
-    ])
+    return "\n".join(
+        [
+            f"## Web app under load: {args.clients} clients, large uploads",
+            "",
+            f"Limits (`inpaintkit serve` defaults): uploads up to {DEFAULT_MAX_UPLOAD_BYTES / 2**20:.0f} MiB "
+            f"(`--max-upload-mb`); pictures up to {DEFAULT_MAX_PIXELS / 1e6:.0f} MP (`--max-pixels`); a model runs on "
+            f"at most {DEFAULT_MAX_RUN_PIXELS:,} pixels (2048x2048) in one piece (`--max-run-pixels`), so "
+            "`hd_strategy=original` on a larger picture, or a crop around a larger hole, gets a 413 that names the "
+            f"other strategies; full-resolution post-processing (lama-detail's texture transfer) covers at most "
+            f"{POSTPROCESS_FACTOR}x that; `--queue-size` requests (4) are admitted at once, before their upload is "
+            "read; one job runs at a time; more requests get a 503 with Retry-After.",
+            "",
+            f"`OMP_NUM_THREADS={args.threads} {command}` on {now}: `inpaintkit serve --models "
+            f"{args.model} --queue-size {args.queue_size} --max-run-pixels {args.max_run_pixels}` in a subprocess, "
+            f"torch {args.threads} thread(s), "
+            f"{os.cpu_count()} logical CPUs shared with other work (load average (1 min) {load_start:.2f} at the "
+            f"start, {os.getloadavg()[0]:.2f} at the end). {sum(c.clients for c in cases)} clients post at once; a 503 "
+            "(queue full) is retried after its Retry-After. Seconds include the wait in the queue.",
+            "",
+            HEADER,
+            *rows,
+            "",
+            f"**Server peak RSS (VmHWM): {peak_gib:.2f} GiB** ({idle_gib:.2f} GiB resident after loading the model; "
+            f"{wall:.0f} s for all clients).",
+            "",
+            "Refusals, as the clients read them:",
+            "",
+            *[f"* {detail}" for detail in refusals],
+        ]
+    )
 
 
 def main() -> None:

@@ -16,7 +16,15 @@ from .registry import create_model, list_models  # noqa: E402
 from .types import InpaintKitError, InpaintResult, InputError, UnknownModelError, WeightsError  # noqa: E402
 
 __all__ = [
-    "load", "load_model", "load_outpainter", "create_model", "list_models",
-    "InpaintKitError", "InputError", "WeightsError", "UnknownModelError", "InpaintResult",
+    "load",
+    "load_model",
+    "load_outpainter",
+    "create_model",
+    "list_models",
+    "InpaintKitError",
+    "InputError",
+    "WeightsError",
+    "UnknownModelError",
+    "InpaintResult",
     "__version__",
 ]

@@ -65,18 +65,35 @@ class StandIn:
 
 # Real objects a checkpoint may name: tensor rebuilding and plain data types, nothing that acts.
 _SAFE_GLOBALS: dict[str, Any] = {
-    **{f"torch._utils.{n}": getattr(torch._utils, n) for n in ("_rebuild_tensor", "_rebuild_tensor_v2",
-                                                               "_rebuild_tensor_v3", "_rebuild_parameter")},
-    **{f"builtins.{t.__name__}": t for t in (dict, list, set, frozenset, tuple, int, float, bool, str, bytes,
-                                             bytearray, complex)},
-    **{str(d): d for d in (torch.float16, torch.bfloat16, torch.float32, torch.float64, torch.uint8, torch.int8,
-                           torch.int16, torch.int32, torch.int64, torch.bool)},
+    **{
+        f"torch._utils.{n}": getattr(torch._utils, n)
+        for n in ("_rebuild_tensor", "_rebuild_tensor_v2", "_rebuild_tensor_v3", "_rebuild_parameter")
+    },
+    **{
+        f"builtins.{t.__name__}": t
+        for t in (dict, list, set, frozenset, tuple, int, float, bool, str, bytes, bytearray, complex)
+    },
+    **{
+        str(d): d
+        for d in (
+            torch.float16,
+            torch.bfloat16,
+            torch.float32,
+            torch.float64,
+            torch.uint8,
+            torch.int8,
+            torch.int16,
+            torch.int32,
+            torch.int64,
+            torch.bool,
+        )
+    },
     "collections.OrderedDict": OrderedDict,
     "collections.defaultdict": defaultdict,
     "_codecs.encode": codecs.encode,  # how protocol 2 stores bytes
     "torch.Size": torch.Size,
     "torch.device": torch.device,
-}  # fmt: skip
+}
 # Packages whose classes become inert stand-ins (configs, type markers, Lightning callback keys).
 _INERT_PACKAGES = ("omegaconf", "typing", "pytorch_lightning", "lightning")
 
@@ -123,9 +140,16 @@ def plain(value: Any, depth: int = 0) -> Any:
 
 # ------------------------------------------------------------------------------ TorchScript archives
 _STORAGE_DTYPES = {
-    "FloatStorage": torch.float32, "DoubleStorage": torch.float64, "HalfStorage": torch.float16,
-    "BFloat16Storage": torch.bfloat16, "LongStorage": torch.int64, "IntStorage": torch.int32,
-    "ShortStorage": torch.int16, "CharStorage": torch.int8, "ByteStorage": torch.uint8, "BoolStorage": torch.bool,
+    "FloatStorage": torch.float32,
+    "DoubleStorage": torch.float64,
+    "HalfStorage": torch.float16,
+    "BFloat16Storage": torch.bfloat16,
+    "LongStorage": torch.int64,
+    "IntStorage": torch.int32,
+    "ShortStorage": torch.int16,
+    "CharStorage": torch.int8,
+    "ByteStorage": torch.uint8,
+    "BoolStorage": torch.bool,
 }
 # Helpers TorchScript's pickler names for typed containers: they only rebuild plain values.
 _TORCHSCRIPT_HELPERS: dict[str, Any] = {
@@ -164,8 +188,14 @@ class _ArchiveUnpickler(_RestrictedUnpickler):
         return super().find_class(module, name)
 
     def persistent_load(self, pid: Any) -> torch.storage.TypedStorage:
-        if not (isinstance(pid, tuple) and len(pid) == 5 and pid[0] == "storage"
-                and isinstance(pid[1], _StorageType) and isinstance(pid[2], str) and isinstance(pid[4], int)):
+        if not (
+            isinstance(pid, tuple)
+            and len(pid) == 5
+            and pid[0] == "storage"
+            and isinstance(pid[1], _StorageType)
+            and isinstance(pid[2], str)
+            and isinstance(pid[4], int)
+        ):
             raise WeightsError(f"unexpected tensor reference {str(pid)[:80]} in data.pkl")
         _, storage_type, key, _, numel = pid
         if key not in self._storages:

@@ -45,9 +45,10 @@ def fetch_published(name_or_spec: str | WeightSpec, *, progress: bool = True) ->
     except WeightsError as err:
         if str(err).startswith("checksum mismatch"):
             raise
-        raise WeightsError(f"the {spec.name} weights {spec.filename} are missing: not in the cache and the download "
-                           f"from {spec.url} failed; download that file and put it at {cached_path(spec)}"
-                           ) from None  # fmt: skip
+        raise WeightsError(
+            f"the {spec.name} weights {spec.filename} are missing: not in the cache and the download "
+            f"from {spec.url} failed; download that file and put it at {cached_path(spec)}"
+        ) from None
 
 
 def read_state_dict(path: str | os.PathLike, what: str) -> dict[str, Tensor]:
@@ -89,15 +90,16 @@ def state_mismatch(expected: Mapping[str, Tensor], state: Mapping[str, Tensor], 
     """
     missing = [key for key in expected if key not in state and key not in optional]
     extra = [key for key in state if key not in expected]
-    wrong = [f"{key} {tuple(state[key].shape)} instead of {tuple(value.shape)}"
-             for key, value in expected.items() if key in state and state[key].shape != value.shape]
+    wrong = [
+        f"{key} {tuple(state[key].shape)} instead of {tuple(value.shape)}"
+        for key, value in expected.items()
+        if key in state and state[key].shape != value.shape
+    ]
     found = (("missing", missing), ("unexpected", extra), ("wrong shape", wrong))
     return "; ".join(f"{label} {', '.join(keys[:3])}{' ...' if len(keys) > 3 else ''}" for label, keys in found if keys)
 
 
-def load_state_exact(
-    module: nn.Module, state: Mapping[str, Tensor], what: str, ignore: tuple[str, ...] = ()
-) -> None:
+def load_state_exact(module: nn.Module, state: Mapping[str, Tensor], what: str, ignore: tuple[str, ...] = ()) -> None:
     """Load ``state`` into ``module``, requiring every tensor with its shape.
 
     Args:

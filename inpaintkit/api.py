@@ -74,8 +74,9 @@ def _load_learned(spec: ModelSpec, weights: str | os.PathLike | None, trust: boo
         weights = spec.local_weights()
     if weights is None:
         if spec.weights is None:
-            how = f"train it with `inpaintkit train {spec.recipe}` and `inpaintkit export`" if spec.recipe \
-                else "train it"
+            how = (
+                f"train it with `inpaintkit train {spec.recipe}` and `inpaintkit export`" if spec.recipe else "train it"
+            )
             missing = f"its bundled file {spec.bundled_path} is missing; " if spec.bundled else ""
             raise WeightsError(f"no weights for {spec.name}: {missing}{how}, or pass a weight file with --weights PATH")
         weights = fetch(spec.weights)
@@ -115,8 +116,10 @@ def _prior(path: str | os.PathLike, prior: str, prior_weights: str, trust: bool,
     """The prior a model file names: a registered model, or (with ``trust`` only) a file."""
     named_file = prior_weights or (prior if prior not in REGISTRY else "")
     if named_file and not trust:
-        raise WeightsError(f"{path} names the file {named_file!r} as its prior; a model file may name only a "
-                           "registered model, pass --trust (trust=True) to load a prior from a file you trust")
+        raise WeightsError(
+            f"{path} names the file {named_file!r} as its prior; a model file may name only a "
+            "registered model, pass --trust (trust=True) to load a prior from a file you trust"
+        )
     if depth + 1 >= MAX_PRIOR_DEPTH:
         raise WeightsError(f"{path}: priors nested more than {MAX_PRIOR_DEPTH} deep")
     if prior in REGISTRY:  # a registered prior names no prior of its own (PD-GAN presets cannot be priors)
@@ -165,11 +168,21 @@ def load(
         return DiversePipeline(module, name=name, device=device, **pipeline_options)
     pad = int(getattr(module, "pad_multiple", 1))
     min_size = int(getattr(module, "min_size", 0))
-    step = REGISTRY[name].postprocess if name in REGISTRY and REGISTRY[name].postprocess else \
-        getattr(module, "postprocess", "")
+    step = (
+        REGISTRY[name].postprocess
+        if name in REGISTRY and REGISTRY[name].postprocess
+        else getattr(module, "postprocess", "")
+    )
     post = POSTPROCESSORS.get(step) if postprocess else None
-    return InpaintPipeline(_for_inference(module, name, precision, device), name=name, pad_multiple=pad,
-                           min_size=min_size, device=device, postprocess=post, **pipeline_options)
+    return InpaintPipeline(
+        _for_inference(module, name, precision, device),
+        name=name,
+        pad_multiple=pad,
+        min_size=min_size,
+        device=device,
+        postprocess=post,
+        **pipeline_options,
+    )
 
 
 def _any_size(module: nn.Module) -> nn.Module:
@@ -222,5 +235,11 @@ def load_outpainter(
     module = _any_size(module)
     pad = int(getattr(module, "pad_multiple", 1))
     min_size = int(getattr(module, "min_size", 0))
-    return OutpaintPipeline(_for_inference(module, name, precision, device), name=name, pad_multiple=pad,
-                            min_size=min_size, device=device, **pipeline_options)
+    return OutpaintPipeline(
+        _for_inference(module, name, precision, device),
+        name=name,
+        pad_multiple=pad,
+        min_size=min_size,
+        device=device,
+        **pipeline_options,
+    )

@@ -43,8 +43,9 @@ def _pairs(image: Path, mask: Path, out: Path) -> list[tuple[Path, Path, Path]]:
         raise InputError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {image}")
     missing = [p.name for p in images if p.stem not in masks]
     if missing:
-        raise InputError(f"no mask in {mask} with the same name as: {', '.join(missing[:5])}"
-                         + (" ..." if len(missing) > 5 else ""))
+        raise InputError(
+            f"no mask in {mask} with the same name as: {', '.join(missing[:5])}" + (" ..." if len(missing) > 5 else "")
+        )
     return [(p, masks[p.stem], out / f"{p.stem}.png") for p in images]
 
 
@@ -62,11 +63,22 @@ def cmd_remove(args: argparse.Namespace) -> int:
         raise InpaintKitError(f"{jobs[0][2]} exists; pass --overwrite to replace it")
     for _, _, target in (job for job in jobs if job not in todo):
         log.warning("skipping %s: output exists (pass --overwrite to replace it)", target)
-    options = {key: value for key in ("scales", "iterations", "vgg_weights", "feature_space")
-               if (value := getattr(args, key)) is not None}  # fmt: skip
-    pipe = load(args.model, weights=args.weights, trust=args.trust, device=args.device,
-                hd_strategy=args.hd_strategy, max_pixels=args.max_pixels, postprocess=not args.no_postprocess,
-                precision=args.precision, model_options=options)
+    options = {
+        key: value
+        for key in ("scales", "iterations", "vgg_weights", "feature_space")
+        if (value := getattr(args, key)) is not None
+    }
+    pipe = load(
+        args.model,
+        weights=args.weights,
+        trust=args.trust,
+        device=args.device,
+        hd_strategy=args.hd_strategy,
+        max_pixels=args.max_pixels,
+        postprocess=not args.no_postprocess,
+        precision=args.precision,
+        model_options=options,
+    )
     failures = []
     for image_path, mask_path, target in tqdm(todo, desc=f"{args.model}", unit="img", disable=len(todo) < 2):
         try:
@@ -106,10 +118,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     result = pipe(picture, mask)
     out = Path(args.output)
     write_image(out / "result.png", result.image, overwrite=args.overwrite)
-    write_image(out / "side_by_side.png", side_by_side(picture.rgb, mask, result.image.rgb),
-                overwrite=args.overwrite)
-    print(f"{args.model}: filled {int(mask.sum())} pixels in {result.seconds:.2f} s; "
-          f"wrote {out / 'result.png'} and {out / 'side_by_side.png'}")
+    write_image(out / "side_by_side.png", side_by_side(picture.rgb, mask, result.image.rgb), overwrite=args.overwrite)
+    print(
+        f"{args.model}: filled {int(mask.sum())} pixels in {result.seconds:.2f} s; "
+        f"wrote {out / 'result.png'} and {out / 'side_by_side.png'}"
+    )
     return 0
 
 
@@ -137,8 +150,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 def cmd_masks(args: argparse.Namespace) -> int:
     from .masks import write_eval_set
 
-    paths = write_eval_set(args.preset, args.size, args.count, args.seed, Path(args.output),
-                           overwrite=args.overwrite)
+    paths = write_eval_set(args.preset, args.size, args.count, args.seed, Path(args.output), overwrite=args.overwrite)
     print(f"wrote {len(paths)} {args.preset} masks at {args.size} to {args.output}")
     return 0
 
@@ -191,10 +203,10 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 # ----------------------------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
-    from .registry import DEFAULT_MODEL
     from .evaluation import add_eval_arguments
     from .pipelines.diverse import add_diverse_arguments
     from .pipelines.outpaint import add_outpaint_arguments
+    from .registry import DEFAULT_MODEL
     from .web import add_serve_arguments
 
     parser = argparse.ArgumentParser(prog="inpaintkit", description="Image inpainting and outpainting.")
@@ -204,30 +216,51 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("remove", help="fill the holes of an image (or a folder of images)")
     p.add_argument("image", help="image file, or a folder of images")
-    p.add_argument("--mask", required=True,
-                   help="mask file (non-zero grey or non-transparent alpha = hole), or a folder of masks "
-                        "with the same file names as the images")
+    p.add_argument(
+        "--mask",
+        required=True,
+        help="mask file (non-zero grey or non-transparent alpha = hole), or a folder of masks "
+        "with the same file names as the images",
+    )
     p.add_argument("-o", "--output", required=True, help="output file, or folder for folder input")
     p.add_argument("--model", default=DEFAULT_MODEL, help=f"registered name or weight file (default {DEFAULT_MODEL})")
     p.add_argument("--weights", help="weight file to use instead of the registered download")
     p.add_argument("--trust", action="store_true", help="allow full unpickling of a .ckpt you trust")
-    p.add_argument("--hd-strategy", choices=["original", "resize", "crop"], default="crop",
-                   help="large images: whole image, downscaled, or crops around each hole (default crop)")
+    p.add_argument(
+        "--hd-strategy",
+        choices=["original", "resize", "crop"],
+        default="crop",
+        help="large images: whole image, downscaled, or crops around each hole (default crop)",
+    )
     p.add_argument("--dilate", type=int, default=0, metavar="N", help="grow the hole by N pixels")
     p.add_argument("--feather", type=int, default=0, metavar="N", help="blend the fill over N pixels")
     p.add_argument("--resize-mask", action="store_true", help="resize a mask whose size differs from the image")
-    p.add_argument("--no-postprocess", action="store_true",
-                   help="skip a model's own post-processing (GLCIC: Telea + Poisson blending; lama-detail: "
-                        "the texture copied from the photo)")
+    p.add_argument(
+        "--no-postprocess",
+        action="store_true",
+        help="skip a model's own post-processing (GLCIC: Telea + Poisson blending; lama-detail: "
+        "the texture copied from the photo)",
+    )
     p.add_argument("--max-pixels", type=int, default=None, help="refuse larger images (default 64 MP)")
-    p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
-                   help="learned models on CPU: bf16 is about 2x faster on AVX512-BF16 CPUs (default fp32)")
+    p.add_argument(
+        "--precision",
+        choices=["fp32", "bf16"],
+        default="fp32",
+        help="learned models on CPU: bf16 is about 2x faster on AVX512-BF16 CPUs (default fp32)",
+    )
     p.add_argument("--scales", type=int, metavar="N", help="neural-patch: number of scales (default 3)")
-    p.add_argument("--iterations", type=int, metavar="N",
-                   help="neural-patch: L-BFGS iterations per scale (default 100 with pixel features, 10 with VGG)")
+    p.add_argument(
+        "--iterations",
+        type=int,
+        metavar="N",
+        help="neural-patch: L-BFGS iterations per scale (default 100 with pixel features, 10 with VGG)",
+    )
     p.add_argument("--vgg-weights", metavar="PATH", help="neural-patch: torchvision's vgg19-dcbb9e9d.pth")
-    p.add_argument("--feature-space", choices=["auto", "vgg", "pixel"],
-                   help="neural-patch: texture features (default auto: VGG-19 when its weights are at hand)")
+    p.add_argument(
+        "--feature-space",
+        choices=["auto", "vgg", "pixel"],
+        help="neural-patch: texture features (default auto: VGG-19 when its weights are at hand)",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
     p.add_argument("--device", default="cpu")
     p.set_defaults(func=cmd_remove)
@@ -250,8 +283,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(func=cmd_masks)
 
-    p = sub.add_parser("train", help="train a model from a recipe (configs/*.yaml); torchrun-ready",
-                       description="Extra --section.key=value arguments override the recipe (type-checked).")
+    p = sub.add_parser(
+        "train",
+        help="train a model from a recipe (configs/*.yaml); torchrun-ready",
+        description="Extra --section.key=value arguments override the recipe (type-checked).",
+    )
     p.add_argument("config", help="recipe YAML, e.g. configs/lama-small-cpu.yaml")
     p.add_argument("--resume", action="store_true", help="continue the run in the recipe's out_dir exactly")
     p.set_defaults(func=cmd_train, overrides=[])

@@ -36,8 +36,15 @@ MAX_PIXELS_ENV = "INPAINTKIT_MAX_PIXELS"
 
 GREY_MODES = frozenset({"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"})
 _SIXTEEN_BIT_GREY = frozenset({"I", "I;16", "I;16B", "I;16L", "I;16N"})
-_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".tif": "TIFF",
-            ".tiff": "TIFF", ".bmp": "BMP"}
+_FORMATS = {
+    ".png": "PNG",
+    ".jpg": "JPEG",
+    ".jpeg": "JPEG",
+    ".webp": "WEBP",
+    ".tif": "TIFF",
+    ".tiff": "TIFF",
+    ".bmp": "BMP",
+}
 _SIXTEEN_BIT_FORMATS = frozenset({"PNG", "TIFF"})
 _ALPHA_FORMATS = frozenset({"PNG", "WEBP", "TIFF"})
 # Pillow's decompression-bomb limit is a process-wide setting; it is lifted only while a header is
@@ -302,8 +309,9 @@ def apply_orientation(array: np.ndarray, orientation: int) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------------------- writing
-def write_image(path: str | os.PathLike, picture: Picture | Image.Image | np.ndarray, *,
-                overwrite: bool = False) -> Path:
+def write_image(
+    path: str | os.PathLike, picture: Picture | Image.Image | np.ndarray, *, overwrite: bool = False
+) -> Path:
     """Write a picture to ``path``; the format comes from the extension.
 
     16-bit pictures are written with 16 bits to PNG and TIFF (8 bits elsewhere), alpha is kept where
@@ -324,8 +332,9 @@ def write_image(path: str | os.PathLike, picture: Picture | Image.Image | np.nda
     path = Path(path)
     fmt = _FORMATS.get(path.suffix.lower())
     if fmt is None:
-        raise InputError(f"cannot write {path}: unknown image extension {path.suffix!r}; "
-                         f"use one of {', '.join(_FORMATS)}")
+        raise InputError(
+            f"cannot write {path}: unknown image extension {path.suffix!r}; use one of {', '.join(_FORMATS)}"
+        )
     if path.exists() and not overwrite:
         raise InputError(f"{path} exists; pass --overwrite (overwrite=True) to replace it")
     picture = from_array(picture)
@@ -384,8 +393,7 @@ def _write_sixteen_bit(path: Path, picture: Picture) -> None:
     if picture.alpha is not None:
         if colour.ndim == 2:
             colour = np.repeat(colour[..., None], 3, axis=2)
-        array = cv2.cvtColor(np.concatenate([colour, to_uint16(picture.alpha)[..., None]], axis=2),
-                             cv2.COLOR_RGBA2BGRA)
+        array = cv2.cvtColor(np.concatenate([colour, to_uint16(picture.alpha)[..., None]], axis=2), cv2.COLOR_RGBA2BGRA)
     else:
         array = colour if colour.ndim == 2 else cv2.cvtColor(colour, cv2.COLOR_RGB2BGR)
     ok, encoded = cv2.imencode(path.suffix, array)

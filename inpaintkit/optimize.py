@@ -296,8 +296,7 @@ class OptimizedLama(nn.Module):
         h, w = image.shape[-2:]
         if h % m or w % m or h < 2 * m or w < 2 * m:
             raise InputError(
-                f"LaMa needs H and W to be multiples of {m} (at least {2 * m}), got {h}x{w}; "
-                "pad the input first"
+                f"LaMa needs H and W to be multiples of {m} (at least {2 * m}), got {h}x{w}; pad the input first"
             )
         filled = prefill_holes(image, mask, self.config.prefill)
         x = torch.cat([filled, mask], dim=1).to(self.dtype, memory_format=self.memory_format)
@@ -327,9 +326,7 @@ def _fold_all(module: nn.Module) -> None:
 
 
 @torch.no_grad()
-def optimize_for_inference(
-    model: nn.Module, *, precision: str = "fp32", channels_last: bool = True
-) -> nn.Module:
+def optimize_for_inference(model: nn.Module, *, precision: str = "fp32", channels_last: bool = True) -> nn.Module:
     """An inference-only copy of ``model`` with BatchNorm folded, in the given precision and layout.
 
     Args:

@@ -6,18 +6,18 @@ contract tests that run over every registered model.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch.nn as nn
 
+from ._typed import coerce
 from .classical import NavierStokesInpainter, PatchMatchInpainter, TeleaInpainter, patchmatch_available
 from .models import glcic, lama, neural_patch, outpaint, pdgan
-from ._typed import coerce
 from .types import InputError, UnknownModelError
-from .weights import WeightSpec, WEIGHT_SPECS, cached_path
+from .weights import WEIGHT_SPECS, WeightSpec, cached_path
 
 #: Where the weight files we train and ship with the package live.
 ASSETS_DIR = Path(__file__).parent / "assets"
@@ -133,57 +133,145 @@ REGISTRY: dict[str, ModelSpec] = {
     for spec in [
         _lama("big-lama", "LaMa big (FFC, 18 blocks), official weights trained on Places2"),
         _lama("lama-fourier", "LaMa-Fourier (FFC, 9 blocks), paper configuration"),
-        _lama("lama-small", "LaMa FFC generator sized for CPU, trained here (see its model card)",
-              _TRAINED_HERE,
-              bundled="lama-small.safetensors", recipe="configs/lama-small-cpu-refine.yaml"),
-        ModelSpec("lama-detail", "learned", "lama-small's fill with the photo's own fine texture copied in "
-                  "(guided texture transfer); the default", _TRAINED_HERE, arch="lama",
-                  config=lama.PRESETS["lama-small"], bundled="lama-small.safetensors",
-                  recipe="configs/lama-small-cpu-refine.yaml", postprocess="guided-texture"),
+        _lama(
+            "lama-small",
+            "LaMa FFC generator sized for CPU, trained here (see its model card)",
+            _TRAINED_HERE,
+            bundled="lama-small.safetensors",
+            recipe="configs/lama-small-cpu-refine.yaml",
+        ),
+        ModelSpec(
+            "lama-detail",
+            "learned",
+            "lama-small's fill with the photo's own fine texture copied in (guided texture transfer); the default",
+            _TRAINED_HERE,
+            arch="lama",
+            config=lama.PRESETS["lama-small"],
+            bundled="lama-small.safetensors",
+            recipe="configs/lama-small-cpu-refine.yaml",
+            postprocess="guided-texture",
+        ),
         _lama("lama-tiny", "LaMa FFC generator for tests and smoke runs"),
-        ModelSpec("glcic", "learned", "GLCIC completion network (Iizuka et al. 2017), paper widths; the authors' "
-                  "completionnet_*.t7 loads with --weights", "CC BY-NC-SA 4.0 (authors' weights)", arch="glcic",
-                  config=glcic.PRESETS["glcic"], weights=WEIGHT_SPECS["glcic"]),
-        ModelSpec("glcic-small", "learned", "GLCIC completion network at a quarter of the widths, trained here",
-                  _TRAINED_HERE, arch="glcic", config=glcic.PRESETS["glcic-small"],
-                  bundled="glcic-small.safetensors", recipe="configs/glcic-small-cpu-refine.yaml"),
-        ModelSpec("outpaint", "learned", "Image outpainting generator (Sabini & Rusak 2018), paper widths",
-                  "Apache-2.0", arch="outpaint", config=outpaint.PRESETS["outpaint"]),
-        ModelSpec("outpaint-small", "learned",
-                  "Outpainting generator at a quarter of the widths, correcting a Telea fill, trained here",
-                  _TRAINED_HERE, arch="outpaint", config=outpaint.PRESETS["outpaint-small"],
-                  bundled="outpaint-small.safetensors", recipe="configs/outpaint-small-cpu-refine.yaml"),
-        ModelSpec("pdgan", "learned", "PD-GAN diverse inpainting (Liu et al. 2021), paper widths at 256; "
-                  "prior lama-small", "Apache-2.0", arch="pdgan", config=pdgan.PRESETS["pdgan"],
-                  recipe="configs/pdgan-paper.yaml"),
-        ModelSpec("pdgan-small", "learned", "PD-GAN at 128x128 sized for CPU, prior lama-small, trained here",
-                  _TRAINED_HERE, arch="pdgan", config=pdgan.PRESETS["pdgan-small"],
-                  bundled="pdgan-small.safetensors", recipe="configs/pdgan-small-cpu.yaml"),
-        ModelSpec("content", "learned", "Neural-patch-synthesis content network (Yang et al. 2017), paper widths",
-                  "Apache-2.0", arch="content", config=neural_patch.PRESETS["content"]),
-        ModelSpec("content-small", "learned", "Neural-patch-synthesis content network sized for CPU, trained here",
-                  _TRAINED_HERE, arch="content", config=neural_patch.PRESETS["content-small"],
-                  bundled="content-small.safetensors", recipe="configs/content-small-cpu.yaml"),
-        ModelSpec("neural-patch", "optimisation", "Multi-scale neural patch synthesis (Yang et al. 2017): "
-                  "content-small refined by texture optimisation (VGG-19 or pixel patches)", _TRAINED_HERE,
-                  arch="content", config=neural_patch.PRESETS["content-small"], bundled="content-small.safetensors",
-                  recipe="configs/content-small-cpu.yaml", factory=_neural_patch),
-        ModelSpec("telea", "classical", "OpenCV fast marching (Telea 2004)", "Apache-2.0 (OpenCV)",
-                  factory=TeleaInpainter),
-        ModelSpec("navier-stokes", "classical", "OpenCV Navier-Stokes (Bertalmio et al. 2001)",
-                  "Apache-2.0 (OpenCV)", factory=NavierStokesInpainter),
-        ModelSpec("patchmatch", "classical", "PatchMatch (Barnes et al. 2009) via pypatchmatch",
-                  "MIT (pypatchmatch)", factory=PatchMatchInpainter, available=patchmatch_available()),
+        ModelSpec(
+            "glcic",
+            "learned",
+            "GLCIC completion network (Iizuka et al. 2017), paper widths; the authors' "
+            "completionnet_*.t7 loads with --weights",
+            "CC BY-NC-SA 4.0 (authors' weights)",
+            arch="glcic",
+            config=glcic.PRESETS["glcic"],
+            weights=WEIGHT_SPECS["glcic"],
+        ),
+        ModelSpec(
+            "glcic-small",
+            "learned",
+            "GLCIC completion network at a quarter of the widths, trained here",
+            _TRAINED_HERE,
+            arch="glcic",
+            config=glcic.PRESETS["glcic-small"],
+            bundled="glcic-small.safetensors",
+            recipe="configs/glcic-small-cpu-refine.yaml",
+        ),
+        ModelSpec(
+            "outpaint",
+            "learned",
+            "Image outpainting generator (Sabini & Rusak 2018), paper widths",
+            "Apache-2.0",
+            arch="outpaint",
+            config=outpaint.PRESETS["outpaint"],
+        ),
+        ModelSpec(
+            "outpaint-small",
+            "learned",
+            "Outpainting generator at a quarter of the widths, correcting a Telea fill, trained here",
+            _TRAINED_HERE,
+            arch="outpaint",
+            config=outpaint.PRESETS["outpaint-small"],
+            bundled="outpaint-small.safetensors",
+            recipe="configs/outpaint-small-cpu-refine.yaml",
+        ),
+        ModelSpec(
+            "pdgan",
+            "learned",
+            "PD-GAN diverse inpainting (Liu et al. 2021), paper widths at 256; prior lama-small",
+            "Apache-2.0",
+            arch="pdgan",
+            config=pdgan.PRESETS["pdgan"],
+            recipe="configs/pdgan-paper.yaml",
+        ),
+        ModelSpec(
+            "pdgan-small",
+            "learned",
+            "PD-GAN at 128x128 sized for CPU, prior lama-small, trained here",
+            _TRAINED_HERE,
+            arch="pdgan",
+            config=pdgan.PRESETS["pdgan-small"],
+            bundled="pdgan-small.safetensors",
+            recipe="configs/pdgan-small-cpu.yaml",
+        ),
+        ModelSpec(
+            "content",
+            "learned",
+            "Neural-patch-synthesis content network (Yang et al. 2017), paper widths",
+            "Apache-2.0",
+            arch="content",
+            config=neural_patch.PRESETS["content"],
+        ),
+        ModelSpec(
+            "content-small",
+            "learned",
+            "Neural-patch-synthesis content network sized for CPU, trained here",
+            _TRAINED_HERE,
+            arch="content",
+            config=neural_patch.PRESETS["content-small"],
+            bundled="content-small.safetensors",
+            recipe="configs/content-small-cpu.yaml",
+        ),
+        ModelSpec(
+            "neural-patch",
+            "optimisation",
+            "Multi-scale neural patch synthesis (Yang et al. 2017): "
+            "content-small refined by texture optimisation (VGG-19 or pixel patches)",
+            _TRAINED_HERE,
+            arch="content",
+            config=neural_patch.PRESETS["content-small"],
+            bundled="content-small.safetensors",
+            recipe="configs/content-small-cpu.yaml",
+            factory=_neural_patch,
+        ),
+        ModelSpec(
+            "telea", "classical", "OpenCV fast marching (Telea 2004)", "Apache-2.0 (OpenCV)", factory=TeleaInpainter
+        ),
+        ModelSpec(
+            "navier-stokes",
+            "classical",
+            "OpenCV Navier-Stokes (Bertalmio et al. 2001)",
+            "Apache-2.0 (OpenCV)",
+            factory=NavierStokesInpainter,
+        ),
+        ModelSpec(
+            "patchmatch",
+            "classical",
+            "PatchMatch (Barnes et al. 2009) via pypatchmatch",
+            "MIT (pypatchmatch)",
+            factory=PatchMatchInpainter,
+            available=patchmatch_available(),
+        ),
     ]
 }
 
+
 def _first_ready(trained: str, weights_of: str) -> str:
     """``trained`` when the weights of ``weights_of`` are installed, else a classical method that needs none."""
-    return next(name for name, ok in [
-        (trained, REGISTRY[weights_of].local_weights() is not None),
-        ("patchmatch", REGISTRY["patchmatch"].available),
-        ("telea", True),
-    ] if ok)
+    return next(
+        name
+        for name, ok in [
+            (trained, REGISTRY[weights_of].local_weights() is not None),
+            ("patchmatch", REGISTRY["patchmatch"].available),
+            ("telea", True),
+        ]
+        if ok
+    )
 
 
 #: The method used when none is named for filling holes: lama-detail (lama-small's fill with the photo's
@@ -205,9 +293,7 @@ def get_spec(name: str) -> ModelSpec:
     try:
         return REGISTRY[name]
     except KeyError:
-        raise UnknownModelError(
-            f"unknown model {name!r}; known models: {', '.join(sorted(REGISTRY))}"
-        ) from None
+        raise UnknownModelError(f"unknown model {name!r}; known models: {', '.join(sorted(REGISTRY))}") from None
 
 
 def list_models() -> list[ModelSpec]:

@@ -35,8 +35,13 @@ from .types import WeightsError
 
 #: Torch7 module types (without the ``nn.`` / ``cudnn.`` prefix) by the PyTorch module they become.
 _CONVS = {"SpatialConvolution", "SpatialConvolutionMM", "SpatialDilatedConvolution"}
-_KINDS = {**{name: nn.Conv2d for name in _CONVS}, "SpatialFullConvolution": nn.ConvTranspose2d,
-          "SpatialBatchNormalization": nn.BatchNorm2d, "ReLU": nn.ReLU, "Sigmoid": nn.Sigmoid}  # fmt: skip
+_KINDS = {
+    **{name: nn.Conv2d for name in _CONVS},
+    "SpatialFullConvolution": nn.ConvTranspose2d,
+    "SpatialBatchNormalization": nn.BatchNorm2d,
+    "ReLU": nn.ReLU,
+    "Sigmoid": nn.Sigmoid,
+}
 _CONTAINERS = {"Sequential"}
 
 #: The first bytes of a binary Torch7 file holding a table: type 3 (table), reference index 1.
@@ -79,8 +84,9 @@ def load_glcic_t7(path: str | os.PathLike) -> tuple[GlcicConfig, dict[str, torch
     with torch.device("meta"):
         ours = list(GlcicCompletionNet(config).model)
     if len(ours) != len(theirs):
-        raise WeightsError(f"{path}: the Torch7 model has {len(theirs)} layers, the GLCIC completion network "
-                           f"{len(ours)}")  # fmt: skip
+        raise WeightsError(
+            f"{path}: the Torch7 model has {len(theirs)} layers, the GLCIC completion network {len(ours)}"
+        )
     state: dict[str, torch.Tensor] = {}
     for index, (module, source) in enumerate(zip(ours, theirs)):
         state.update({f"model.{index}.{key}": value for key, value in _convert(module, source, index, path).items()})
@@ -132,8 +138,13 @@ def _convert(ours: nn.Module, theirs: Any, index: int, path: Path) -> dict[str, 
     if not isinstance(ours, kind):
         raise WeightsError(f"{where} sits where the GLCIC network has a {type(ours).__name__}")
     if isinstance(ours, (nn.Conv2d, nn.ConvTranspose2d)):
-        found = ((theirs.kH, theirs.kW), (theirs.dH, theirs.dW), (theirs.padH, theirs.padW),
-                 (theirs.dilationH or 1, theirs.dilationW or 1), (theirs.adjH or 0, theirs.adjW or 0))  # fmt: skip
+        found = (
+            (theirs.kH, theirs.kW),
+            (theirs.dH, theirs.dW),
+            (theirs.padH, theirs.padW),
+            (theirs.dilationH or 1, theirs.dilationW or 1),
+            (theirs.adjH or 0, theirs.adjW or 0),
+        )
         output_padding = getattr(ours, "output_padding", (0, 0))
         expected = (ours.kernel_size, ours.stride, ours.padding, ours.dilation, output_padding)
         if tuple(tuple(int(v) for v in pair) for pair in found) != expected:
@@ -143,8 +154,10 @@ def _convert(ours: nn.Module, theirs: Any, index: int, path: Path) -> dict[str, 
         shape = tuple(ours.weight.shape)
         allowed = (shape, (shape[0], shape[1] * shape[2] * shape[3])) if kind is nn.Conv2d else (shape,)
         if tuple(weight.shape) not in allowed or bias.numel() != ours.out_channels:
-            raise WeightsError(f"{where}: weight {tuple(weight.shape)} and bias ({bias.numel()},) do not fit "
-                               f"{shape} and ({ours.out_channels},)")  # fmt: skip
+            raise WeightsError(
+                f"{where}: weight {tuple(weight.shape)} and bias ({bias.numel()},) do not fit "
+                f"{shape} and ({ours.out_channels},)"
+            )
         return {"weight": weight.reshape(shape), "bias": bias.reshape(ours.out_channels)}
     if isinstance(ours, nn.BatchNorm2d):
         channels = ours.num_features

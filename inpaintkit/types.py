@@ -41,12 +41,14 @@ def check_device(device: str | torch.device) -> torch.device:
     try:
         resolved = torch.device(device)
     except (RuntimeError, TypeError, ValueError):
-        raise InputError(f"unknown device {str(device)!r}; use cpu, cuda or cuda:N (a GPU build of torch), "
-                         "or mps") from None
+        raise InputError(
+            f"unknown device {str(device)!r}; use cpu, cuda or cuda:N (a GPU build of torch), or mps"
+        ) from None
     if resolved.type == "cuda":
         if not torch.cuda.is_available():
-            raise InputError(f"device {str(device)!r}: this torch build has no CUDA support or sees no GPU; "
-                             "use --device cpu")
+            raise InputError(
+                f"device {str(device)!r}: this torch build has no CUDA support or sees no GPU; use --device cpu"
+            )
         if resolved.index is not None and resolved.index >= torch.cuda.device_count():
             raise InputError(f"device {str(device)!r}: only {torch.cuda.device_count()} GPU(s) visible")
     elif resolved.type == "mps":
@@ -84,9 +86,7 @@ def check_mask(mask: torch.Tensor, image: torch.Tensor | None = None, name: str 
     if image is not None:
         b, _, h, w = image.shape
         if mask.shape[0] != b or mask.shape[2:] != image.shape[2:]:
-            raise InputError(
-                f"{name} must have shape ({b},1,{h},{w}) to match the image, got {tuple(mask.shape)}"
-            )
+            raise InputError(f"{name} must have shape ({b},1,{h},{w}) to match the image, got {tuple(mask.shape)}")
 
 
 @dataclass

@@ -43,11 +43,12 @@ from .models import lama
 from .torch7 import TORCH7_TABLE_HEADER, load_glcic_t7
 from .types import WeightsError
 
-_FORMATS = ("inpaintkit .safetensors, the official LaMa Lightning .ckpt, IOPaint's TorchScript "
-            "big-lama.pt, plain PyTorch state dicts and the GLCIC authors' Torch7 .t7")  # fmt: skip
+_FORMATS = (
+    "inpaintkit .safetensors, the official LaMa Lightning .ckpt, IOPaint's TorchScript "
+    "big-lama.pt, plain PyTorch state dicts and the GLCIC authors' Torch7 .t7"
+)
 #: Licence of the GLCIC authors' released models (their README).
 GLCIC_T7_LICENCE = "CC BY-NC-SA 4.0"
-
 
 
 @dataclass(frozen=True)
@@ -264,8 +265,10 @@ def fetch(spec: WeightSpec, *, progress: bool = True) -> Path:
     if target.is_file():
         mismatch = _mismatch(spec, target)
         if mismatch:
-            raise WeightsError(f"checksum mismatch for {spec.filename} at {target}: {mismatch}; "
-                               "the file was not used, delete it to download it again")  # fmt: skip
+            raise WeightsError(
+                f"checksum mismatch for {spec.filename} at {target}: {mismatch}; "
+                "the file was not used, delete it to download it again"
+            )
         return target
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -278,8 +281,10 @@ def fetch(spec: WeightSpec, *, progress: bool = True) -> Path:
             _download(spec, out, target, progress)
         mismatch = _mismatch(spec, temp)
         if mismatch:
-            raise WeightsError(f"checksum mismatch for {spec.filename} downloaded from {spec.url}: {mismatch}; "
-                               "the download was discarded")  # fmt: skip
+            raise WeightsError(
+                f"checksum mismatch for {spec.filename} downloaded from {spec.url}: {mismatch}; "
+                "the download was discarded"
+            )
         os.replace(temp, target)
     finally:
         temp.unlink(missing_ok=True)
@@ -290,8 +295,9 @@ def _download(spec: WeightSpec, out: BinaryIO, target: Path, progress: bool) -> 
     try:
         with urllib.request.urlopen(spec.url, timeout=60) as response:
             total = int(response.headers.get("Content-Length") or 0) or None
-            with tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=spec.filename,
-                      disable=not progress) as bar:  # fmt: skip
+            with tqdm(
+                total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=spec.filename, disable=not progress
+            ) as bar:
                 while chunk := response.read(1 << 20):
                     out.write(chunk)
                     bar.update(len(chunk))
@@ -356,8 +362,9 @@ def load_weights(path: str | os.PathLike, *, trust: bool = False) -> LoadedWeigh
         raise
     except Exception as err:  # a damaged file can fail anywhere inside zipfile, torch or safetensors
         reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
-        raise WeightsError(f"cannot read {path} ({reason}); it may be truncated or corrupt. "
-                           f"Readable formats: {_FORMATS}") from None  # fmt: skip
+        raise WeightsError(
+            f"cannot read {path} ({reason}); it may be truncated or corrupt. Readable formats: {_FORMATS}"
+        ) from None
     raise WeightsError(f"{path} is not a weight file inpaintkit reads; readable formats: {_FORMATS}")
 
 
@@ -388,8 +395,10 @@ def _read_torchscript(path: Path) -> dict[str, torch.Tensor]:
     try:
         return torchscript_tensors(path)
     except Refused as err:
-        raise WeightsError(f"refusing to unpickle {err.name} from the TorchScript archive {path}: "
-                           "only modules and tensors are read from such files") from None
+        raise WeightsError(
+            f"refusing to unpickle {err.name} from the TorchScript archive {path}: "
+            "only modules and tensors are read from such files"
+        ) from None
     except WeightsError as err:
         raise WeightsError(f"cannot read the TorchScript archive {path}: {err}") from None
 
@@ -414,14 +423,17 @@ def _read_pickle(path: Path, trust: bool) -> LoadedWeights:
         try:
             content = torch.load(path, map_location="cpu", weights_only=False)
         except ModuleNotFoundError as err:
-            raise WeightsError(f"{path} needs the Python package {err.name!r} to be unpickled with trust; "
-                               "install it, or load the file without trust") from None  # fmt: skip
+            raise WeightsError(
+                f"{path} needs the Python package {err.name!r} to be unpickled with trust; "
+                "install it, or load the file without trust"
+            ) from None
     else:
         try:
             content = torch.load(path, map_location="cpu", weights_only=False, pickle_module=RESTRICTED_PICKLE)
         except Refused as err:
-            raise WeightsError(f"refusing to unpickle {err.name} from {path}: "
-                               "pass trust=True / --trust only for files you trust") from None  # fmt: skip
+            raise WeightsError(
+                f"refusing to unpickle {err.name} from {path}: pass trust=True / --trust only for files you trust"
+            ) from None
     if not isinstance(content, Mapping):
         raise WeightsError(f"{path} holds a {type(content).__name__}, not a state dict; readable formats: {_FORMATS}")
     if not isinstance(content.get("state_dict"), Mapping):
@@ -456,8 +468,9 @@ def _lama_weights(
     odd = next((key for key, value in state.items() if not isinstance(value, torch.Tensor)), None)
     if not state or odd is not None:
         found = "nothing" if not state else f"'{odd}': {type(state[odd]).__name__}"
-        raise WeightsError(f"{path} does not hold a state dict of tensors (found {found}); "
-                           f"readable formats: {_FORMATS}")  # fmt: skip
+        raise WeightsError(
+            f"{path} does not hold a state dict of tensors (found {found}); readable formats: {_FORMATS}"
+        )
     if config is None:
         try:
             config = lama.LamaConfig.from_state_dict(state)
@@ -467,8 +480,9 @@ def _lama_weights(
         with torch.device("meta"):
             expected = {key: tuple(value.shape) for key, value in lama.LamaGenerator(config).state_dict().items()}
         if expected != {key: tuple(value.shape) for key, value in state.items()}:
-            raise WeightsError(f"{path}: the generator tensors do not fit the network its hyper-parameters "
-                               f"describe ({config})")  # fmt: skip
+            raise WeightsError(
+                f"{path}: the generator tensors do not fit the network its hyper-parameters describe ({config})"
+            )
     return LoadedWeights("lama", asdict(config), state, metadata, source_format)
 
 
@@ -511,8 +525,9 @@ def save_model_file(
     fields = asdict(config) if is_dataclass(config) and not isinstance(config, type) else dict(config)
     notes = {str(key): str(value) for key, value in (metadata or {}).items()}
     notes.update(format="inpaintkit", arch=arch, config=json.dumps(fields, sort_keys=True))
-    tensors = {key: value.detach().to("cpu").clone(memory_format=torch.contiguous_format)
-               for key, value in state_dict.items()}  # fmt: skip
+    tensors = {
+        key: value.detach().to("cpu").clone(memory_format=torch.contiguous_format) for key, value in state_dict.items()
+    }
     path.parent.mkdir(parents=True, exist_ok=True)
     temp = path.with_name(f".{path.name}.part")
     try:
@@ -546,8 +561,12 @@ def convert(
     _refuse_overwrite(Path(dst), overwrite)
     loaded = load_weights(src, trust=trust)
     digest = sha256_file(src)
-    notes = {**loaded.metadata, "source_format": loaded.source_format, "source_file": Path(src).name,
-             "sha256_source": digest}  # fmt: skip
+    notes = {
+        **loaded.metadata,
+        "source_format": loaded.source_format,
+        "source_file": Path(src).name,
+        "sha256_source": digest,
+    }
     for spec in WEIGHT_SPECS.values():
         if spec.sha256 == digest:
             notes.update(licence=spec.licence, weights=spec.name)

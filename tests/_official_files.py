@@ -12,26 +12,39 @@ from inpaintkit.models.lama import LamaGenerator
 def official_hparams(**generator_changes) -> omegaconf.DictConfig:
     """A LaMa training config shaped like big-lama's config.yaml (interpolations included)."""
     generator = {
-        "kind": "ffc_resnet", "input_nc": 4, "output_nc": 3, "ngf": 8, "n_downsampling": 3, "n_blocks": 2,
+        "kind": "ffc_resnet",
+        "input_nc": 4,
+        "output_nc": 3,
+        "ngf": 8,
+        "n_downsampling": 3,
+        "n_blocks": 2,
         "add_out_act": "sigmoid",
         "init_conv_kwargs": {"ratio_gin": 0, "ratio_gout": 0, "enable_lfu": False},
-        "downsample_conv_kwargs": {"ratio_gin": "${generator.init_conv_kwargs.ratio_gout}",
-                                   "ratio_gout": "${generator.downsample_conv_kwargs.ratio_gin}", "enable_lfu": False},
-        "resnet_conv_kwargs": {"ratio_gin": 0.75, "ratio_gout": "${generator.resnet_conv_kwargs.ratio_gin}",
-                               "enable_lfu": False},
+        "downsample_conv_kwargs": {
+            "ratio_gin": "${generator.init_conv_kwargs.ratio_gout}",
+            "ratio_gout": "${generator.downsample_conv_kwargs.ratio_gin}",
+            "enable_lfu": False,
+        },
+        "resnet_conv_kwargs": {
+            "ratio_gin": 0.75,
+            "ratio_gout": "${generator.resnet_conv_kwargs.ratio_gin}",
+            "enable_lfu": False,
+        },
         **generator_changes,
-    }  # fmt: skip
-    return omegaconf.OmegaConf.create({
-        "run_title": "tiny",
-        "training_model": {"kind": "default", "visualize_each_iters": 1000},
-        "losses": {"l1": {"weight_missing": 0, "weight_known": 10}, "resnet_pl": {"weight": 30}},
-        "optimizers": {"generator": {"kind": "adam", "lr": 0.001}},
-        "location": {"data_root_dir": "/data/places"},
-        "data": {"batch_size": 10, "train": {"indir": "${location.data_root_dir}/train"}},
-        "generator": generator,
-        "discriminator": {"kind": "pix2pixhd_nlayer", "input_nc": 3, "ndf": 64, "n_layers": 4},
-        "trainer": {"kwargs": {"gpus": [0, 1], "max_epochs": 40}},
-    })  # fmt: skip
+    }
+    return omegaconf.OmegaConf.create(
+        {
+            "run_title": "tiny",
+            "training_model": {"kind": "default", "visualize_each_iters": 1000},
+            "losses": {"l1": {"weight_missing": 0, "weight_known": 10}, "resnet_pl": {"weight": 30}},
+            "optimizers": {"generator": {"kind": "adam", "lr": 0.001}},
+            "location": {"data_root_dir": "/data/places"},
+            "data": {"batch_size": 10, "train": {"indir": "${location.data_root_dir}/train"}},
+            "generator": generator,
+            "discriminator": {"kind": "pix2pixhd_nlayer", "input_nc": 3, "ndf": 64, "n_layers": 4},
+            "trainer": {"kwargs": {"gpus": [0, 1], "max_epochs": 40}},
+        }
+    )
 
 
 class IOPaintLayout(nn.Module):

@@ -21,10 +21,12 @@ class ConvGenerator(nn.Module):
     def __init__(self, width: int = 8) -> None:
         super().__init__()
         self.body = nn.Sequential(
-            nn.Conv2d(4, width, 3, padding=1), nn.ReLU(),
-            nn.Conv2d(width, width, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(4, width, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(width, width, 3, padding=1),
+            nn.ReLU(),
             nn.Conv2d(width, 3, 3, padding=1),
-        )  # fmt: skip
+        )
 
     def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(self.body(torch.cat([image * (1 - mask), mask], dim=1)))
@@ -40,8 +42,9 @@ class ToyObjective(Objective):
     def __init__(self, generator: nn.Module, adversarial: float = 0.0, r1: float = 0.0, noise: float = 0.0) -> None:
         super().__init__()
         self.generator = generator
-        self.discriminator = nn.Sequential(nn.Conv2d(3, 4, 4, stride=2, padding=1), nn.LeakyReLU(0.2),
-                                           nn.Conv2d(4, 1, 3, padding=1))  # fmt: skip
+        self.discriminator = nn.Sequential(
+            nn.Conv2d(3, 4, 4, stride=2, padding=1), nn.LeakyReLU(0.2), nn.Conv2d(4, 1, 3, padding=1)
+        )
         self.adversarial, self.r1, self.noise = adversarial, r1, noise
         self._pred: torch.Tensor | None = None
 
@@ -95,8 +98,15 @@ def write_images(folder: Path, count: int, size: tuple[int, int] = (40, 48), see
     return paths
 
 
-def tiny_config(data_dir: Path, out_dir: Path, steps: int = 6, train: tuple[str, ...] = ("generator",),
-                batch_size: int = 2, crop: int = 16, phase: str = "joint") -> TrainConfig:  # fmt: skip
+def tiny_config(
+    data_dir: Path,
+    out_dir: Path,
+    steps: int = 6,
+    train: tuple[str, ...] = ("generator",),
+    batch_size: int = 2,
+    crop: int = 16,
+    phase: str = "joint",
+) -> TrainConfig:
     """A config for toy runs: crops of ``crop`` px with the deterministic outpainting-sides mask."""
     config = TrainConfig(method="toy")
     config.model.preset = "lama-tiny"
@@ -119,7 +129,10 @@ def phase_effects(trainer, phases: tuple[str, ...] = ("completion", "discriminat
     for phase in phases:
         before = {name: [p.detach().clone() for p in net.parameters()] for name, net in trainer.nets.items()}
         logged = trainer.train_step(batch)
-        changed = {name for name, net in trainer.nets.items()
-                   if any(not torch.equal(a, b) for a, b in zip(before[name], net.parameters()))}  # fmt: skip
+        changed = {
+            name
+            for name, net in trainer.nets.items()
+            if any(not torch.equal(a, b) for a, b in zip(before[name], net.parameters()))
+        }
         seen[phase] = (changed, {k for k in logged if not k.endswith("total")})
     return seen

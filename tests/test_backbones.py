@@ -74,10 +74,17 @@ def test_resnet50dilated_keys_shapes_and_size() -> None:
     net = ResNet50Dilated()
     state = net.state_dict()
     assert sorted(state) == sorted(mit_resnet50_keys())
-    shapes = {"conv1.weight": (64, 3, 3, 3), "conv2.weight": (64, 64, 3, 3), "conv3.weight": (128, 64, 3, 3),
-              "layer1.0.conv1.weight": (64, 128, 1, 1), "layer1.0.downsample.0.weight": (256, 128, 1, 1),
-              "layer2.0.conv2.weight": (128, 128, 3, 3), "layer3.5.conv3.weight": (1024, 256, 1, 1),
-              "layer4.0.downsample.0.weight": (2048, 1024, 1, 1), "layer4.2.bn3.running_var": (2048,)}  # fmt: skip
+    shapes = {
+        "conv1.weight": (64, 3, 3, 3),
+        "conv2.weight": (64, 64, 3, 3),
+        "conv3.weight": (128, 64, 3, 3),
+        "layer1.0.conv1.weight": (64, 128, 1, 1),
+        "layer1.0.downsample.0.weight": (256, 128, 1, 1),
+        "layer2.0.conv2.weight": (128, 128, 3, 3),
+        "layer3.5.conv3.weight": (1024, 256, 1, 1),
+        "layer4.0.downsample.0.weight": (2048, 1024, 1, 1),
+        "layer4.2.bn3.running_var": (2048,),
+    }
     assert {k: tuple(state[k].shape) for k in shapes} == shapes
     # torchvision ResNet-50 (25,557,032) - fc (2,049,000) - 7x7 stem (9,536) + deep stem (112,832)
     # + layer1 taking 128 instead of 64 channels (4,096 + 16,384).
@@ -140,8 +147,13 @@ def test_vgg19_taps_shapes_and_values() -> None:
     image = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
     out = net(image)
     assert list(out) == ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"]
-    assert [tuple(v.shape) for v in out.values()] == [(2, 64, 32, 32), (2, 128, 16, 16), (2, 256, 8, 8),
-                                                      (2, 512, 4, 4), (2, 512, 2, 2)]  # fmt: skip
+    assert [tuple(v.shape) for v in out.values()] == [
+        (2, 64, 32, 32),
+        (2, 128, 16, 16),
+        (2, 256, 8, 8),
+        (2, 512, 4, 4),
+        (2, 512, 2, 2),
+    ]
     conv = net.features[0]
     by_hand = F.relu(F.conv2d(net.normalize(image), conv.weight, conv.bias, padding=1))
     torch.testing.assert_close(out["relu1_1"], by_hand)
@@ -171,8 +183,11 @@ def no_network(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
 
 def official_like(net: torch.nn.Module, seed: int, drop_counters: bool = False) -> dict[str, torch.Tensor]:
     gen = torch.Generator().manual_seed(seed)
-    return {k: (torch.rand(v.shape, generator=gen) if v.is_floating_point() else v.clone())
-            for k, v in net.state_dict().items() if not (drop_counters and k.endswith("num_batches_tracked"))}  # fmt: skip
+    return {
+        k: (torch.rand(v.shape, generator=gen) if v.is_floating_point() else v.clone())
+        for k, v in net.state_dict().items()
+        if not (drop_counters and k.endswith("num_batches_tracked"))
+    }
 
 
 def test_load_resnet_from_a_file_with_the_official_names(tmp_path: Path) -> None:
@@ -226,9 +241,7 @@ def test_absent_weights_name_file_url_and_cache_path(no_network: Path) -> None:
     assert not list(no_network.glob("*.part"))  # nothing half-downloaded left behind
 
 
-def test_cached_weights_are_used_and_vgg_prefix_is_checked(
-    no_network: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_cached_weights_are_used_and_vgg_prefix_is_checked(no_network: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     no_network.mkdir(parents=True)
     cached = no_network / WEIGHT_SPECS["vgg19"].filename
     torch.save(official_like(VGG19Features(), seed=4), cached)

@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 
 from inpaintkit.cli import main
-from inpaintkit.models.lama import LamaGenerator, PRESETS
+from inpaintkit.models.lama import PRESETS, LamaGenerator
 from inpaintkit.weights import WEIGHT_SPECS, cached_path, save_model_file
 
 
@@ -61,8 +61,7 @@ def test_existing_output_is_not_overwritten(photo, mask, tmp_path, capsys):
     assert main(["remove", str(photo), "--mask", str(mask), "-o", str(out), "--model", "telea"]) == 2
     assert "--overwrite" in _error_line(capsys)
     assert out.read_bytes() == b"keep me"
-    assert main(["remove", str(photo), "--mask", str(mask), "-o", str(out), "--model", "telea",
-                 "--overwrite"]) == 0
+    assert main(["remove", str(photo), "--mask", str(mask), "-o", str(out), "--model", "telea", "--overwrite"]) == 0
     assert Image.open(out).size == (56, 40)
 
 
@@ -107,8 +106,13 @@ def test_bad_input_gives_one_line_error(case, photo, mask, tmp_path, capsys):
     code = main(["remove", str(image), "--mask", str(mask), "-o", str(tmp_path / "o.png"), *extra])
     line = _error_line(capsys)
     assert code == 2
-    expected = {"missing": "no such file", "corrupt": "cannot read image", "truncated": "cannot read image",
-                "unknown-model": "unknown model 'no-such-model'", "pixel-limit": "limit of 1,000; raise it with --max-pixels"}[case]
+    expected = {
+        "missing": "no such file",
+        "corrupt": "cannot read image",
+        "truncated": "cannot read image",
+        "unknown-model": "unknown model 'no-such-model'",
+        "pixel-limit": "limit of 1,000; raise it with --max-pixels",
+    }[case]
     assert expected in line
     assert not (tmp_path / "o.png").exists()
 
@@ -118,8 +122,7 @@ def test_mask_size_mismatch_offers_resize_mask(photo, tmp_path, capsys):
     out = tmp_path / "o.png"
     assert main(["remove", str(photo), "--mask", str(small), "-o", str(out), "--model", "telea"]) == 2
     assert "--resize-mask" in _error_line(capsys)
-    assert main(["remove", str(photo), "--mask", str(small), "-o", str(out), "--model", "telea",
-                 "--resize-mask"]) == 0
+    assert main(["remove", str(photo), "--mask", str(small), "-o", str(out), "--model", "telea", "--resize-mask"]) == 0
     assert Image.open(out).size == (56, 40)
 
 
@@ -141,7 +144,8 @@ def test_empty_mask_returns_input_with_warning(photo, tmp_path, caplog):
     assert main(["remove", str(photo), "--mask", str(empty), "-o", str(out), "--model", "telea"]) == 0
     assert (np.array(Image.open(out)) == np.array(Image.open(photo))).all()
     assert [r.getMessage() for r in caplog.records if "empty" in r.getMessage()] == [
-        f"{photo.name}: the mask is empty: nothing to fill, image returned unchanged"]  # once, not twice
+        f"{photo.name}: the mask is empty: nothing to fill, image returned unchanged"
+    ]  # once, not twice
 
 
 def test_all_hole_mask_works(photo, tmp_path):
@@ -157,15 +161,29 @@ def test_weights_escape_hatch_and_model_file(photo, mask, tmp_path):
     net = LamaGenerator(PRESETS["lama-tiny"]).eval()
     weights = save_model_file(tmp_path / "tiny.safetensors", "lama", PRESETS["lama-tiny"], net.state_dict())
     out1, out2 = tmp_path / "o1.png", tmp_path / "o2.png"
-    assert main(["remove", str(photo), "--mask", str(mask), "-o", str(out1), "--model", "lama-tiny",
-                 "--weights", str(weights)]) == 0
+    assert (
+        main(
+            [
+                "remove",
+                str(photo),
+                "--mask",
+                str(mask),
+                "-o",
+                str(out1),
+                "--model",
+                "lama-tiny",
+                "--weights",
+                str(weights),
+            ]
+        )
+        == 0
+    )
     assert main(["remove", str(photo), "--mask", str(mask), "-o", str(out2), "--model", str(weights)]) == 0
     assert (np.array(Image.open(out1)) == np.array(Image.open(out2))).all()
 
 
 def test_learned_model_without_weights_says_what_to_do(photo, mask, tmp_path, capsys):
-    assert main(["remove", str(photo), "--mask", str(mask), "-o", str(tmp_path / "o.png"),
-                 "--model", "lama-tiny"]) == 2
+    assert main(["remove", str(photo), "--mask", str(mask), "-o", str(tmp_path / "o.png"), "--model", "lama-tiny"]) == 2
     assert "--weights" in _error_line(capsys)
 
 
@@ -181,8 +199,7 @@ def test_models_table(capsys):
 def test_masks_command_writes_fixed_set(tmp_path, capsys):
     a, b = tmp_path / "a", tmp_path / "b"
     for out in (a, b):
-        assert main(["masks", "--preset", "thick", "--size", "256", "--count", "3", "--seed", "7",
-                     "-o", str(out)]) == 0
+        assert main(["masks", "--preset", "thick", "--size", "256", "--count", "3", "--seed", "7", "-o", str(out)]) == 0
     names = sorted(p.name for p in a.glob("*.png"))
     assert len(names) == 3
     assert all((a / n).read_bytes() == (b / n).read_bytes() for n in names)
@@ -203,9 +220,20 @@ def test_convert_round_trip(tmp_path, capsys):
 
 def test_console_entry_point_prints_no_traceback(tmp_path):
     proc = subprocess.run(
-        [sys.executable, "-m", "inpaintkit", "remove", str(tmp_path / "missing.jpg"), "--mask",
-         str(tmp_path / "m.png"), "-o", str(tmp_path / "o.png")],
-        capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "inpaintkit",
+            "remove",
+            str(tmp_path / "missing.jpg"),
+            "--mask",
+            str(tmp_path / "m.png"),
+            "-o",
+            str(tmp_path / "o.png"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
@@ -224,8 +252,21 @@ def _commands(photo: Path, mask: Path, tmp_path: Path, out: Path) -> dict[str, l
         "diverse": ["diverse", str(photo), "--mask", str(mask), "-n", "2", "-o", str(out / "samples")],
         "masks": ["masks", "--preset", "thin", "--size", "256", "--count", "2", "-o", str(out / "masks")],
         "convert": ["convert", str(source), str(out / "c.safetensors")],
-        "eval": ["eval", "--data", str(photo.parent), "--masks", "thin", "--models", "telea", "--size", "64",
-                 "--no-lpips", "--no-fid", "-o", str(out / "report")],
+        "eval": [
+            "eval",
+            "--data",
+            str(photo.parent),
+            "--masks",
+            "thin",
+            "--models",
+            "telea",
+            "--size",
+            "64",
+            "--no-lpips",
+            "--no-fid",
+            "-o",
+            str(out / "report"),
+        ],
     }
 
 
@@ -263,15 +304,22 @@ def test_a_full_disk_leaves_no_partial_set(command, photo, mask, tmp_path, monke
 def test_mask_pixels_are_checked_before_decoding(photo, tmp_path, capsys):
     big = _mask(tmp_path / "big.png", size=(4000, 3000), box=(0, 0, 10, 10))
     out = tmp_path / "o.png"
-    assert main(["remove", str(photo), "--mask", str(big), "-o", str(out), "--model", "telea",
-                 "--max-pixels", "1000000"]) == 2
+    assert (
+        main(["remove", str(photo), "--mask", str(big), "-o", str(out), "--model", "telea", "--max-pixels", "1000000"])
+        == 2
+    )
     assert "mask" in (line := _error_line(capsys)) and "4000x3000 = 12,000,000 pixels" in line
     assert not out.exists()
 
 
-@pytest.mark.parametrize(("device", "message"), [
-    ("cuda", "no CUDA support"), ("meta", "cannot run a model here"), ("bogus", "unknown device 'bogus'"),
-])
+@pytest.mark.parametrize(
+    ("device", "message"),
+    [
+        ("cuda", "no CUDA support"),
+        ("meta", "cannot run a model here"),
+        ("bogus", "unknown device 'bogus'"),
+    ],
+)
 def test_a_device_that_cannot_run_is_one_line(device, message, photo, mask, tmp_path, capsys):
     if device == "cuda" and torch.cuda.is_available():
         pytest.skip("a GPU is visible")

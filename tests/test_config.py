@@ -38,10 +38,18 @@ def test_paper_recipes_carry_the_paper_settings(name: str, preset: str, batch: i
     g, d = config.optim["generator"], config.optim["discriminator"]
     assert (g.kind, g.lr, g.clip) == ("adam", 1e-3, 1.0) and (d.kind, d.lr, d.clip) == ("adam", 1e-4, 1.0)
     assert [p.train for p in config.schedule.phases] == [["generator", "discriminator"]]
-    weights = {k: config.objective[k] for k in ("l1_known", "l1_hole", "adversarial", "r1", "feature_matching",
-                                                 "perceptual_hrf")}  # fmt: skip
-    assert weights == {"l1_known": 10, "l1_hole": 0, "adversarial": 10, "r1": 0.001, "feature_matching": 100,
-                       "perceptual_hrf": 30}  # fmt: skip
+    weights = {
+        k: config.objective[k]
+        for k in ("l1_known", "l1_hole", "adversarial", "r1", "feature_matching", "perceptual_hrf")
+    }
+    assert weights == {
+        "l1_known": 10,
+        "l1_hole": 0,
+        "adversarial": 10,
+        "r1": 0.001,
+        "feature_matching": 100,
+        "perceptual_hrf": 30,
+    }
     assert config.objective["mask_as_fake_target"] is True
 
 
@@ -52,39 +60,58 @@ def test_cpu_recipe_has_a_hole_term_and_no_perceptual_loss() -> None:
 
 
 def test_overrides_set_typed_values(tmp_path: Path) -> None:
-    config = load_config(CONFIGS / "lama-small-cpu.yaml", [
-        "--optim.generator.lr=3e-4", "--data.batch_size=8", "--run.amp=true", "--data.scale=[0.25, 0.5]",
-        "--schedule.phases.0.steps=7", "--objective.l1_hole=2.5", "--model.overrides.n_blocks=3",
-        "--optim.discriminator.betas=[0, 0.99]", "run.out_dir=elsewhere",
-    ])  # fmt: skip
+    config = load_config(
+        CONFIGS / "lama-small-cpu.yaml",
+        [
+            "--optim.generator.lr=3e-4",
+            "--data.batch_size=8",
+            "--run.amp=true",
+            "--data.scale=[0.25, 0.5]",
+            "--schedule.phases.0.steps=7",
+            "--objective.l1_hole=2.5",
+            "--model.overrides.n_blocks=3",
+            "--optim.discriminator.betas=[0, 0.99]",
+            "run.out_dir=elsewhere",
+        ],
+    )
     assert config.optim["generator"].lr == pytest.approx(3e-4) and config.data.batch_size == 8
     assert config.run.amp is True and config.data.scale == [0.25, 0.5] and config.total_steps == 7
-    assert config.objective["l1_hole"] == 2.5 and config.model.overrides == {"n_blocks": 3, "prefill": "zeros", "residual": False}
+    assert config.objective["l1_hole"] == 2.5 and config.model.overrides == {
+        "n_blocks": 3,
+        "prefill": "zeros",
+        "residual": False,
+    }
     assert config.optim["discriminator"].betas == [0.0, 0.99] and config.run.out_dir == "elsewhere"
 
 
-@pytest.mark.parametrize("item, message", [
-    ("--data.batch_size=abc", "--data.batch_size=abc: expected int, got 'abc'"),
-    ("--data.batch_size=2.5", "--data.batch_size=2.5: expected int, got '2.5'"),
-    ("--optim.generator.lr=fast", "--optim.generator.lr=fast: expected float, got 'fast'"),
-    ("--run.amp=maybe", "--run.amp=maybe: expected bool, got 'maybe'"),
-    ("--data.scale=0.5", "--data.scale=0.5: expected list of float, got '0.5'"),
-    ("--data.scale=[a, b]", "--data.scale=[a, b]: expected list of float, got '[a, b]'"),
-    ("--schedule.phases.0.train=generator", "expected list of str, got 'generator'"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "item, message",
+    [
+        ("--data.batch_size=abc", "--data.batch_size=abc: expected int, got 'abc'"),
+        ("--data.batch_size=2.5", "--data.batch_size=2.5: expected int, got '2.5'"),
+        ("--optim.generator.lr=fast", "--optim.generator.lr=fast: expected float, got 'fast'"),
+        ("--run.amp=maybe", "--run.amp=maybe: expected bool, got 'maybe'"),
+        ("--data.scale=0.5", "--data.scale=0.5: expected list of float, got '0.5'"),
+        ("--data.scale=[a, b]", "--data.scale=[a, b]: expected list of float, got '[a, b]'"),
+        ("--schedule.phases.0.train=generator", "expected list of str, got 'generator'"),
+    ],
+)
 def test_override_type_errors_name_key_type_and_value(item: str, message: str) -> None:
     with pytest.raises(InputError) as info:
         load_config(CONFIGS / "lama-small-cpu.yaml", [item])
     assert message in str(info.value)
 
 
-@pytest.mark.parametrize("item, message", [
-    ("--data.batchsize=3", "unknown config key 'data.batchsize'; valid keys: train_dir"),
-    ("--nosection.key=1", "unknown config key 'nosection'"),
-    ("--data.crop_size.x=1", "unknown config key 'data.crop_size.x'"),
-    ("--schedule.phases.5.steps=1", "unknown config key 'schedule.phases.5'"),
-    ("--data.batch_size", "must look like --section.key=value"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "item, message",
+    [
+        ("--data.batchsize=3", "unknown config key 'data.batchsize'; valid keys: train_dir"),
+        ("--nosection.key=1", "unknown config key 'nosection'"),
+        ("--data.crop_size.x=1", "unknown config key 'data.crop_size.x'"),
+        ("--schedule.phases.5.steps=1", "unknown config key 'schedule.phases.5'"),
+        ("--data.batch_size", "must look like --section.key=value"),
+    ],
+)
 def test_unknown_or_malformed_override_keys_are_errors(item: str, message: str) -> None:
     with pytest.raises(InputError, match=None) as info:
         load_config(CONFIGS / "lama-small-cpu.yaml", [item])
@@ -102,15 +129,18 @@ def test_yaml_errors_name_the_key(tmp_path: Path) -> None:
         load_config(_recipe(tmp_path, "- 1\n- 2\n"))
 
 
-@pytest.mark.parametrize("item, message", [
-    ("--data.scale=[0.8, 0.5]", "data.scale must be [low, high] with 0 < low <= high <= 1, got [0.8, 0.5]"),
-    ("--data.masks=blobs", "data.masks must be one of lama-train"),
-    ("--data.batch_size=0", "data.batch_size must be >= 1, got 0"),
-    ("--optim.generator.kind=lbfgs", "optim.generator.kind must be one of adam, adamw, adadelta, sgd, got 'lbfgs'"),
-    ("--run.best_metric=fid", "run.best_metric must be one of psnr, ssim, hole_l1, got 'fid'"),
-    ("--run.ema_decay=1", "run.ema_decay must lie in [0, 1), got 1.0"),
-    ("--schedule.lr_scheduler=linear", "schedule.lr_scheduler must be one of constant, cosine, step"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "item, message",
+    [
+        ("--data.scale=[0.8, 0.5]", "data.scale must be [low, high] with 0 < low <= high <= 1, got [0.8, 0.5]"),
+        ("--data.masks=blobs", "data.masks must be one of lama-train"),
+        ("--data.batch_size=0", "data.batch_size must be >= 1, got 0"),
+        ("--optim.generator.kind=lbfgs", "optim.generator.kind must be one of adam, adamw, adadelta, sgd, got 'lbfgs'"),
+        ("--run.best_metric=fid", "run.best_metric must be one of psnr, ssim, hole_l1, got 'fid'"),
+        ("--run.ema_decay=1", "run.ema_decay must lie in [0, 1), got 1.0"),
+        ("--schedule.lr_scheduler=linear", "schedule.lr_scheduler must be one of constant, cosine, step"),
+    ],
+)
 def test_value_checks(item: str, message: str) -> None:
     with pytest.raises(InputError) as info:
         load_config(CONFIGS / "lama-small-cpu.yaml", [item])
@@ -160,8 +190,16 @@ def test_generator_config_applies_overrides() -> None:
 
 def test_changed_keys_lists_the_dotted_paths_that_differ() -> None:
     old = config_to_dict(load_config(CONFIGS / "lama-small-cpu.yaml"))
-    new = config_to_dict(load_config(CONFIGS / "lama-small-cpu.yaml", [
-        "--schedule.phases.0.steps=9", "--data.scale=[0.5, 0.9]", "--objective.extra=1", "--run.seed=0",
-    ]))  # fmt: skip
+    new = config_to_dict(
+        load_config(
+            CONFIGS / "lama-small-cpu.yaml",
+            [
+                "--schedule.phases.0.steps=9",
+                "--data.scale=[0.5, 0.9]",
+                "--objective.extra=1",
+                "--run.seed=0",
+            ],
+        )
+    )
     assert changed_keys(old, new) == ["data.scale.1", "schedule.phases.0.steps", "objective.extra"]
     assert changed_keys(old, old) == []

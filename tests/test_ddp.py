@@ -57,10 +57,23 @@ def test_two_processes_match_each_other_and_one_process_with_the_double_batch(tm
     script.write_text(WORKER.format(tests=str(TESTS), root=str(TESTS.parent)))
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script),
-         str(tmp_path / "data"), str(tmp_path)],
-        capture_output=True, text=True, timeout=120, env=env, check=False,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node",
+            "2",
+            str(script),
+            str(tmp_path / "data"),
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
 
     ranks = [torch.load(tmp_path / f"l1_rank{r}.pt", weights_only=True) for r in range(2)]
@@ -70,8 +83,9 @@ def test_two_processes_match_each_other_and_one_process_with_the_double_batch(tm
 
     torch.set_num_threads(1)
     torch.manual_seed(0)
-    single = Trainer(tiny_config(tmp_path / "data", tmp_path / "single", steps=4, batch_size=4),
-                     ToyObjective(ConvGenerator()))  # fmt: skip
+    single = Trainer(
+        tiny_config(tmp_path / "data", tmp_path / "single", steps=4, batch_size=4), ToyObjective(ConvGenerator())
+    )
     initial = {k: v.clone() for k, v in single.nets["generator"].state_dict().items()}
     single.train()
     for key, value in single.nets["generator"].state_dict().items():

@@ -107,8 +107,9 @@ def test_contact_sheet_layout_by_hand() -> None:
     assert np.allclose(sheet[0, 0], [0.6, 0.1, 0.1]) and np.allclose(sheet[0, 1], 0.2)  # tinted hole
     assert np.allclose(sheet[0, 8], 0.1) and np.allclose(sheet[6, 8], 0.9) and np.allclose(sheet[4, 0], 1.0)
     assert np.allclose(sheet[6, 16], 1.0)  # the empty seventh tile stays white
-    small = contact_sheet(np.zeros((40, 80, 3), np.float32), np.zeros((40, 80)), [np.ones((40, 80, 3), np.float32)],
-                          tile=20)  # fmt: skip
+    small = contact_sheet(
+        np.zeros((40, 80, 3), np.float32), np.zeros((40, 80)), [np.ones((40, 80, 3), np.float32)], tile=20
+    )
     assert small.shape == (10, 2 * 20 + 8, 3)
 
 
@@ -153,8 +154,20 @@ def _files(tmp_path: Path) -> tuple[Path, Path]:
 def test_cli_writes_samples_and_sheet_and_refuses_to_overwrite(tmp_path: Path, weights: Path, capsys) -> None:
     photo, mask = _files(tmp_path)
     out = tmp_path / "out"
-    args = ["diverse", str(photo), "--mask", str(mask), "-n", "3", "--seed", "4", "--model", str(weights),
-            "-o", str(out)]
+    args = [
+        "diverse",
+        str(photo),
+        "--mask",
+        str(mask),
+        "-n",
+        "3",
+        "--seed",
+        "4",
+        "--model",
+        str(weights),
+        "-o",
+        str(out),
+    ]
     assert main(args) == 0
     assert sorted(p.name for p in out.iterdir()) == [CONTACT_SHEET, "sample_00.png", "sample_01.png", "sample_02.png"]
     assert "wrote 3 samples" in capsys.readouterr().out

@@ -133,8 +133,9 @@ class ThreeSamples:
 def test_run_eval_matches_metrics_computed_directly(tmp_path):
     paths = write_images(tmp_path / "data", 2)
     out = tmp_path / "report"
-    report = run_eval(tmp_path / "data", "thin,outpaint", ["telea", "navier-stokes"], out, size=SIZE, seed=3,
-                      progress=False)  # fmt: skip
+    report = run_eval(
+        tmp_path / "data", "thin,outpaint", ["telea", "navier-stokes"], out, size=SIZE, seed=3, progress=False
+    )
     assert report.exit_code == 0 and not report.failures
     rows = read_csv(out / "results.csv")
     assert len(rows) == 2 * 2 * 2 and {r["status"] for r in rows} == {"ok"}
@@ -152,8 +153,9 @@ def test_run_eval_matches_metrics_computed_directly(tmp_path):
         pred = inpaintkit.load(row["model"])(truth, mask).image
         p, t, hole = pred / 255.0, truth / 255.0, mask > 0
         assert float(row["psnr"]) == pytest.approx(peak_signal_noise_ratio(t, p, data_range=1.0), rel=1e-5)
-        expected_ssim = structural_similarity(t, p, gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
-                                              data_range=1.0, channel_axis=2)  # fmt: skip
+        expected_ssim = structural_similarity(
+            t, p, gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=1.0, channel_axis=2
+        )
         assert float(row["ssim"]) == pytest.approx(expected_ssim, rel=1e-4)
         assert float(row["l1"]) == pytest.approx(np.abs(p - t).mean(), rel=1e-5)
         assert float(row["hole_l1"]) == pytest.approx(np.abs(p - t)[hole].mean(), rel=1e-5)
@@ -161,15 +163,18 @@ def test_run_eval_matches_metrics_computed_directly(tmp_path):
         assert float(row["hole_rmse_255"]) == pytest.approx(rmse, rel=1e-5)
         haarpsi = inpaintkit.metrics.haarpsi(as_tensor(pred), as_tensor(truth)).item()
         assert float(row["haarpsi"]) == pytest.approx(haarpsi, rel=1e-6)
-        assert float(row["hole_detail"]) == pytest.approx(inpaintkit.metrics.hole_detail(pred, truth, mask), rel=1e-6,
-                                                          nan_ok=True)  # fmt: skip
+        assert float(row["hole_detail"]) == pytest.approx(
+            inpaintkit.metrics.hole_detail(pred, truth, mask), rel=1e-6, nan_ok=True
+        )
         assert float(row["mask_area"]) == pytest.approx(hole.mean(), abs=1e-7)
         assert row["lpips"] == "" and row["diversity_l1"] == ""
         assert (out / "predictions" / row["mask_set"] / row["model"] / f"img{index}.png").is_file()
 
     summary = (out / "summary.md").read_text()
-    assert ("inpaintkit eval --data " + str(tmp_path / "data") + " --masks thin,outpaint --models telea,navier-stokes "
-            "--size 32 --seed 3") in summary.splitlines()[5]  # fmt: skip
+    assert (
+        "inpaintkit eval --data " + str(tmp_path / "data") + " --masks thin,outpaint --models telea,navier-stokes "
+        "--size 32 --seed 3"
+    ) in summary.splitlines()[5]
     for set_name in ("thin", "outpaint"):
         group = [float(r["psnr"]) for r in rows if r["mask_set"] == set_name and r["model"] == "telea"]
         assert f"| {set_name} | telea | 2 | 0 | {np.mean(group):.2f} |" in summary
@@ -216,8 +221,10 @@ def test_resume_of_a_folder_without_the_newer_columns_fills_them_in(tmp_path):
     for row in rows + full:
         del row["seconds"]  # img2 ran again
     assert rows == full  # the values of a run with this version, in every column
-    assert "2 row(s) of an earlier version lacked scores added since; they were computed from the saved " \
+    assert (
+        "2 row(s) of an earlier version lacked scores added since; they were computed from the saved "
         "predictions" in report.notes
+    )
     assert "| outpaint | telea | 3 | 0 |" in (out / "summary.md").read_text()
 
     (out / "results.csv").write_text("mask_set,image,model,status,psnr,sharpness\n", encoding="utf-8")
@@ -230,13 +237,17 @@ def test_reports_are_offline_pages_with_grids_and_skip_notes(tmp_path):
     out = tmp_path / "report"
     report = run_eval(tmp_path / "data", "glcic", ["telea"], out, size=SIZE, progress=False)
     home = tmp_path / "home" / "weights"
-    lpips_note = ("LPIPS skipped: the vgg16 weights vgg16-397923af.pth are missing: not in the cache and the "
-                  "download from https://download.pytorch.org/models/vgg16-397923af.pth failed; download that file "
-                  f"and put it at {home / 'vgg16-397923af.pth'}")  # fmt: skip
-    fid_note = ("FID skipped: the fid-inception-v3 weights pt_inception-2015-12-05-6726825d.pth are missing: not in "
-                "the cache and the download from https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/"
-                f"pt_inception-2015-12-05-6726825d.pth failed; download that file and put it at "
-                f"{home / 'pt_inception-2015-12-05-6726825d.pth'}")  # fmt: skip
+    lpips_note = (
+        "LPIPS skipped: the vgg16 weights vgg16-397923af.pth are missing: not in the cache and the "
+        "download from https://download.pytorch.org/models/vgg16-397923af.pth failed; download that file "
+        f"and put it at {home / 'vgg16-397923af.pth'}"
+    )
+    fid_note = (
+        "FID skipped: the fid-inception-v3 weights pt_inception-2015-12-05-6726825d.pth are missing: not in "
+        "the cache and the download from https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/"
+        f"pt_inception-2015-12-05-6726825d.pth failed; download that file and put it at "
+        f"{home / 'pt_inception-2015-12-05-6726825d.pth'}"
+    )
     page = (out / "index.html").read_text()
     for text in ((out / "summary.md").read_text(), page):
         assert lpips_note in text and fid_note in text
@@ -300,8 +311,10 @@ def test_a_model_whose_weights_changed_is_evaluated_again(tmp_path):
     retrained = ConstantNet(50)
     report = evaluate(protocol, {"net": retrained}, out, progress=False)
     assert retrained.calls == 2 and telea.calls == 2
-    assert "net: its weights differ from those of the earlier run in this folder; its results were computed again" \
+    assert (
+        "net: its weights differ from those of the earlier run in this folder; its results were computed again"
         in report.notes
+    )
     prediction = np.asarray(Image.open(out / "predictions" / "medium" / "net" / "img0.png"))
     mask = np.asarray(Image.open(out / "masks" / "medium" / "img0.png")) > 0
     assert (prediction[mask] == 50).all()
@@ -341,8 +354,22 @@ def test_broken_inputs_are_listed_and_the_run_goes_on(tmp_path, capsys):
 
     parser = argparse.ArgumentParser()
     add_eval_arguments(parser)
-    args = parser.parse_args(["--data", str(data), "--masks", str(masks), "--models", "telea", "--size", str(SIZE),
-                              "--no-lpips", "--no-fid", "-o", str(tmp_path / "cli")])  # fmt: skip
+    args = parser.parse_args(
+        [
+            "--data",
+            str(data),
+            "--masks",
+            str(masks),
+            "--models",
+            "telea",
+            "--size",
+            str(SIZE),
+            "--no-lpips",
+            "--no-fid",
+            "-o",
+            str(tmp_path / "cli"),
+        ]
+    )
     assert args.func(args) == 1
     assert "failure(s), listed in" in capsys.readouterr().out
     assert "LPIPS not computed (turned off)" in (tmp_path / "cli" / "summary.md").read_text()
@@ -393,8 +420,13 @@ def test_lpips_and_fid_columns_come_from_the_networks(tmp_path):
     write_images(tmp_path / "data", 3)
     out = tmp_path / "out"
     networks = MetricNetworks(lpips=MeanGap(), fid=MeanStd())
-    report = evaluate(build_protocol(tmp_path / "data", "thick", size=SIZE), {"telea": inpaintkit.load("telea")},
-                      out, networks=networks, progress=False)  # fmt: skip
+    report = evaluate(
+        build_protocol(tmp_path / "data", "thick", size=SIZE),
+        {"telea": inpaintkit.load("telea")},
+        out,
+        networks=networks,
+        progress=False,
+    )
     truths, preds = [], []
     for row in read_csv(out / "results.csv"):
         truth = np.asarray(Image.open(out / "ground_truth" / row["image"]), dtype=np.float64) / 255
@@ -411,8 +443,16 @@ def test_lpips_and_fid_columns_come_from_the_networks(tmp_path):
 
 
 def test_area_bins_on_hand_made_masks():
-    counts = {0: "0-10%", 9: "0-10%", 10: "10-20%", 19: "10-20%", 20: "20-30%", 50: "50-60%", 99: "90-100%",
-              100: "90-100%"}  # fmt: skip
+    counts = {
+        0: "0-10%",
+        9: "0-10%",
+        10: "10-20%",
+        19: "10-20%",
+        20: "20-30%",
+        50: "50-60%",
+        99: "90-100%",
+        100: "90-100%",
+    }
     for holes, label in counts.items():
         mask = np.zeros(100, np.float32)
         mask[:holes] = 1
@@ -420,13 +460,23 @@ def test_area_bins_on_hand_made_masks():
     assert AREA_BINS[0] == "0-10%" and AREA_BINS[-1] == "90-100%" and len(AREA_BINS) == 10
 
     def row(bin_label, psnr):
-        return {"mask_set": "s", "model": "m", "status": "ok", "area_bin": bin_label, "psnr": str(psnr),
-                "ssim": "", "hole_l1": "nan", "lpips": ""}  # fmt: skip
+        return {
+            "mask_set": "s",
+            "model": "m",
+            "status": "ok",
+            "area_bin": bin_label,
+            "psnr": str(psnr),
+            "ssim": "",
+            "hole_l1": "nan",
+            "lpips": "",
+        }
 
     headers, table = area_table([row("10-20%", 20.0), row("10-20%", 30.0), row("40-50%", 10.0)], ["s"], ["m"])
     assert headers[:5] == ["mask set", "model", "mask area", "images", "PSNR"]
-    assert table == [["s", "m", "10-20%", "2", "25.00", "–", "–", "–"],
-                     ["s", "m", "40-50%", "1", "10.00", "–", "–", "–"]]  # fmt: skip
+    assert table == [
+        ["s", "m", "10-20%", "2", "25.00", "–", "–", "–"],
+        ["s", "m", "40-50%", "1", "10.00", "–", "–", "–"],
+    ]
 
 
 def test_frechet_distance_of_diagonal_gaussians():
@@ -492,9 +542,21 @@ def test_lpips_module_scales_the_input_and_uses_its_heads():
 
 
 # torchvision's VGG16 ``features`` indices of the 13 convs and their (in, out) channels
-VGG16_CONVS = {0: (3, 64), 2: (64, 64), 5: (64, 128), 7: (128, 128), 10: (128, 256), 12: (256, 256),
-               14: (256, 256), 17: (256, 512), 19: (512, 512), 21: (512, 512), 24: (512, 512), 26: (512, 512),
-               28: (512, 512)}  # fmt: skip
+VGG16_CONVS = {
+    0: (3, 64),
+    2: (64, 64),
+    5: (64, 128),
+    7: (128, 128),
+    10: (128, 256),
+    12: (256, 256),
+    14: (256, 256),
+    17: (256, 512),
+    19: (512, 512),
+    21: (512, 512),
+    24: (512, 512),
+    26: (512, 512),
+    28: (512, 512),
+}
 
 
 def test_lpips_vgg_loads_the_official_key_names(tmp_path):
@@ -503,8 +565,9 @@ def test_lpips_vgg_loads_the_official_key_names(tmp_path):
     for index, (cin, cout) in VGG16_CONVS.items():
         vgg[f"features.{index}.weight"] = torch.randn(cout, cin, 3, 3, generator=gen) * (2 / (9 * cin)) ** 0.5
         vgg[f"features.{index}.bias"] = torch.randn(cout, generator=gen) * 0.01
-    lin = {f"lin{k}.model.1.weight": torch.rand(1, c, 1, 1, generator=gen)
-           for k, c in enumerate((64, 128, 256, 512, 512))}  # fmt: skip
+    lin = {
+        f"lin{k}.model.1.weight": torch.rand(1, c, 1, 1, generator=gen) for k, c in enumerate((64, 128, 256, 512, 512))
+    }
     torch.save(vgg, tmp_path / "vgg16.pth")
     torch.save(lin, tmp_path / "vgg.pth")
     model = load_lpips(tmp_path / "vgg16.pth", tmp_path / "vgg.pth")
@@ -512,8 +575,14 @@ def test_lpips_vgg_loads_the_official_key_names(tmp_path):
 
     x = torch.rand(1, 3, 32, 32, generator=gen)
     first = model.net(x)[0]  # relu1_2 = two conv+ReLU layers
-    by_hand = F.relu(F.conv2d(F.relu(F.conv2d(x, vgg["features.0.weight"], vgg["features.0.bias"], padding=1)),
-                              vgg["features.2.weight"], vgg["features.2.bias"], padding=1))  # fmt: skip
+    by_hand = F.relu(
+        F.conv2d(
+            F.relu(F.conv2d(x, vgg["features.0.weight"], vgg["features.0.bias"], padding=1)),
+            vgg["features.2.weight"],
+            vgg["features.2.bias"],
+            padding=1,
+        )
+    )
     assert torch.allclose(first, by_hand, atol=1e-5)
     expected_shapes = [(64, 32, 32), (128, 16, 16), (256, 8, 8), (512, 4, 4), (512, 2, 2)]
     assert [tuple(f.shape[1:]) for f in model.net(x)] == expected_shapes

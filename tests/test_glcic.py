@@ -32,11 +32,25 @@ torch.set_num_threads(1)
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 
 #: The paper's Table 1: (type, kernel, dilation, stride, outputs); stride 0.5 = deconvolution.
-PAPER_TABLE = [("conv", 5, 1, 1, 64), ("conv", 3, 1, 2, 128), ("conv", 3, 1, 1, 128), ("conv", 3, 1, 2, 256),
-               ("conv", 3, 1, 1, 256), ("conv", 3, 1, 1, 256), ("conv", 3, 2, 1, 256), ("conv", 3, 4, 1, 256),
-               ("conv", 3, 8, 1, 256), ("conv", 3, 16, 1, 256), ("conv", 3, 1, 1, 256), ("conv", 3, 1, 1, 256),
-               ("deconv", 4, 1, 0.5, 128), ("conv", 3, 1, 1, 128), ("deconv", 4, 1, 0.5, 64), ("conv", 3, 1, 1, 32),
-               ("conv", 3, 1, 1, 3)]  # fmt: skip
+PAPER_TABLE = [
+    ("conv", 5, 1, 1, 64),
+    ("conv", 3, 1, 2, 128),
+    ("conv", 3, 1, 1, 128),
+    ("conv", 3, 1, 2, 256),
+    ("conv", 3, 1, 1, 256),
+    ("conv", 3, 1, 1, 256),
+    ("conv", 3, 2, 1, 256),
+    ("conv", 3, 4, 1, 256),
+    ("conv", 3, 8, 1, 256),
+    ("conv", 3, 16, 1, 256),
+    ("conv", 3, 1, 1, 256),
+    ("conv", 3, 1, 1, 256),
+    ("deconv", 4, 1, 0.5, 128),
+    ("conv", 3, 1, 1, 128),
+    ("deconv", 4, 1, 0.5, 64),
+    ("conv", 3, 1, 1, 32),
+    ("conv", 3, 1, 1, 3),
+]
 
 
 def convs(net: GlcicCompletionNet) -> list[nn.Module]:
@@ -52,8 +66,16 @@ def test_layers_match_the_paper_table_and_sizes_for_a_256_input() -> None:
         out = net(torch.zeros(1, 3, 256, 256), torch.zeros(1, 1, 256, 256))
     for hook in hooks:
         hook.remove()
-    found = [("deconv" if isinstance(m, nn.ConvTranspose2d) else "conv", m.kernel_size[0], m.dilation[0],
-              0.5 if isinstance(m, nn.ConvTranspose2d) else m.stride[0], m.out_channels) for m in convs(net)]
+    found = [
+        (
+            "deconv" if isinstance(m, nn.ConvTranspose2d) else "conv",
+            m.kernel_size[0],
+            m.dilation[0],
+            0.5 if isinstance(m, nn.ConvTranspose2d) else m.stride[0],
+            m.out_channels,
+        )
+        for m in convs(net)
+    ]
     assert found == PAPER_TABLE
     side = [256, 128, 128] + [64] * 9 + [128, 128, 256, 256, 256]
     assert sizes == [(1, c, s, s) for (*_, c), s in zip(PAPER_TABLE, side)]
@@ -64,8 +86,10 @@ def test_layers_match_the_paper_table_and_sizes_for_a_256_input() -> None:
     assert len(net.model) == 16 * 3 + 2
     assert [type(m).__name__ for m in net.model[36:39]] == ["ConvTranspose2d", "BatchNorm2d", "ReLU"]
     widths = [4] + [c for *_, c in PAPER_TABLE]  # conv weights + biases, BatchNorm scales + shifts
-    expected = sum(k * k * cin * cout + cout + (2 * cout if i < 16 else 0)
-                   for i, ((_, k, *_), cin, cout) in enumerate(zip(PAPER_TABLE, widths, widths[1:])))
+    expected = sum(
+        k * k * cin * cout + cout + (2 * cout if i < 16 else 0)
+        for i, ((_, k, *_), cin, cout) in enumerate(zip(PAPER_TABLE, widths, widths[1:]))
+    )
     assert sum(p.numel() for p in net.parameters()) == expected
 
 
@@ -157,8 +181,11 @@ def test_discriminator_branches_and_concatenation() -> None:
 def test_registry_presets_and_safetensors_round_trip(tmp_path: Path) -> None:
     assert REGISTRY["glcic"].config.width == 64 and REGISTRY["glcic-small"].config.width == 16
     spec = REGISTRY["glcic"].weights  # the authors' Places2 file, with the md5 their download script checks
-    assert (spec.filename, spec.md5, spec.format) == ("completionnet_places2.t7", "b1527543a0ee22c23fca44cefdf48531",
-                                                      "torch7-glcic")
+    assert (spec.filename, spec.md5, spec.format) == (
+        "completionnet_places2.t7",
+        "b1527543a0ee22c23fca44cefdf48531",
+        "torch7-glcic",
+    )
     torch.manual_seed(0)
     net = create_model("glcic-small").eval()
     path = save_model_file(tmp_path / "g.safetensors", "glcic", net.config, net.state_dict())
@@ -183,14 +210,32 @@ def test_patch_around_the_hole_is_centred_and_kept_inside() -> None:
 def _tiny_glcic_config(tmp_path: Path, overrides: list[str] = ()):
     write_images(tmp_path / "data", 3, size=(150, 140))
     data = str(tmp_path / "data")
-    return load_config(CONFIGS / "glcic-small-cpu.yaml", [
-        f"--data.train_dir={data}", f"--data.val_dir={data}", "--model.overrides.width=2", "--data.crop_size=128",
-        "--data.short_side=[128,160]", "--data.val_size=128", "--data.val_count=2", "--data.batch_size=2",
-        "--data.workers=0", "--objective.image_size=128", "--objective.local_size=64",
-        "--objective.discriminator_width=2", "--schedule.phases.0.steps=1", "--schedule.phases.1.steps=1",
-        "--schedule.phases.2.steps=1", f"--run.out_dir={tmp_path / 'run'}", "--run.threads=1", "--run.log_every=1",
-        "--run.val_every=3", "--run.sample_every=3", *overrides,
-    ])  # fmt: skip
+    return load_config(
+        CONFIGS / "glcic-small-cpu.yaml",
+        [
+            f"--data.train_dir={data}",
+            f"--data.val_dir={data}",
+            "--model.overrides.width=2",
+            "--data.crop_size=128",
+            "--data.short_side=[128,160]",
+            "--data.val_size=128",
+            "--data.val_count=2",
+            "--data.batch_size=2",
+            "--data.workers=0",
+            "--objective.image_size=128",
+            "--objective.local_size=64",
+            "--objective.discriminator_width=2",
+            "--schedule.phases.0.steps=1",
+            "--schedule.phases.1.steps=1",
+            "--schedule.phases.2.steps=1",
+            f"--run.out_dir={tmp_path / 'run'}",
+            "--run.threads=1",
+            "--run.log_every=1",
+            "--run.val_every=3",
+            "--run.sample_every=3",
+            *overrides,
+        ],
+    )
 
 
 def test_phases_decide_which_networks_learn_and_which_terms_exist(tmp_path: Path) -> None:
@@ -202,14 +247,17 @@ def test_phases_decide_which_networks_learn_and_which_terms_exist(tmp_path: Path
     seen = phase_effects(trainer)
     assert seen["completion"] == ({"generator"}, {"generator/mse"})
     assert seen["discriminator"] == ({"discriminator"}, {"discriminator/adversarial"})
-    assert seen["joint"] == ({"generator", "discriminator"},
-                             {"generator/mse", "generator/adversarial", "discriminator/adversarial"})  # fmt: skip
+    assert seen["joint"] == (
+        {"generator", "discriminator"},
+        {"generator/mse", "generator/adversarial", "discriminator/adversarial"},
+    )
 
 
 def test_loss_terms_are_the_papers(tmp_path: Path) -> None:
     torch.manual_seed(0)
-    objective = build_glcic_objective(ModelConfig("glcic-small", {"width": 2}),
-                                      {"image_size": 64, "local_size": 32, "discriminator_width": 2})  # fmt: skip
+    objective = build_glcic_objective(
+        ModelConfig("glcic-small", {"width": 2}), {"image_size": 64, "local_size": 32, "discriminator_width": 2}
+    )
     image, mask = torch.rand(2, 3, 64, 64), torch.zeros(2, 1, 64, 64)
     mask[0, :, 10:30, 20:50], mask[1, :, 40:64, 0:16] = 1, 1
     batch = {"image": image, "mask": mask}
@@ -256,8 +304,10 @@ def test_cpu_recipe_runs_all_three_phases_and_exports(tmp_path: Path) -> None:
 def test_recipes_parse_with_the_papers_numbers() -> None:
     paper = load_config(CONFIGS / "glcic-places.yaml")
     assert [(p.name, p.steps, p.train) for p in paper.schedule.phases] == [
-        ("completion", 90000, ["generator"]), ("discriminator", 10000, ["discriminator"]),
-        ("joint", 400000, ["discriminator", "generator"])]  # fmt: skip
+        ("completion", 90000, ["generator"]),
+        ("discriminator", 10000, ["discriminator"]),
+        ("joint", 400000, ["discriminator", "generator"]),
+    ]
     assert paper.data.batch_size == 96 and paper.data.short_side == [256, 384] and paper.data.masks == "glcic"
     assert {o.kind for o in paper.optim.values()} == {"adadelta"} and paper.objective["alpha"] == 0.0004
     small = load_config(CONFIGS / "glcic-small-cpu.yaml")
@@ -333,8 +383,12 @@ def test_postprocessing_keeps_known_pixels_and_adds_only_a_smooth_correction() -
     assert np.abs(correction[hole]).mean() > 0.15  # the brightness step is gone ...
     assert np.abs(result[hole] - image[hole]).mean() < 0.06  # ... so the fill meets its surroundings
     composite = np.where(hole[..., None], raw, image)
-    telea = cv2.inpaint(np.rint(composite * 255).astype(np.uint8), hole.astype(np.uint8) * 255, 1,
-                        cv2.INPAINT_TELEA).astype(np.float32) / 255  # fmt: skip
+    telea = (
+        cv2.inpaint(
+            np.rint(composite * 255).astype(np.uint8), hole.astype(np.uint8) * 255, 1, cv2.INPAINT_TELEA
+        ).astype(np.float32)
+        / 255
+    )
     ring = hole.copy()
     ring[17:43, 21:59] = False  # the hole's outermost pixels keep Telea's values
     assert np.array_equal(result[ring], telea[ring])
@@ -380,8 +434,12 @@ def test_tiny_holes_go_through_the_poisson_post_processing(hole) -> None:
     out = telea_then_seamless_clone(raw, image, mask)
     assert np.array_equal(out[~mask], image[~mask]) and np.all((out >= 0) & (out <= 1))
     if min(hole) < 3:  # every hole pixel lies on the fixed outer ring of the box: Telea's values
-        telea = cv2.inpaint(np.rint(np.where(mask[..., None], raw, image) * 255).astype(np.uint8),
-                            mask.astype(np.uint8) * 255, 1, cv2.INPAINT_TELEA)
+        telea = cv2.inpaint(
+            np.rint(np.where(mask[..., None], raw, image) * 255).astype(np.uint8),
+            mask.astype(np.uint8) * 255,
+            1,
+            cv2.INPAINT_TELEA,
+        )
         assert np.array_equal(np.rint(out[mask] * 255), telea[mask].astype(np.float32))
     assert inpaintkit.load("glcic-small")(image, mask).image.shape == (32, 48, 3)
 
@@ -395,13 +453,25 @@ def _t7_layers(net: GlcicCompletionNet, old_bn: int | None = None) -> list[Torch
         t = {key: FloatTensor(v.detach().numpy()) for key, v in m.named_parameters()}
         if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
             (k, _), (s, _), (p, _) = m.kernel_size, m.stride, m.padding
-            t |= {"nInputPlane": m.in_channels, "nOutputPlane": m.out_channels, "kW": k, "kH": k, "dW": s, "dH": s,
-                  "padW": p, "padH": p, "train": False}  # fmt: skip
+            t |= {
+                "nInputPlane": m.in_channels,
+                "nOutputPlane": m.out_channels,
+                "kW": k,
+                "kH": k,
+                "dW": s,
+                "dH": s,
+                "padW": p,
+                "padH": p,
+                "train": False,
+            }
             if isinstance(m, nn.ConvTranspose2d):
                 modules.append(TorchClass("nn.SpatialFullConvolution", t | {"adjW": 0, "adjH": 0}))
             elif m.dilation[0] > 1:
-                modules.append(TorchClass("nn.SpatialDilatedConvolution",
-                                          t | {"dilationW": m.dilation[0], "dilationH": m.dilation[0]}))  # fmt: skip
+                modules.append(
+                    TorchClass(
+                        "nn.SpatialDilatedConvolution", t | {"dilationW": m.dilation[0], "dilationH": m.dilation[0]}
+                    )
+                )
             elif index == 0:
                 t["weight"] = FloatTensor(m.weight.detach().numpy().reshape(m.out_channels, -1))
                 modules.append(TorchClass("nn.SpatialConvolutionMM", t))
@@ -445,8 +515,11 @@ def test_torch7_file_round_trip_gives_the_same_network(tmp_path: Path) -> None:
     std = 1 / torch.sqrt(net.model[4].running_var + 1e-5)
     assert torch.allclose(state["model.4.running_var"], std.pow(-2) - 1e-5)  # torch/nn's own conversion
     loaded = load_weights(path)
-    assert (loaded.arch, loaded.source_format, loaded.metadata["licence"]) == ("glcic", "torch7-glcic",
-                                                                               "CC BY-NC-SA 4.0")  # fmt: skip
+    assert (loaded.arch, loaded.source_format, loaded.metadata["licence"]) == (
+        "glcic",
+        "torch7-glcic",
+        "CC BY-NC-SA 4.0",
+    )
     module, _ = load_model("glcic", weights=path)  # the registry name with the authors' file, as --weights
     image, mask = torch.rand(2, 3, 32, 40), torch.zeros(2, 1, 32, 40)
     mask[:, :, 8:20, 10:30] = 1
@@ -469,13 +542,20 @@ def test_torch7_released_layout_flat_with_dilation_one_and_lua_bookkeeping(tmp_p
             fields |= {"dilationW": 1, "dilationH": 1}
         fields |= {"output": empty, "gradInput": empty, "_type": "torch.FloatTensor"}
         if "weight" in fields:
-            fields |= {"gradWeight": FloatTensor(np.zeros_like(fields["weight"].values)), "finput": empty,
-                       "fgradInput": empty}
+            fields |= {
+                "gradWeight": FloatTensor(np.zeros_like(fields["weight"].values)),
+                "finput": empty,
+                "fgradInput": empty,
+            }
     assert sum(layer.name == "nn.SpatialDilatedConvolution" for layer in layers) > len(dilated)
-    model = TorchClass("nn.Sequential", {"modules": layers, "output": empty, "gradInput": empty,
-                                         "_type": "torch.FloatTensor", "train": False})
-    path = write_t7(tmp_path / "completionnet_places2.t7", {"model": model, "mean": FloatTensor(np.array(
-        net.config.mean, np.float32))})
+    model = TorchClass(
+        "nn.Sequential",
+        {"modules": layers, "output": empty, "gradInput": empty, "_type": "torch.FloatTensor", "train": False},
+    )
+    path = write_t7(
+        tmp_path / "completionnet_places2.t7",
+        {"model": model, "mean": FloatTensor(np.array(net.config.mean, np.float32))},
+    )
     module, _ = load_model("glcic", weights=path)
     image, mask = torch.rand(1, 3, 32, 40), torch.zeros(1, 1, 32, 40)
     mask[:, :, 8:20, 10:30] = 1
@@ -496,8 +576,11 @@ def test_torch7_mean_as_a_lua_table_and_errors(tmp_path: Path) -> None:
     layers = _t7_layers(net)
     layers[18].fields["dilationW"] = layers[18].fields["dilationH"] = 3  # the first dilated conv (dilation 2)
     with pytest.raises(WeightsError, match=r"layer 19 \(SpatialDilatedConvolution\): kernel/stride/padding"):
-        load_glcic_t7(write_t7(tmp_path / "d.t7", {"model": TorchClass("nn.Sequential", {"modules": layers}),
-                                                    "mean": [0.5, 0.5, 0.5]}))  # fmt: skip
+        load_glcic_t7(
+            write_t7(
+                tmp_path / "d.t7", {"model": TorchClass("nn.Sequential", {"modules": layers}), "mean": [0.5, 0.5, 0.5]}
+            )
+        )
     short = TorchClass("nn.Sequential", {"modules": _t7_layers(net)[:-3]})
     with pytest.raises(WeightsError, match="has 47 layers, the GLCIC completion network 50"):
         load_weights(write_t7(tmp_path / "e.t7", {"model": short, "mean": [0.5, 0.5, 0.5]}))

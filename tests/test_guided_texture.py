@@ -102,12 +102,15 @@ def test_block_sizes_bound_the_exhaustive_search():
     assert all(4000 / s * 3000 / s <= config.coarse_pixels for s in config.block_sizes(4000, 3000)[:1])
 
 
-@pytest.mark.parametrize("field, value, message", [
-    ("patch", 4, "patch must be a positive odd integer"),
-    ("block", 0, "block must be a positive integer"),
-    ("coherence", -1.0, "coherence must be a finite number >= 0"),
-    ("detail_sigma", float("nan"), "detail_sigma must be a finite number >= 0"),
-])
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("patch", 4, "patch must be a positive odd integer"),
+        ("block", 0, "block must be a positive integer"),
+        ("coherence", -1.0, "coherence must be a finite number >= 0"),
+        ("detail_sigma", float("nan"), "detail_sigma must be a finite number >= 0"),
+    ],
+)
 def test_config_errors_name_the_field(field, value, message):
     with pytest.raises(InputError, match=message):
         GuidedTextureConfig(**{field: value})

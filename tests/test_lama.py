@@ -150,10 +150,14 @@ def _spectral_reference(x, st):
     y = _bn_relu(F.conv2d(x, st.conv1[0].weight.double()), st.conv1[1])
     fu = st.fu
     spectral = _numpy_fourier_unit(
-        y.numpy(), fu.conv_layer.weight.double()[:, :, 0, 0].numpy(),
-        fu.bn.weight.double().numpy(), fu.bn.bias.double().numpy(),
-        fu.bn.running_mean.double().numpy(), fu.bn.running_var.double().numpy(), fu.bn.eps,
-    )  # fmt: skip
+        y.numpy(),
+        fu.conv_layer.weight.double()[:, :, 0, 0].numpy(),
+        fu.bn.weight.double().numpy(),
+        fu.bn.bias.double().numpy(),
+        fu.bn.running_mean.double().numpy(),
+        fu.bn.running_var.double().numpy(),
+        fu.bn.eps,
+    )
     return F.conv2d(y + torch.from_numpy(spectral), st.conv2.weight.double())
 
 

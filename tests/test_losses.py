@@ -86,7 +86,8 @@ def test_discriminator_loss_mask_as_fake_target_by_hand() -> None:
     assert discriminator_adversarial_loss(real, fake).item() == pytest.approx(LN2 + math.log(4))
     # Everything known: the whole fake image is labelled real; everything hole: plain loss.
     assert discriminator_adversarial_loss(real, fake, torch.zeros_like(mask)).item() == pytest.approx(
-        LN2 + math.log(4 / 3))
+        LN2 + math.log(4 / 3)
+    )
     assert discriminator_adversarial_loss(real, fake, torch.ones_like(mask)).item() == pytest.approx(LN2 + math.log(4))
 
 
@@ -133,12 +134,14 @@ def test_discriminator_module_matches_functions() -> None:
     terms = DiscriminatorAdversarialLoss(r1=0.5, mask_as_fake_target=True)(real_logits, fake_logits, real, mask)
     assert set(terms) == {"adversarial", "r1"}
     assert terms["adversarial"].item() == pytest.approx(
-        discriminator_adversarial_loss(real_logits, fake_logits, mask).item())
+        discriminator_adversarial_loss(real_logits, fake_logits, mask).item()
+    )
     assert terms["r1"].item() == pytest.approx(0.5 * 2 * 2 * 5.25)  # 4 sampled pixels * |w|^2, times 0.5
     unmasked = DiscriminatorAdversarialLoss(r1=0.0, mask_as_fake_target=False)(real_logits, fake_logits, real, mask)
     assert set(unmasked) == {"adversarial"}
     assert unmasked["adversarial"].item() == pytest.approx(
-        discriminator_adversarial_loss(real_logits, fake_logits).item())
+        discriminator_adversarial_loss(real_logits, fake_logits).item()
+    )
 
 
 # ------------------------------------------------------------------------ feature matching

@@ -153,9 +153,19 @@ def test_training_mix_is_half_boxes_half_strokes():
     np.testing.assert_allclose(gen.weights, [0.5, 0.5])
     strokes, boxes = gen.generators
     assert (strokes.max_angle, strokes.max_len, strokes.max_width, strokes.min_times, strokes.max_times) == (
-        4, 200, 100, 1, 5)
+        4,
+        200,
+        100,
+        1,
+        5,
+    )
     assert (boxes.margin, boxes.bbox_min_size, boxes.bbox_max_size, boxes.min_times, boxes.max_times) == (
-        10, 30, 150, 1, 4)
+        10,
+        30,
+        150,
+        1,
+        4,
+    )
 
 
 # ----------------------------------------------------------------------------- area limit and presets
@@ -211,8 +221,13 @@ def test_eval_presets_match_the_lama_configs():
             assert len(mix.generators) == 1
         else:
             boxes = mix.generators[1]
-            assert (boxes.margin, boxes.bbox_min_size, boxes.bbox_max_size, boxes.min_times,
-                    boxes.max_times) == box_args
+            assert (
+                boxes.margin,
+                boxes.bbox_min_size,
+                boxes.bbox_max_size,
+                boxes.min_times,
+                boxes.max_times,
+            ) == box_args
             np.testing.assert_allclose(mix.weights, [1 / 1.3, 0.3 / 1.3])
 
 

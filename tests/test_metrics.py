@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from skimage import data as skdata
 from PIL import Image
+from skimage import data as skdata
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from inpaintkit.metrics import L1, PSNR, SSIM, HaarPSI, HoleL1, haarpsi, hole_detail, hole_l1, l1, psnr, ssim
@@ -34,8 +34,13 @@ def skimage_ssim(pred: torch.Tensor, target: torch.Tensor, sigma: float = 1.5) -
     """Reference SSIM per image (scikit-image, Gaussian window, population covariance)."""
     return [
         structural_similarity(
-            p.permute(1, 2, 0).numpy(), t.permute(1, 2, 0).numpy(), gaussian_weights=True, sigma=sigma,
-            use_sample_covariance=False, data_range=1.0, channel_axis=-1,
+            p.permute(1, 2, 0).numpy(),
+            t.permute(1, 2, 0).numpy(),
+            gaussian_weights=True,
+            sigma=sigma,
+            use_sample_covariance=False,
+            data_range=1.0,
+            channel_axis=-1,
         )
         for p, t in zip(pred, target)
     ]

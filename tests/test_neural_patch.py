@@ -93,8 +93,9 @@ def test_texture_energy_through_pixel_features_has_exact_gradients() -> None:
 
     def energy(x: torch.Tensor) -> torch.Tensor:
         maps = features(x)
-        return texture_energy(maps[0], rows, cols, targets[0]) + texture_energy(maps[1], rows[:1], cols[:1],
-                                                                                targets[1][:1])  # fmt: skip
+        return texture_energy(maps[0], rows, cols, targets[0]) + texture_energy(
+            maps[1], rows[:1], cols[:1], targets[1][:1]
+        )
 
     assert torch.autograd.gradcheck(energy, (image.requires_grad_(),))
 
@@ -204,6 +205,7 @@ def test_pixel_features_are_normalised_blocks() -> None:
     maps = PixelPatchFeatures()(image)
     assert [tuple(m.shape) for m in maps] == [(12, 4, 6), (48, 2, 3)]
     normalised = (image[0, :, :4, :4] - torch.tensor([0.485, 0.456, 0.406])[:, None, None]) / torch.tensor(
-        [0.229, 0.224, 0.225])[:, None, None]  # fmt: skip
+        [0.229, 0.224, 0.225]
+    )[:, None, None]
     assert torch.allclose(maps[1][:, 0, 0], normalised.reshape(48))  # channel, then row, then column
     assert tuple(PixelPatchFeatures((1,))(image)[0].shape) == (3, 9, 13)

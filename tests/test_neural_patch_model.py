@@ -88,15 +88,17 @@ def test_registry_entries() -> None:
 
 
 def test_pixel_path_through_the_api_and_pipeline(content_file: Path) -> None:
-    module, _ = load_model("neural-patch", weights=content_file,
-                           options={"feature_space": "pixel", "scales": 2, "iterations": 5})  # fmt: skip
+    module, _ = load_model(
+        "neural-patch", weights=content_file, options={"feature_space": "pixel", "scales": 2, "iterations": 5}
+    )
     assert module.feature_space == "pixel" and module.note == "" and module.config.iterations == 5
     rng = np.random.default_rng(0)
     image = rng.integers(0, 256, (40, 52, 3), dtype=np.uint8)
     mask = np.zeros((40, 52), np.uint8)
     mask[12:30, 20:44] = 255
-    pipe = inpaintkit.load("neural-patch", weights=content_file, model_options={"feature_space": "pixel",
-                                                                                "scales": 2, "iterations": 5})
+    pipe = inpaintkit.load(
+        "neural-patch", weights=content_file, model_options={"feature_space": "pixel", "scales": 2, "iterations": 5}
+    )
     out = pipe(image, mask).image  # the pipeline runs models in inference mode: the optimisation still works
     assert out.shape == image.shape and (out[mask == 0] == image[mask == 0]).all()
     assert (out[mask > 0] != image[mask > 0]).any()
@@ -135,8 +137,11 @@ def test_content_network_alone_fills_any_size(content_file: Path) -> None:
 
 
 def test_vgg_path_runs_on_a_local_state_dict(content_file: Path, vgg_file: Path) -> None:
-    module, _ = load_model("neural-patch", weights=content_file,
-                           options={"vgg_weights": vgg_file, "scales": 2, "iterations": 3, "progress": False})
+    module, _ = load_model(
+        "neural-patch",
+        weights=content_file,
+        options={"vgg_weights": vgg_file, "scales": 2, "iterations": 3, "progress": False},
+    )
     assert module.feature_space == "vgg" and module.config.iterations == 3
     assert not any(p.requires_grad for p in module.features.parameters())
     image, mask = torch.rand(1, 3, 72, 80), torch.zeros(1, 1, 72, 80)
@@ -161,19 +166,41 @@ def _write_inputs(tmp_path: Path) -> tuple[Path, Path]:
 def test_cli_remove_with_neural_patch_options(tmp_path: Path, content_file: Path, vgg_file: Path, capsys) -> None:
     photo, mask = _write_inputs(tmp_path)
     out = tmp_path / "out.png"
-    code = main(["remove", str(photo), "--mask", str(mask), "-o", str(out), "--model", "neural-patch",
-                 "--weights", str(content_file), "--scales", "2", "--iterations", "2",
-                 "--vgg-weights", str(vgg_file)])  # fmt: skip
+    code = main(
+        [
+            "remove",
+            str(photo),
+            "--mask",
+            str(mask),
+            "-o",
+            str(out),
+            "--model",
+            "neural-patch",
+            "--weights",
+            str(content_file),
+            "--scales",
+            "2",
+            "--iterations",
+            "2",
+            "--vgg-weights",
+            str(vgg_file),
+        ]
+    )
     assert code == 0 and "wrote" in capsys.readouterr().out
     src, res, hole = np.array(Image.open(photo)), np.array(Image.open(out)), np.array(Image.open(mask)) > 0
     assert (res[~hole] == src[~hole]).all() and (res[hole] != src[hole]).any()
 
 
-@pytest.mark.parametrize(("extra", "message"), [
-    (["--model", "neural-patch", "--scales", "0", "--feature-space", "pixel"],
-     "error: neural-patch: scales must be an integer >= 1, got 0"),
-    (["--model", "telea", "--iterations", "3"], "error: telea takes no model options (got iterations)"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (
+            ["--model", "neural-patch", "--scales", "0", "--feature-space", "pixel"],
+            "error: neural-patch: scales must be an integer >= 1, got 0",
+        ),
+        (["--model", "telea", "--iterations", "3"], "error: telea takes no model options (got iterations)"),
+    ],
+)
 def test_cli_rejects_bad_neural_patch_options(tmp_path: Path, content_file: Path, capsys, extra, message) -> None:
     photo, mask = _write_inputs(tmp_path)
     weights = ["--weights", str(content_file)] if "neural-patch" in extra else []
@@ -184,8 +211,14 @@ def test_cli_rejects_bad_neural_patch_options(tmp_path: Path, content_file: Path
 def test_shipped_neural_patch_fills_a_periodic_texture_better_than_its_content_network() -> None:
     """The acceptance check on the shipped content-small: the texture stage, not the network, finds the period."""
     yy, xx = np.mgrid[0:128, 0:128].astype(np.float32)
-    texture = np.stack([0.5 + 0.3 * np.sin(2 * np.pi * xx / 12) * np.sin(2 * np.pi * yy / 12),
-                        0.5 + 0.3 * np.cos(2 * np.pi * (xx + yy) / 12), 0.4 + 0.2 * np.sin(2 * np.pi * yy / 12)], -1)
+    texture = np.stack(
+        [
+            0.5 + 0.3 * np.sin(2 * np.pi * xx / 12) * np.sin(2 * np.pi * yy / 12),
+            0.5 + 0.3 * np.cos(2 * np.pi * (xx + yy) / 12),
+            0.4 + 0.2 * np.sin(2 * np.pi * yy / 12),
+        ],
+        -1,
+    )
     image = (texture * 255).round().astype(np.uint8)
     mask = np.zeros((128, 128), np.uint8)
     mask[40:88, 36:92] = 255

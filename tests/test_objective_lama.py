@@ -59,8 +59,16 @@ def test_registry_and_protocol() -> None:
 
 def test_defaults_are_the_paper_recipe() -> None:
     c = LamaLossConfig()
-    assert (c.l1_known, c.l1_hole, c.adversarial, c.r1, c.mask_as_fake_target, c.feature_matching,
-            c.perceptual_hrf, c.perceptual_vgg) == (10.0, 0.0, 10.0, 0.001, True, 100.0, 30.0, 0.0)  # fmt: skip
+    assert (
+        c.l1_known,
+        c.l1_hole,
+        c.adversarial,
+        c.r1,
+        c.mask_as_fake_target,
+        c.feature_matching,
+        c.perceptual_hrf,
+        c.perceptual_vgg,
+    ) == (10.0, 0.0, 10.0, 0.001, True, 100.0, 30.0, 0.0)
 
 
 def test_objective_section_is_validated() -> None:
@@ -94,8 +102,14 @@ def test_absent_perceptual_weights_stop_with_a_clear_message(no_network: Path) -
     with pytest.raises(WeightsError) as caught:
         build_lama_objective(TINY, {}, progress=False)  # perceptual_hrf defaults to 30
     message = str(caught.value)
-    for part in (spec.filename, spec.url, str(no_network / spec.filename), "--objective.perceptual_hrf=0",
-                 "--objective.hrf_weights=PATH", "objective.perceptual_hrf=30"):  # fmt: skip
+    for part in (
+        spec.filename,
+        spec.url,
+        str(no_network / spec.filename),
+        "--objective.perceptual_hrf=0",
+        "--objective.hrf_weights=PATH",
+        "objective.perceptual_hrf=30",
+    ):
         assert part in message
     with pytest.raises(WeightsError, match="--objective.perceptual_vgg=0"):
         build_lama_objective(TINY, {**NO_PERCEPTUAL, "perceptual_vgg": 1.0}, progress=False)
@@ -103,8 +117,11 @@ def test_absent_perceptual_weights_stop_with_a_clear_message(no_network: Path) -
 
 def test_perceptual_term_with_local_weights(tmp_path: Path) -> None:
     torch.save(ResNet50Dilated().state_dict(), tmp_path / "encoder.pth")
-    objective = build_lama_objective(TINY, {"perceptual_hrf": 30, "hrf_weights": str(tmp_path / "encoder.pth"),
-                                            "adversarial": 0, "feature_matching": 0}, progress=False)  # fmt: skip
+    objective = build_lama_objective(
+        TINY,
+        {"perceptual_hrf": 30, "hrf_weights": str(tmp_path / "encoder.pth"), "adversarial": 0, "feature_matching": 0},
+        progress=False,
+    )
     batch = make_batch(size=32)
     terms = objective.losses("generator", batch, "joint")
     assert set(terms) == {"l1_known", "perceptual_hrf"}
@@ -133,8 +150,8 @@ def test_generator_terms_match_independent_computation() -> None:
         "l1_known": 10 * known.mean(),
         "l1_hole": 2 * hole.mean(),
         "adversarial": 10 * torch.nn.functional.softplus(-fake_logits).mean(),
-        "feature_matching": 100 * torch.stack([(f - r).pow(2).mean()
-                                               for f, r in zip(fake_features, real_features)]).mean(),
+        "feature_matching": 100
+        * torch.stack([(f - r).pow(2).mean() for f, r in zip(fake_features, real_features)]).mean(),
     }
     for key, value in expected.items():
         torch.testing.assert_close(terms[key].detach(), value, rtol=1e-4, atol=1e-6)
@@ -181,8 +198,9 @@ def test_discriminator_terms_use_the_cached_prediction_and_mask_labelling() -> N
     fake_logits, _ = objective.discriminator(pred)
     expected = discriminator_adversarial_loss(real_logits, fake_logits, batch["mask"])
     torch.testing.assert_close(terms["adversarial"].detach(), expected.detach(), rtol=1e-4, atol=1e-6)
-    torch.testing.assert_close(terms["r1"].detach(), 0.001 * r1_penalty(real_logits, real).detach(),
-                               rtol=1e-4, atol=1e-9)  # fmt: skip
+    torch.testing.assert_close(
+        terms["r1"].detach(), 0.001 * r1_penalty(real_logits, real).detach(), rtol=1e-4, atol=1e-9
+    )
     objective.end_step()
     objective.losses("discriminator", batch, "joint")
     assert len(calls) == 2  # after end_step the prediction is made afresh
@@ -196,8 +214,9 @@ def test_unmasked_fake_labelling_and_no_adversarial() -> None:
     with torch.no_grad():
         real_logits, _ = plain.discriminator(batch["image"])
         fake_logits, _ = plain.discriminator(plain._cache[2])
-    torch.testing.assert_close(terms["adversarial"].detach(), discriminator_adversarial_loss(real_logits, fake_logits),
-                               rtol=1e-4, atol=1e-6)  # fmt: skip
+    torch.testing.assert_close(
+        terms["adversarial"].detach(), discriminator_adversarial_loss(real_logits, fake_logits), rtol=1e-4, atol=1e-6
+    )
     off = tiny({"adversarial": 0, "feature_matching": 0, "r1": 0})
     assert set(off.losses("generator", batch, "joint")) == {"l1_known"}
     assert off.losses("discriminator", batch, "joint") == {}

@@ -76,7 +76,9 @@ def test_loss_terms_are_the_papers() -> None:
 
 
 def test_no_gan_and_errors() -> None:
-    objective = build_content_objective(ModelConfig("content-small", TINY), {"adversarial": 0, "discriminator_width": 2})
+    objective = build_content_objective(
+        ModelConfig("content-small", TINY), {"adversarial": 0, "discriminator_width": 2}
+    )
     batch = {"image": torch.rand(2, 3, 128, 128), "mask": torch.ones(2, 1, 128, 128)}
     assert set(objective.losses("generator", batch, "joint")) == {"l2"}
     assert objective.losses("discriminator", batch, "joint") == {}
@@ -95,15 +97,32 @@ def test_recipe_is_the_papers_and_a_tiny_run_trains_and_exports(tmp_path: Path) 
     assert recipe.method == "neural-patch-content" and recipe.data.crop_size == 128
     assert recipe.optim["generator"].lr == 2e-4 and recipe.optim["generator"].betas == [0.5, 0.999]
     assert (recipe.objective["l2"], recipe.objective["adversarial"], recipe.objective["overlap_weight"]) == (
-        0.999, 0.001, 10.0)  # fmt: skip
+        0.999,
+        0.001,
+        10.0,
+    )
     write_images(tmp_path / "data", 3, size=(150, 140))
     data = str(tmp_path / "data")
-    config = load_config(CONFIGS / "content-small-cpu.yaml", [
-        f"--data.train_dir={data}", f"--data.val_dir={data}", "--model.overrides.widths=[2,2,2,2,2]",
-        "--model.overrides.bottleneck=4", "--objective.discriminator_width=2", "--data.batch_size=2",
-        "--data.val_count=2", "--data.workers=0", "--schedule.phases.0.steps=3", f"--run.out_dir={tmp_path / 'run'}",
-        "--run.threads=1", "--run.log_every=1", "--run.val_every=3", "--run.sample_every=3", "--run.ckpt_every=3",
-    ])  # fmt: skip
+    config = load_config(
+        CONFIGS / "content-small-cpu.yaml",
+        [
+            f"--data.train_dir={data}",
+            f"--data.val_dir={data}",
+            "--model.overrides.widths=[2,2,2,2,2]",
+            "--model.overrides.bottleneck=4",
+            "--objective.discriminator_width=2",
+            "--data.batch_size=2",
+            "--data.val_count=2",
+            "--data.workers=0",
+            "--schedule.phases.0.steps=3",
+            f"--run.out_dir={tmp_path / 'run'}",
+            "--run.threads=1",
+            "--run.log_every=1",
+            "--run.val_every=3",
+            "--run.sample_every=3",
+            "--run.ckpt_every=3",
+        ],
+    )
     run = run_training(str(save_config(config, tmp_path / "recipe.yaml")), [])
     loaded = load_weights(run / "generator.safetensors")
     assert loaded.arch == "content" and loaded.config["widths"] == [2, 2, 2, 2, 2]

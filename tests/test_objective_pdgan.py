@@ -55,9 +55,18 @@ def batch(size: int = 32) -> dict[str, torch.Tensor]:
 def test_registered_and_paper_defaults() -> None:
     assert OBJECTIVES["pdgan"] is build_pdgan_objective
     c = PdganLossConfig()
-    assert (c.diversity, c.diversity_eps, c.adversarial, c.feature_matching, c.perceptual, c.tv, c.features,
-            c.discriminator_ndf, c.discriminator_layers, c.discriminator_scales) == (
-        1.0, 1e-5, 1.0, 10.0, 10.0, 0.1, "vgg19", 64, 4, 2)  # fmt: skip
+    assert (
+        c.diversity,
+        c.diversity_eps,
+        c.adversarial,
+        c.feature_matching,
+        c.perceptual,
+        c.tv,
+        c.features,
+        c.discriminator_ndf,
+        c.discriminator_layers,
+        c.discriminator_scales,
+    ) == (1.0, 1e-5, 1.0, 10.0, 10.0, 0.1, "vgg19", 64, 4, 2)
     objective = tiny()
     assert isinstance(objective, Objective)
     assert objective.trainable() == {"generator": objective.generator, "discriminator": objective.discriminator}
@@ -137,13 +146,28 @@ def test_cpu_recipe_trains_through_the_real_trainer_and_exports(tmp_path: Path, 
     data = str(tmp_path / "data")
     overrides = [f"--model.overrides.{key}={value}" for key, value in TINY.items()]
     with caplog.at_level(logging.INFO, logger="inpaintkit"):
-        run = run_training(str(CONFIGS / "pdgan-small-cpu.yaml"), [
-            f"--data.train_dir={data}", f"--data.val_dir={data}", *overrides, "--data.crop_size=32",
-            "--data.val_size=32", "--data.masks=outpaint-sides", "--data.val_masks=outpaint-sides",
-            "--data.val_count=2", "--data.batch_size=2", "--data.workers=0", "--objective.discriminator_ndf=8",
-            "--objective.discriminator_layers=2", "--schedule.phases.0.steps=3", f"--run.out_dir={tmp_path / 'run'}",
-            "--run.threads=1", "--run.log_every=1", "--run.val_every=3",
-        ])  # fmt: skip
+        run = run_training(
+            str(CONFIGS / "pdgan-small-cpu.yaml"),
+            [
+                f"--data.train_dir={data}",
+                f"--data.val_dir={data}",
+                *overrides,
+                "--data.crop_size=32",
+                "--data.val_size=32",
+                "--data.masks=outpaint-sides",
+                "--data.val_masks=outpaint-sides",
+                "--data.val_count=2",
+                "--data.batch_size=2",
+                "--data.workers=0",
+                "--objective.discriminator_ndf=8",
+                "--objective.discriminator_layers=2",
+                "--schedule.phases.0.steps=3",
+                f"--run.out_dir={tmp_path / 'run'}",
+                "--run.threads=1",
+                "--run.log_every=1",
+                "--run.val_every=3",
+            ],
+        )
     assert "pixel/gradient pyramid" in caplog.text
     state = torch.load(run / "last.pt", weights_only=True)
     assert state["step"] == 3 and not any(key.startswith("prior") for key in state["nets"]["generator"])

@@ -165,8 +165,13 @@ def test_generic_model_conv_bn_pairs_are_folded() -> None:
     class Net(nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            self.body = nn.Sequential(nn.Conv2d(4, 6, 3, padding=1), nn.BatchNorm2d(6), nn.ReLU(),
-                                      nn.ConvTranspose2d(6, 3, 4, stride=2, padding=1), nn.BatchNorm2d(3))
+            self.body = nn.Sequential(
+                nn.Conv2d(4, 6, 3, padding=1),
+                nn.BatchNorm2d(6),
+                nn.ReLU(),
+                nn.ConvTranspose2d(6, 3, 4, stride=2, padding=1),
+                nn.BatchNorm2d(3),
+            )
 
         def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
             return torch.sigmoid(self.body(torch.cat([image, mask], dim=1)))
@@ -184,9 +189,7 @@ def test_generic_model_conv_bn_pairs_are_folded() -> None:
     assert low.dtype == torch.float32 and _psnr(low, expected) > 30.0
 
 
-@pytest.mark.parametrize(
-    "value, enabled", [(None, True), ("1", True), ("0", False), ("off", False), ("False", False)]
-)
+@pytest.mark.parametrize("value, enabled", [(None, True), ("1", True), ("0", False), ("off", False), ("False", False)])
 def test_optimization_switch(monkeypatch: pytest.MonkeyPatch, value: str | None, enabled: bool) -> None:
     if value is None:
         monkeypatch.delenv("INPAINTKIT_OPTIMIZE", raising=False)

@@ -43,10 +43,18 @@ def test_generator_layers_and_sizes_for_a_128_input() -> None:
             m.register_forward_hook(lambda _m, _i, out: sizes.append(tuple(out.shape[1:])))
         out = net(torch.zeros(2, 3, 128, 128), torch.zeros(2, 1, 128, 128))
     found = [(type(m).__name__, m.kernel_size[0], m.stride[0], m.dilation[0], m.out_channels) for m in layers]
-    assert found == [("Conv2d", 5, 1, 1, 64), ("Conv2d", 3, 2, 1, 128), ("Conv2d", 3, 1, 1, 256),
-                     ("Conv2d", 3, 1, 2, 256), ("Conv2d", 3, 1, 4, 256), ("Conv2d", 3, 1, 8, 256),
-                     ("Conv2d", 3, 1, 1, 256), ("ConvTranspose2d", 4, 2, 1, 128), ("Conv2d", 3, 1, 1, 64),
-                     ("Conv2d", 3, 1, 1, 3)]  # fmt: skip
+    assert found == [
+        ("Conv2d", 5, 1, 1, 64),
+        ("Conv2d", 3, 2, 1, 128),
+        ("Conv2d", 3, 1, 1, 256),
+        ("Conv2d", 3, 1, 2, 256),
+        ("Conv2d", 3, 1, 4, 256),
+        ("Conv2d", 3, 1, 8, 256),
+        ("Conv2d", 3, 1, 1, 256),
+        ("ConvTranspose2d", 4, 2, 1, 128),
+        ("Conv2d", 3, 1, 1, 64),
+        ("Conv2d", 3, 1, 1, 3),
+    ]
     side = [128, 64, 64, 64, 64, 64, 64, 128, 128, 128]
     assert sizes == [(c, s, s) for (*_, c), s in zip(found, side)] and out.shape == (2, 3, 128, 128)
     kinds = [type(m).__name__ for m in net.model]
@@ -112,14 +120,30 @@ def test_registry_presets_and_safetensors_round_trip(tmp_path: Path) -> None:
 def _tiny_config(tmp_path: Path):
     write_images(tmp_path / "data", 3, size=(40, 48))
     data = str(tmp_path / "data")
-    return load_config(CONFIGS / "outpaint-small-cpu.yaml", [
-        f"--data.train_dir={data}", f"--data.val_dir={data}", "--model.overrides.width=2", "--data.crop_size=32",
-        "--data.val_size=32", "--data.val_count=2", "--data.batch_size=2", "--data.workers=0",
-        "--objective.image_size=32", "--objective.discriminator_width=2", "--objective.local_discriminator=true",
-        "--schedule.phases.0.steps=1", "--schedule.phases.1.steps=1", "--schedule.phases.2.steps=1",
-        f"--run.out_dir={tmp_path / 'run'}", "--run.threads=1", "--run.log_every=1", "--run.val_every=3",
-        "--run.sample_every=3",
-    ])  # fmt: skip
+    return load_config(
+        CONFIGS / "outpaint-small-cpu.yaml",
+        [
+            f"--data.train_dir={data}",
+            f"--data.val_dir={data}",
+            "--model.overrides.width=2",
+            "--data.crop_size=32",
+            "--data.val_size=32",
+            "--data.val_count=2",
+            "--data.batch_size=2",
+            "--data.workers=0",
+            "--objective.image_size=32",
+            "--objective.discriminator_width=2",
+            "--objective.local_discriminator=true",
+            "--schedule.phases.0.steps=1",
+            "--schedule.phases.1.steps=1",
+            "--schedule.phases.2.steps=1",
+            f"--run.out_dir={tmp_path / 'run'}",
+            "--run.threads=1",
+            "--run.log_every=1",
+            "--run.val_every=3",
+            "--run.sample_every=3",
+        ],
+    )
 
 
 def test_phases_decide_which_networks_learn_and_which_terms_exist(tmp_path: Path) -> None:
@@ -131,14 +155,17 @@ def test_phases_decide_which_networks_learn_and_which_terms_exist(tmp_path: Path
     seen = phase_effects(trainer)
     assert seen["completion"] == ({"generator"}, {"generator/mse"})
     assert seen["discriminator"] == ({"discriminator"}, {"discriminator/adversarial"})
-    assert seen["joint"] == ({"generator", "discriminator"},
-                             {"generator/mse", "generator/adversarial", "discriminator/adversarial"})  # fmt: skip
+    assert seen["joint"] == (
+        {"generator", "discriminator"},
+        {"generator/mse", "generator/adversarial", "discriminator/adversarial"},
+    )
 
 
 def test_loss_terms_are_the_papers() -> None:
     torch.manual_seed(0)
-    objective = build_outpaint_objective(ModelConfig("outpaint-small", {"width": 2}),
-                                         {"image_size": 32, "discriminator_width": 2})  # fmt: skip
+    objective = build_outpaint_objective(
+        ModelConfig("outpaint-small", {"width": 2}), {"image_size": 32, "discriminator_width": 2}
+    )
     image, mask = torch.rand(2, 3, 32, 32), torch.zeros(2, 1, 32, 32)
     mask[..., :8], mask[..., 24:] = 1, 1
     batch = {"image": image, "mask": mask}
@@ -176,8 +203,7 @@ def test_recipes_parse_with_the_papers_numbers() -> None:
     assert [p.name for p in paper.schedule.phases] == ["completion", "discriminator", "joint"]
     assert [s * 100 // sum(steps) for s in steps] == [18, 2, 80] and paper.data.masks == "outpaint-sides"
     g = paper.optim["generator"]
-    assert (g.kind, g.lr, g.betas, paper.data.batch_size, paper.data.crop_size) == ("adam", 1e-4, [0.9, 0.999], 16,
-                                                                                    128)  # fmt: skip
+    assert (g.kind, g.lr, g.betas, paper.data.batch_size, paper.data.crop_size) == ("adam", 1e-4, [0.9, 0.999], 16, 128)
     small = load_config(CONFIGS / "outpaint-small-cpu.yaml")
     steps = [p.steps for p in small.schedule.phases]
     assert [s * 100 // sum(steps) for s in steps] == [18, 2, 80] and small.model.preset == "outpaint-small"
@@ -231,8 +257,13 @@ def test_all_sides_at_once_with_blending_keep_the_originals_gradients() -> None:
     assert out.shape == (31, 44, 3)
     known = out[3:27, 5:37]
     difference = known - image / np.float32(255)
-    lap = (difference[1:-1, :-2] + difference[1:-1, 2:] + difference[:-2, 1:-1] + difference[2:, 1:-1]
-           - 4 * difference[1:-1, 1:-1])[4:-4, 4:-4]  # fmt: skip
+    lap = (
+        difference[1:-1, :-2]
+        + difference[1:-1, 2:]
+        + difference[:-2, 1:-1]
+        + difference[2:, 1:-1]
+        - 4 * difference[1:-1, 1:-1]
+    )[4:-4, 4:-4]
     assert np.abs(lap).max() <= 4.01 / 255  # the original plus a harmonic correction (8-bit rounding)
     assert np.abs(difference).max() > 0.1  # it met the model's grey border: a real correction
     assert np.abs(known[0] - 0.5).max() <= 1 / 255  # the outermost known row takes the model's values
@@ -300,8 +331,21 @@ def test_command_writes_the_extended_image(tmp_path: Path, capsys) -> None:
     parser = argparse.ArgumentParser()
     add_outpaint_arguments(parser)
     Image.fromarray(_picture()).save(tmp_path / "in.png")
-    args = parser.parse_args([str(tmp_path / "in.png"), "--left", "6", "--right", "6", "--steps", "2",
-                              "--model", "telea", "-o", str(tmp_path / "out.png")])  # fmt: skip
+    args = parser.parse_args(
+        [
+            str(tmp_path / "in.png"),
+            "--left",
+            "6",
+            "--right",
+            "6",
+            "--steps",
+            "2",
+            "--model",
+            "telea",
+            "-o",
+            str(tmp_path / "out.png"),
+        ]
+    )
     assert args.func(args) == 0
     assert read_image(tmp_path / "out.png").rgb.shape == (20, 42, 3)
     assert f"wrote {tmp_path / 'out.png'} (42x20, telea, 2 step(s), " in capsys.readouterr().out

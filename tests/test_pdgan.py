@@ -83,10 +83,10 @@ def test_hard_map_outside_the_image_is_not_known() -> None:
     # hole in the top-left corner: only the right column and the bottom row are known
     known = torch.ones(1, 1, 4, 4)
     known[..., :3, :3] = 0
-    expected = np.array([[1 / 16, 1 / 16, 1 / 4, 1],
-                         [1 / 16, 1 / 16, 1 / 4, 1],
-                         [1 / 4, 1 / 4, 1 / 4, 1],
-                         [1, 1, 1, 1]], dtype=np.float32)  # fmt: skip
+    expected = np.array(
+        [[1 / 16, 1 / 16, 1 / 4, 1], [1 / 16, 1 / 16, 1 / 4, 1], [1 / 4, 1 / 4, 1 / 4, 1], [1, 1, 1, 1]],
+        dtype=np.float32,
+    )
     assert np.array_equal(hard_probability_map(known, 2, 3)[0, 0].numpy(), expected)
 
 
@@ -180,9 +180,15 @@ def test_prior_stays_out_of_state_and_parameters_but_moves_with_to() -> None:
 
 def test_paper_preset_channels_and_sizes_on_meta() -> None:
     config = PRESETS["pdgan"]
-    assert (config.channels, config.latent_dim, config.hidden, config.hard_iterations, config.hard_kernels,
-            config.hard_base, config.size) == ([1024, 1024, 512, 256, 128, 64], 256, 128, [2, 3, 4, 5, 6, 7],
-                                               [3, 3, 3, 3, 5, 5], 4.0, 256)  # fmt: skip
+    assert (
+        config.channels,
+        config.latent_dim,
+        config.hidden,
+        config.hard_iterations,
+        config.hard_kernels,
+        config.hard_base,
+        config.size,
+    ) == ([1024, 1024, 512, 256, 128, 64], 256, 128, [2, 3, 4, 5, 6, 7], [3, 3, 3, 3, 5, 5], 4.0, 256)
     with torch.device("meta"):
         g = PdganGenerator(config)
         seen = []
@@ -229,10 +235,13 @@ def test_config_is_checked() -> None:
 # ------------------------------------------------------------------------- discriminator
 # k4, padding 2: a stride-2 layer maps n to n // 2 + 1, a stride-1 layer to n + 1 (the last inner
 # layer and the logit layer are stride 1); the second scale sees the input average-pooled to n / 2.
-@pytest.mark.parametrize("ndf, layers, size, sizes", [
-    (8, 3, 128, [35, 19]),  # 128 -> 65 -> 33 -> 34 -> 35;  64 -> 33 -> 17 -> 18 -> 19
-    (4, 4, 64, [11, 7]),    # 64 -> 33 -> 17 -> 9 -> 10 -> 11;  32 -> 17 -> 9 -> 5 -> 6 -> 7
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "ndf, layers, size, sizes",
+    [
+        (8, 3, 128, [35, 19]),  # 128 -> 65 -> 33 -> 34 -> 35;  64 -> 33 -> 17 -> 18 -> 19
+        (4, 4, 64, [11, 7]),  # 64 -> 33 -> 17 -> 9 -> 10 -> 11;  32 -> 17 -> 9 -> 5 -> 6 -> 7
+    ],
+)
 def test_discriminator_scales_and_shapes(ndf: int, layers: int, size: int, sizes: list[int]) -> None:
     d = PdganDiscriminator(ndf, layers, 2)
     out = d(torch.rand(2, 3, size, size), torch.zeros(2, 1, size, size))
@@ -290,7 +299,8 @@ def test_diversity_loss_by_hand_and_only_inside_the_hole() -> None:
     b[..., 3, 3] = 5.0  # outside: ignored
     assert float(diversity_loss([a], [b], mask, eps=1e-5)) == pytest.approx(1 / (1.6 / 32 + 1e-5))
     assert float(diversity_loss([a, a[..., ::2, ::2]], [b, b[..., ::2, ::2]], mask)) == pytest.approx(
-        1 / (1.6 / 32 + 1.6 / 8 + 1e-5))  # second layer: 2x2, mask resized to its top row
+        1 / (1.6 / 32 + 1.6 / 8 + 1e-5)
+    )  # second layer: 2x2, mask resized to its top row
 
 
 def test_diversity_loss_decreases_as_the_samples_move_apart() -> None:

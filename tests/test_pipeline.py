@@ -201,7 +201,7 @@ def test_resize_strategy_shrinks_to_the_limit_and_changes_only_holes():
     mask = _blob_mask(900, 1000, (400, 400, 430, 470))
     result = _pipe(spy, hd_resize_limit=512)(image, mask, hd_strategy="resize")
     assert result.strategy == "resize"
-    (seen, seen_mask), = spy.calls
+    ((seen, seen_mask),) = spy.calls
     assert seen == (464, 512)  # 900 * 512 / 1000 = 460.8 -> 461, padded to 464
     assert seen_mask[0, 0, :461].sum() > 0 and seen_mask[0, 0, 461:].sum() == 0
     changed = (result.image != image).any(axis=2)

@@ -9,9 +9,9 @@ import pytest
 import torch
 
 import inpaintkit
+from inpaintkit import registry
 from inpaintkit.api import load_model
 from inpaintkit.pipelines.inpaint import InpaintPipeline
-from inpaintkit import registry
 from inpaintkit.registry import DEFAULT_MODEL, DEFAULT_OUTPAINT_MODEL, REGISTRY, create_model, get_spec, list_models
 from inpaintkit.types import UnknownModelError, WeightsError
 from inpaintkit.weights import save_model_file
@@ -96,8 +96,9 @@ def test_learned_save_load_round_trip(name, tmp_path):
 
 
 def test_tiny_images_are_padded_up_to_the_networks_minimum(tmp_path):
-    path = save_model_file(tmp_path / "tiny.safetensors", "lama", get_spec("lama-tiny").config,
-                           _runnable("lama-tiny").state_dict())
+    path = save_model_file(
+        tmp_path / "tiny.safetensors", "lama", get_spec("lama-tiny").config, _runnable("lama-tiny").state_dict()
+    )
     image, mask = _inputs(5, 9)
     out = inpaintkit.load(path)(image, mask).image
     assert out.shape == (5, 9, 3)
@@ -121,8 +122,9 @@ def test_bundled_weights_are_used_without_download_and_missing_ones_name_the_rec
         assert torch.equal(loaded.state_dict()[key], value), key
 
 
-@pytest.mark.parametrize("spec", [s for s in REGISTRY.values() if s.bundled and s.bundled_path.is_file()],
-                         ids=lambda s: s.name)  # fmt: skip
+@pytest.mark.parametrize(
+    "spec", [s for s in REGISTRY.values() if s.bundled and s.bundled_path.is_file()], ids=lambda s: s.name
+)
 def test_every_shipped_weight_file_is_small_loads_and_matches_its_model_card(spec):
     path = spec.bundled_path
     assert path.stat().st_size <= 25 * 10**6, "shipped weights must stay within 25 MB"

@@ -11,15 +11,14 @@ import json
 import time
 import warnings
 from pathlib import Path
-from typing import Tuple
 
 import numpy as np
 import pytest
 import torch
 import torch.nn as nn
+from _official_files import IOPaintLayout
 from PIL import Image
 
-from _official_files import IOPaintLayout
 from inpaintkit import load
 from inpaintkit import weights as W
 from inpaintkit.api import load_model
@@ -47,11 +46,11 @@ class _Payload(nn.Module):
         return x * self.scale
 
     @torch.jit.export
-    def __getstate__(self) -> Tuple[str, bool, torch.Tensor]:
+    def __getstate__(self) -> tuple[str, bool, torch.Tensor]:
         return (self.target, self.training, self.scale)
 
     @torch.jit.export
-    def __setstate__(self, state: Tuple[str, bool, torch.Tensor]) -> None:
+    def __setstate__(self, state: tuple[str, bool, torch.Tensor]) -> None:
         self.target = state[0]
         self.training = state[1]
         self.scale = state[2]
@@ -151,11 +150,10 @@ def test_pdgan_prior_may_be_a_registered_model(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("field", ["prior", "prior_weights"])
-def test_pdgan_prior_file_needs_trust_and_then_runs_no_code(field, hostile: Path, victim: Path,
-                                                           tmp_path: Path) -> None:
+def test_pdgan_prior_file_needs_trust_and_then_runs_no_code(field, hostile: Path, victim: Path, tmp_path: Path) -> None:
     config = {"prior": str(hostile)} if field == "prior" else {"prior": "lama-small", "prior_weights": str(hostile)}
     path = _pdgan_file(tmp_path / "p.safetensors", **config)
-    with pytest.raises(WeightsError, match=rf"names the file '.*big-lama\.pt' as its prior.*--trust"):
+    with pytest.raises(WeightsError, match=r"names the file '.*big-lama\.pt' as its prior.*--trust"):
         load_model(path)
     with pytest.raises(WeightsError):  # trusted, the path is read, as data
         load_model(path, trust=True)
@@ -184,16 +182,19 @@ def _crafted(tmp_path: Path, **changes) -> Path:
     return path
 
 
-@pytest.mark.parametrize(("changes", "message"), [
-    ({"colour": 3}, r"unknown config key 'lama\.colour'"),
-    ({"ngf": "wide"}, r"lama\.ngf: expected int, got 'wide'"),
-    ({"ngf": 1e6}, r"lama\.ngf: expected int, got 1000000\.0"),
-    ({"ngf": 10**6, "max_features": 10**6}, r"lama\.ngf: 1000000 is out of range"),
-    ({"n_blocks": -3}, r"sizes must be positive"),
-    ({"n_blocks": 4000}, r"at most 64 blocks"),
-    ({"ngf": 4096, "max_features": 4096}, r"does not fit the lama network it describes: .*wrong shape"),
-    ({"n_blocks": 64}, r"does not fit the lama network it describes: .*(unexpected|missing)"),
-])
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"colour": 3}, r"unknown config key 'lama\.colour'"),
+        ({"ngf": "wide"}, r"lama\.ngf: expected int, got 'wide'"),
+        ({"ngf": 1e6}, r"lama\.ngf: expected int, got 1000000\.0"),
+        ({"ngf": 10**6, "max_features": 10**6}, r"lama\.ngf: 1000000 is out of range"),
+        ({"n_blocks": -3}, r"sizes must be positive"),
+        ({"n_blocks": 4000}, r"at most 64 blocks"),
+        ({"ngf": 4096, "max_features": 4096}, r"does not fit the lama network it describes: .*wrong shape"),
+        ({"n_blocks": 64}, r"does not fit the lama network it describes: .*(unexpected|missing)"),
+    ],
+)
 def test_crafted_config_is_one_line_and_fast(changes, message, tmp_path: Path) -> None:
     path = _crafted(tmp_path, **changes)
     start = time.perf_counter()
@@ -230,8 +231,11 @@ def test_unreadable_checkpoints_give_one_short_line(tmp_path: Path) -> None:
     torch.save({"step": 1, "when": __import__("datetime").date(2026, 1, 1)}, foreign)
     torch.save({"step": 1, "w": torch.ones(64)}, half)
     half.write_bytes(half.read_bytes()[: half.stat().st_size // 2])
-    expected = {empty: "the file is empty", foreign: "objects other than tensors and plain data",
-                half: "failed finding central directory"}
+    expected = {
+        empty: "the file is empty",
+        foreign: "objects other than tensors and plain data",
+        half: "failed finding central directory",
+    }
     for path, reason in expected.items():
         with pytest.raises(InputError) as caught:
             load_checkpoint(path)

@@ -27,10 +27,10 @@ from inpaintkit.cli import main as cli_main
 from inpaintkit.models.lama import PRESETS, LamaGenerator
 from inpaintkit.training import EMA, Trainer, export_checkpoint, lr_factor, run_training
 from inpaintkit.training._checkpoint import atomic_save, state_digest, write_checkpoint
-from inpaintkit.training.export import model_card
 from inpaintkit.training.config import ModelConfig, PhaseConfig, ScheduleConfig, TrainConfig, save_config
-from inpaintkit.training.objectives import OBJECTIVES
 from inpaintkit.training.ema import recalibrate_batchnorm
+from inpaintkit.training.export import model_card
+from inpaintkit.training.objectives import OBJECTIVES
 from inpaintkit.training.trainer import code_version, init_generator
 from inpaintkit.types import InpaintKitError, InputError, WeightsError
 from inpaintkit.weights import load_weights, save_model_file
@@ -88,13 +88,19 @@ def test_tiny_config_overfits_one_image_end_to_end(tmp_path: Path) -> None:
     config.data.val_dir, config.data.val_size, config.data.val_masks = str(tmp_path / "one"), 32, "outpaint-sides"
     config.run.val_every = config.run.sample_every = 50
     config.run.threads, config.run.ema_decay = 1, 0.5
-    run = run_training(_recipe(tmp_path, config), ["--run.log_every=5", "--optim.generator.lr=5e-3",
-                                                   "--schedule.lr_scheduler=cosine"])
+    run = run_training(
+        _recipe(tmp_path, config), ["--run.log_every=5", "--optim.generator.lr=5e-3", "--schedule.lr_scheduler=cosine"]
+    )
     losses = _scalars(run, "loss/generator/l1")
     assert len(losses) == 60 and max(losses[-3:]) < losses[0] / 5, losses
     assert _scalars(run, "val/psnr")[-1] > _scalars(run, "val/psnr")[0]
-    assert sorted(p.name for p in run.iterdir()) == ["best.pt", "config.yaml", "generator.safetensors", "last.pt",
-                                                     "tensorboard"]  # fmt: skip
+    assert sorted(p.name for p in run.iterdir()) == [
+        "best.pt",
+        "config.yaml",
+        "generator.safetensors",
+        "last.pt",
+        "tensorboard",
+    ]
     loaded = load_weights(run / "generator.safetensors")
     notes = json.loads(loaded.metadata["trained"])
     assert loaded.arch == "lama" and notes["steps"] == 300 and notes["train_dir"] == str(tmp_path / "one")
@@ -104,8 +110,13 @@ def test_tiny_config_overfits_one_image_end_to_end(tmp_path: Path) -> None:
 
 
 RECIPE_TERMS = {"loss/generator/l1_known", "loss/generator/l1_hole", "loss/generator/total"}
-GAN_TERMS = {"loss/generator/adversarial", "loss/generator/feature_matching", "loss/discriminator/adversarial",
-             "loss/discriminator/r1", "loss/discriminator/total"}  # fmt: skip
+GAN_TERMS = {
+    "loss/generator/adversarial",
+    "loss/generator/feature_matching",
+    "loss/discriminator/adversarial",
+    "loss/discriminator/r1",
+    "loss/discriminator/total",
+}
 
 
 @pytest.mark.parametrize("gan", [False, True], ids=["recipe", "recipe+gan"])
@@ -113,12 +124,26 @@ def test_lama_cpu_recipe_runs_end_to_end(tmp_path: Path, gan: bool) -> None:
     write_images(tmp_path / "data", 3, size=(72, 80))
     data = str(tmp_path / "data")
     extra = ["--objective.adversarial=10", "--objective.feature_matching=100"] if gan else []
-    run = run_training(str(CONFIGS / "lama-small-cpu.yaml"), [
-        f"--data.train_dir={data}", f"--data.val_dir={data}", "--model.preset=lama-tiny", "--data.crop_size=64",
-        "--data.val_size=64", "--data.val_masks=outpaint-sides", "--data.val_count=2", "--data.batch_size=2",
-        "--data.workers=0", "--schedule.phases.0.steps=2", f"--run.out_dir={tmp_path / 'run'}", "--run.threads=1",
-        "--run.log_every=1", "--run.val_every=2", *extra,
-    ])  # fmt: skip
+    run = run_training(
+        str(CONFIGS / "lama-small-cpu.yaml"),
+        [
+            f"--data.train_dir={data}",
+            f"--data.val_dir={data}",
+            "--model.preset=lama-tiny",
+            "--data.crop_size=64",
+            "--data.val_size=64",
+            "--data.val_masks=outpaint-sides",
+            "--data.val_count=2",
+            "--data.batch_size=2",
+            "--data.workers=0",
+            "--schedule.phases.0.steps=2",
+            f"--run.out_dir={tmp_path / 'run'}",
+            "--run.threads=1",
+            "--run.log_every=1",
+            "--run.val_every=2",
+            *extra,
+        ],
+    )
     losses = {tag for tag in _scalar_tags(run) if tag.startswith("loss/") and not tag.endswith("grad_norm")}
     assert losses == (RECIPE_TERMS | GAN_TERMS if gan else RECIPE_TERMS)
     assert torch.load(run / "last.pt", weights_only=True)["step"] == 2
@@ -129,17 +154,30 @@ def test_init_from_starts_a_new_run_from_a_weight_file(tmp_path: Path) -> None:
     write_images(tmp_path / "data", 3, size=(72, 80))
     data = str(tmp_path / "data")
     common = [
-        f"--data.train_dir={data}", "--data.val_dir=", "--model.preset=lama-tiny", "--data.crop_size=64",
-        "--data.batch_size=2", "--data.workers=0", "--schedule.phases.0.steps=2", "--run.threads=1",
-    ]  # fmt: skip
+        f"--data.train_dir={data}",
+        "--data.val_dir=",
+        "--model.preset=lama-tiny",
+        "--data.crop_size=64",
+        "--data.batch_size=2",
+        "--data.workers=0",
+        "--schedule.phases.0.steps=2",
+        "--run.threads=1",
+    ]
     source = run_training(str(CONFIGS / "lama-small-cpu.yaml"), [*common, f"--run.out_dir={tmp_path / 'a'}"])
     weights = load_weights(source / "generator.safetensors").state_dict
     # A residual network with a fresh (zero) head, every other tensor from the file; Adam at lr 1e-12
     # moves each parameter by about 1e-12 per step, far below the differences checked here.
-    run = run_training(str(CONFIGS / "lama-small-cpu.yaml"), [
-        *common, f"--run.out_dir={tmp_path / 'b'}", "--model.overrides.residual=true", "--optim.generator.lr=1e-12",
-        f"--run.init_from={source / 'generator.safetensors'}", "--run.init_reset=[model.18.]",
-    ])  # fmt: skip
+    run = run_training(
+        str(CONFIGS / "lama-small-cpu.yaml"),
+        [
+            *common,
+            f"--run.out_dir={tmp_path / 'b'}",
+            "--model.overrides.residual=true",
+            "--optim.generator.lr=1e-12",
+            f"--run.init_from={source / 'generator.safetensors'}",
+            "--run.init_reset=[model.18.]",
+        ],
+    )
     state = torch.load(run / "last.pt", weights_only=True)
     params = {name for name, _ in build_toy(ModelConfig("lama-tiny"), {}).generator.named_parameters()}
     for name in params:
@@ -158,8 +196,9 @@ def test_init_from_starts_a_new_run_from_a_weight_file(tmp_path: Path) -> None:
 
 def test_init_from_refuses_weights_that_do_not_fit(tmp_path: Path) -> None:
     path = tmp_path / "small.safetensors"
-    save_model_file(path, "lama", dataclasses.asdict(PRESETS["lama-small"]),
-                    LamaGenerator(PRESETS["lama-small"]).state_dict())  # fmt: skip
+    save_model_file(
+        path, "lama", dataclasses.asdict(PRESETS["lama-small"]), LamaGenerator(PRESETS["lama-small"]).state_dict()
+    )
     objective = build_toy(ModelConfig("lama-tiny"), {})
     with pytest.raises(InputError, match=r"small.safetensors does not fit the generator: .*shape"):
         init_generator(objective, str(path), [])
@@ -192,13 +231,15 @@ def test_resume_continues_exactly(tmp_path: Path) -> None:
 
 def _run_in_subprocess(tmp_path: Path, config: TrainConfig, prelude: str = "") -> subprocess.Popen:
     """``inpaintkit train`` in a process group of its own (its loader workers included), after ``prelude``."""
-    script = (f"import sys; sys.path.insert(0, {str(TESTS)!r})\n"
-              "from _training_toys import build_toy\n"
-              "from inpaintkit.training.objectives import OBJECTIVES\n"
-              "from inpaintkit.cli import main\n"
-              "OBJECTIVES['toy'] = build_toy\n"
-              f"{prelude}\n"
-              f"sys.exit(main(['train', {_recipe(tmp_path, config)!r}]))\n")  # fmt: skip
+    script = (
+        f"import sys; sys.path.insert(0, {str(TESTS)!r})\n"
+        "from _training_toys import build_toy\n"
+        "from inpaintkit.training.objectives import OBJECTIVES\n"
+        "from inpaintkit.cli import main\n"
+        "OBJECTIVES['toy'] = build_toy\n"
+        f"{prelude}\n"
+        f"sys.exit(main(['train', {_recipe(tmp_path, config)!r}]))\n"
+    )
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     return subprocess.Popen(
         [sys.executable, "-c", script], cwd=ROOT, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True
@@ -491,7 +532,8 @@ def test_resume_from_a_damaged_checkpoint_is_one_line_naming_the_last_good_one(t
     assert cli_main(["train", recipe, "--resume", f"--run.out_dir={run}", "--schedule.phases.0.steps=6"]) == 2
     assert capsys.readouterr().err.splitlines()[-1] == (
         f"error: {run / 'last.pt'} is damaged: its contents do not match the digest stored in it; no other good "
-        f"checkpoint in {run}: delete {run / 'last.pt'} to start afresh, or set another --run.out_dir")
+        f"checkpoint in {run}: delete {run / 'last.pt'} to start afresh, or set another --run.out_dir"
+    )
 
 
 def test_a_checkpoint_without_a_digest_is_resumed_with_a_warning(tmp_path: Path, caplog) -> None:
@@ -539,8 +581,10 @@ def test_resuming_a_finished_run_exports_its_trained_generator_and_past_the_end_
     recipe_text = (run / "config.yaml").read_text()
     with pytest.raises(InputError) as caught:
         run_training(recipe, ["--schedule.phases.0.steps=2"], resume=True)
-    assert str(caught.value) == (f"{last} is at step 3, past the 2 steps of the schedule: raise "
-                                 f"schedule.phases.0.steps to train on, or export it: inpaintkit export {last} OUT")
+    assert str(caught.value) == (
+        f"{last} is at step 3, past the 2 steps of the schedule: raise "
+        f"schedule.phases.0.steps to train on, or export it: inpaintkit export {last} OUT"
+    )
     assert (run / "config.yaml").read_text() == recipe_text and torch.load(last, weights_only=True)["step"] == 3
 
 
@@ -625,8 +669,10 @@ def test_export_checkpoint_prefers_the_ema_weights(tmp_path: Path) -> None:
         assert torch.equal(loaded.state_dict[key], value), key
     assert loaded.metadata["licence"] == "test" and json.loads(loaded.metadata["trained"])["steps"] == 2
     raw = load_weights(export_checkpoint(tmp_path / "run" / "last.pt", tmp_path / "raw.safetensors", ema=False))
-    assert torch.equal(raw.state_dict["model.1.ffc.convl2l.weight"],
-                       trainer.nets["generator"].state_dict()["model.1.ffc.convl2l.weight"])  # fmt: skip
+    assert torch.equal(
+        raw.state_dict["model.1.ffc.convl2l.weight"],
+        trainer.nets["generator"].state_dict()["model.1.ffc.convl2l.weight"],
+    )
 
 
 def test_export_writes_a_model_card_from_the_training_notes(tmp_path: Path, capsys) -> None:
@@ -636,8 +682,18 @@ def test_export_writes_a_model_card_from_the_training_notes(tmp_path: Path, caps
     config.data.val_count, config.run.val_every = 2, 1
     _trainer(config).train()
     (tmp_path / "evidence.md").write_text("| model | psnr |\n|---|---:|\n| tiny | 12.5 |\n")
-    args = ["export", str(tmp_path / "run" / "last.pt"), str(tmp_path / "tiny.safetensors"), "--card",
-            "--name", "lama-tiny-test", "--licence", "research only", "--evidence", str(tmp_path / "evidence.md")]
+    args = [
+        "export",
+        str(tmp_path / "run" / "last.pt"),
+        str(tmp_path / "tiny.safetensors"),
+        "--card",
+        "--name",
+        "lama-tiny-test",
+        "--licence",
+        "research only",
+        "--evidence",
+        str(tmp_path / "evidence.md"),
+    ]
     assert cli_main(args) == 0
     card = (tmp_path / "tiny.md").read_text()
     digest = hashlib.sha256((tmp_path / "tiny.safetensors").read_bytes()).hexdigest()

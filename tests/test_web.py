@@ -23,10 +23,10 @@ from fastapi.testclient import TestClient  # noqa: E402
 
 import inpaintkit  # noqa: E402
 from inpaintkit import registry  # noqa: E402
+from inpaintkit.pipelines.inpaint import InpaintPipeline  # noqa: E402
 from inpaintkit.types import InputError, UnknownModelError  # noqa: E402
 from inpaintkit.web import add_serve_arguments, cmd_serve  # noqa: E402
 from inpaintkit.web import server as web_server  # noqa: E402
-from inpaintkit.pipelines.inpaint import InpaintPipeline  # noqa: E402
 from inpaintkit.web._guard import DATA_POLICY, DOCS_POLICY, PAGE_POLICY  # noqa: E402
 from inpaintkit.web._http import WebError  # noqa: E402
 from inpaintkit.web._work import WorkQueue, limit_runs  # noqa: E402
@@ -85,9 +85,15 @@ def test_models_lists_telea_as_ready_classical(client):
     models = {entry["name"]: entry for entry in client.get("/api/models").json()}
     assert set(models) == set(registry.REGISTRY)
     assert models["telea"] == {
-        "name": "telea", "kind": "classical", "description": registry.REGISTRY["telea"].description,
-        "licence": registry.REGISTRY["telea"].licence, "available": True, "weights_present": None,
-        "ready": True, "default": registry.DEFAULT_MODEL == "telea", "gives_several": False,
+        "name": "telea",
+        "kind": "classical",
+        "description": registry.REGISTRY["telea"].description,
+        "licence": registry.REGISTRY["telea"].licence,
+        "available": True,
+        "weights_present": None,
+        "ready": True,
+        "default": registry.DEFAULT_MODEL == "telea",
+        "gives_several": False,
     }
     assert models["pdgan-small"]["gives_several"] is True
     for entry in models.values():  # without downloads, a learned model is ready only with its weights at hand
@@ -234,10 +240,20 @@ def test_oversize_streamed_upload_stops_reading_at_the_limit():
     async def send(message):
         sent.append(message)
 
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
-             "path": "/api/inpaint", "raw_path": b"/api/inpaint", "query_string": b"", "root_path": "",
-             "scheme": "http", "server": ("test", 80), "client": ("test", 1),
-             "headers": [(b"host", b"localhost"), (b"content-type", b"multipart/form-data; boundary=xyz")]}
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "path": "/api/inpaint",
+        "raw_path": b"/api/inpaint",
+        "query_string": b"",
+        "root_path": "",
+        "scheme": "http",
+        "server": ("test", 80),
+        "client": ("test", 1),
+        "headers": [(b"host", b"localhost"), (b"content-type", b"multipart/form-data; boundary=xyz")],
+    }
     asyncio.run(app(scope, receive, send))
     assert sent[0]["status"] == 413
     assert json.loads(sent[1]["body"])["max_upload_bytes"] == 10_000
@@ -304,13 +320,16 @@ def test_learned_model_without_local_weights_is_409(monkeypatch, tmp_path):
     assert not any(tmp_path.iterdir())  # nothing was downloaded or written
 
 
-@pytest.mark.parametrize("fields, expected", [
-    ({"dilate": "two"}, "'dilate' must be a whole number"),
-    ({"dilate": "-1"}, "'dilate' must lie in [0, 256]"),
-    ({"hd_strategy": "tiles"}, "'hd_strategy' must be one of original, resize, crop"),
-    ({"resize_mask": "maybe"}, "'resize_mask' must be true or false"),
-    ({"colour": "red"}, "unknown form field(s) colour"),
-])
+@pytest.mark.parametrize(
+    "fields, expected",
+    [
+        ({"dilate": "two"}, "'dilate' must be a whole number"),
+        ({"dilate": "-1"}, "'dilate' must lie in [0, 256]"),
+        ({"hd_strategy": "tiles"}, "'hd_strategy' must be one of original, resize, crop"),
+        ({"resize_mask": "maybe"}, "'resize_mask' must be true or false"),
+        ({"colour": "red"}, "unknown form field(s) colour"),
+    ],
+)
 def test_bad_fields_are_422(client, fields, expected):
     assert expected in error(post_inpaint(client, png(photo()), png(box_mask()), **fields), 422)
 
@@ -339,8 +358,9 @@ def test_full_queue_answers_503_then_recovers(monkeypatch):
     stand_in(monkeypatch, "blocking", _Blocking(started, release))
     app = local(create_app(queue_size=1, models_allowed=["blocking", "telea"]))
     first = {}
-    worker = threading.Thread(target=lambda: first.update(response=post_inpaint(
-        app, png(photo()), png(box_mask()), model="blocking")))
+    worker = threading.Thread(
+        target=lambda: first.update(response=post_inpaint(app, png(photo()), png(box_mask()), model="blocking"))
+    )
     worker.start()
     try:
         assert started.wait(10)
@@ -365,14 +385,41 @@ def test_serve_arguments_reach_serve(monkeypatch):
     monkeypatch.setattr(web_server, "serve", lambda *args, **kwargs: calls.append((args, kwargs)))
     parser = argparse.ArgumentParser()
     add_serve_arguments(parser)
-    args = parser.parse_args(["--port", "9000", "--models", "telea, navier-stokes", "--max-upload-mb", "1.5",
-                              "--queue-size", "2", "--download-weights", "--max-run-pixels", "1000000",
-                              "--allow-host", "photos.lan", "--allow-host", "10.0.0.5"])
+    args = parser.parse_args(
+        [
+            "--port",
+            "9000",
+            "--models",
+            "telea, navier-stokes",
+            "--max-upload-mb",
+            "1.5",
+            "--queue-size",
+            "2",
+            "--download-weights",
+            "--max-run-pixels",
+            "1000000",
+            "--allow-host",
+            "photos.lan",
+            "--allow-host",
+            "10.0.0.5",
+        ]
+    )
     assert args.func is cmd_serve and args.func(args) == 0
-    assert calls == [(("127.0.0.1", 9000), {
-        "max_upload_bytes": 1_572_864, "max_pixels": None, "max_run_pixels": 1_000_000, "queue_size": 2,
-        "models_allowed": ["telea", "navier-stokes"], "device": "cpu", "allow_downloads": True,
-        "allowed_hosts": ["photos.lan", "10.0.0.5"]})]
+    assert calls == [
+        (
+            ("127.0.0.1", 9000),
+            {
+                "max_upload_bytes": 1_572_864,
+                "max_pixels": None,
+                "max_run_pixels": 1_000_000,
+                "queue_size": 2,
+                "models_allowed": ["telea", "navier-stokes"],
+                "device": "cpu",
+                "allow_downloads": True,
+                "allowed_hosts": ["photos.lan", "10.0.0.5"],
+            },
+        )
+    ]
 
 
 def bundle_random_pdgan(monkeypatch, tmp_path: Path) -> None:
@@ -406,7 +453,8 @@ def test_a_model_that_gives_several_answers_json_samples(pdgan_app):
     again = post_inpaint(pdgan_app, png(image), png(mask), model="pdgan-small", samples="2", seed="7").json()
     assert again["images"] == body["images"][:2]  # the same seed gives the same samples
     assert "'samples' must lie in [1, 8]" in error(
-        post_inpaint(pdgan_app, png(image), png(mask), model="pdgan-small", samples="9"), 422)
+        post_inpaint(pdgan_app, png(image), png(mask), model="pdgan-small", samples="9"), 422
+    )
     single = post_inpaint(pdgan_app, png(image), png(mask), model="telea", samples="3")
     assert single.headers["content-type"] == "image/png"  # a one-result model ignores samples
 
@@ -425,8 +473,9 @@ def test_samples_times_pixels_over_the_pixel_limit_is_413(monkeypatch, tmp_path)
     app = local(create_app(models_allowed=["pdgan-small"], max_pixels=10_000))
     image, mask = png(photo()), png(box_mask())  # 64x48 = 3,072 pixels
     message = error(post_inpaint(app, image, mask, model="pdgan-small", samples="4"), 413)
-    assert message == ("4 samples of a 64x48 picture make more than the limit of 10,000 pixels in one answer; "
-                       "ask fewer samples")
+    assert message == (
+        "4 samples of a 64x48 picture make more than the limit of 10,000 pixels in one answer; ask fewer samples"
+    )
     assert len(post_inpaint(app, image, mask, model="pdgan-small", samples="3").json()["images"]) == 3
 
 
@@ -467,7 +516,8 @@ def test_whole_image_over_the_run_limit_is_413_and_crop_or_resize_still_run(monk
     assert error(response, 413) == (
         "hd_strategy=original runs the model on the whole 1400x20 image (28,000 pixels), more than this server "
         "runs in one piece (25,000): send hd_strategy=crop (fills around each hole) or resize (downscales the "
-        "picture)")
+        "picture)"
+    )
     assert response.json()["max_run_pixels"] == 25_000 and sizes == []  # refused before any model runs
     crop = post_inpaint(app, image, mask, model="recording", hd_strategy="crop")
     assert decode(crop).shape == (20, 1400, 3) and crop.headers["x-inpaint-strategy"] == "crop"
@@ -475,8 +525,9 @@ def test_whole_image_over_the_run_limit_is_413_and_crop_or_resize_still_run(monk
     assert decode(resize).shape == (20, 1400, 3) and resize.headers["x-inpaint-strategy"] == "resize"
     assert sizes == [(20, 238), (18, 1280)]  # the crop around the hole (+128 px), the downscaled picture
     files = {"image": ("photo.png", png(photo(20, 1000)), "image/png")}
-    canvas = app.post("/api/outpaint", files=files, data={"model": "recording", "right": "400",
-                                                          "hd_strategy": "original"})
+    canvas = app.post(
+        "/api/outpaint", files=files, data={"model": "recording", "right": "400", "hd_strategy": "original"}
+    )
     assert "whole 1400x20 extended canvas (28,000 pixels)" in error(canvas, 413)
 
 
@@ -488,7 +539,8 @@ def test_a_crop_over_the_run_limit_is_refused_before_the_model_runs(monkeypatch)
     response = post_inpaint(app, image, mask, model="recording", hd_strategy="crop")
     assert error(response, 413) == (
         "recording would run on a 1400x20 region in one piece (28,000 pixels), more than this server's limit of "
-        "25,000: send hd_strategy=resize (downscales the picture), or smaller holes with crop")
+        "25,000: send hd_strategy=resize (downscales the picture), or smaller holes with crop"
+    )
     assert sizes == []
 
 
@@ -500,13 +552,15 @@ def test_postprocessing_over_its_limit_is_refused():
         regions.append(rgb.shape[:2])
         return pred
 
-    pipe = InpaintPipeline(_Recording(sizes), name="toy", pad_multiple=1, hd_resize_limit=100,
-                           postprocess=postprocess)
+    pipe = InpaintPipeline(_Recording(sizes), name="toy", pad_multiple=1, hd_resize_limit=100, postprocess=postprocess)
     limit_runs(pipe, 2000)  # the model may see 2,000 pixels, the post-processing 8,000
     wide = np.zeros((40, 400), np.uint8)
     wide[10:20, 10:20] = 255
-    with pytest.raises(WebError, match=r"toy's post-processing would run on a 400x40 region \(16,000 pixels\), "
-                                       r"more than this server's limit of 8,000: send hd_strategy=crop") as caught:
+    with pytest.raises(
+        WebError,
+        match=r"toy's post-processing would run on a 400x40 region \(16,000 pixels\), "
+        r"more than this server's limit of 8,000: send hd_strategy=crop",
+    ) as caught:
         pipe(photo(40, 400), wide, hd_strategy="resize")
     assert caught.value.status == 413 and sizes == [(10, 100)] and regions == []
     assert pipe(photo(20, 160), wide[:20, :160], hd_strategy="resize").strategy == "resize"
@@ -517,8 +571,7 @@ def test_requests_over_the_queue_are_refused_before_their_upload_is_read(monkeyp
     started, release = threading.Event(), threading.Event()
     stand_in(monkeypatch, "blocking", _Blocking(started, release))
     app = create_app(queue_size=1, models_allowed=["blocking"])
-    worker = threading.Thread(target=lambda: post_inpaint(local(app), png(photo()), png(box_mask()),
-                                                          model="blocking"))
+    worker = threading.Thread(target=lambda: post_inpaint(local(app), png(photo()), png(box_mask()), model="blocking"))
     worker.start()
     received, sent = [], []
 
@@ -529,10 +582,20 @@ def test_requests_over_the_queue_are_refused_before_their_upload_is_read(monkeyp
     async def send(message):
         sent.append(message)
 
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
-             "path": "/api/inpaint", "raw_path": b"/api/inpaint", "query_string": b"", "root_path": "",
-             "scheme": "http", "server": ("localhost", 80), "client": ("test", 1),
-             "headers": [(b"host", b"localhost"), (b"content-type", b"multipart/form-data; boundary=xyz")]}
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "path": "/api/inpaint",
+        "raw_path": b"/api/inpaint",
+        "query_string": b"",
+        "root_path": "",
+        "scheme": "http",
+        "server": ("localhost", 80),
+        "client": ("test", 1),
+        "headers": [(b"host", b"localhost"), (b"content-type", b"multipart/form-data; boundary=xyz")],
+    }
     oversize = {**scope, "headers": [*scope["headers"], (b"content-length", b"999999999")]}
     try:
         assert started.wait(10)
@@ -547,8 +610,9 @@ def test_requests_over_the_queue_are_refused_before_their_upload_is_read(monkeyp
 
 
 # ------------------------------------------------------------------------------------ web hardening
-@pytest.mark.parametrize("host", ["evil.example", "evil.example:8080", "127.0.0.1.nip.io:8080",
-                                  "evil@localhost", "localhost:8080/x", ""])
+@pytest.mark.parametrize(
+    "host", ["evil.example", "evil.example:8080", "127.0.0.1.nip.io:8080", "evil@localhost", "localhost:8080/x", ""]
+)
 def test_an_unknown_host_is_400(client, host):
     response = client.get("/api/info", headers={"host": host})
     message = error(response, 400)
@@ -569,25 +633,42 @@ def test_allowed_hosts_and_the_bound_address_are_accepted(monkeypatch):
     web_server.serve("192.168.1.5", 8080, allowed_hosts=["Photos.LAN"], models_allowed=["telea"])
     assert served["host"] == "192.168.1.5" and served["port"] == 8080
     app = TestClient(served["app"])
-    for host, status in (("192.168.1.5:8080", 200), ("photos.lan:8080", 200), ("localhost:8080", 200),
-                         ("192.168.1.6:8080", 400)):
+    for host, status in (
+        ("192.168.1.5:8080", 200),
+        ("photos.lan:8080", 200),
+        ("localhost:8080", 200),
+        ("192.168.1.6:8080", 400),
+    ):
         assert app.get("/api/info", headers={"host": host}).status_code == status, host
     web_server.serve("0.0.0.0", 8080, models_allowed=["telea"])  # a wildcard is no host name
     assert TestClient(served["app"]).get("/api/info", headers={"host": "0.0.0.0:8080"}).status_code == 400
 
 
-@pytest.mark.parametrize("origin, status", [
-    ("http://localhost:8080", 200), ("http://127.0.0.1:8080", 200), ("http://[::1]:8080", 200),
-    ("http://evil.example", 403), ("http://evil.example:8080", 403), ("http://localhost:9999", 403),
-    ("https://localhost", 403), ("null", 403), ("file://", 403),
-])
+@pytest.mark.parametrize(
+    "origin, status",
+    [
+        ("http://localhost:8080", 200),
+        ("http://127.0.0.1:8080", 200),
+        ("http://[::1]:8080", 200),
+        ("http://evil.example", 403),
+        ("http://evil.example:8080", 403),
+        ("http://localhost:9999", 403),
+        ("https://localhost", 403),
+        ("null", 403),
+        ("file://", 403),
+    ],
+)
 def test_a_post_from_another_origin_is_403(client, origin, status):
-    response = client.post("/api/inpaint", headers={"host": "localhost:8080", "origin": origin},
-                           files={"image": ("p.png", png(photo()), "image/png"),
-                                  "mask": ("m.png", png(box_mask()), "image/png")}, data={"model": "telea"})
+    response = client.post(
+        "/api/inpaint",
+        headers={"host": "localhost:8080", "origin": origin},
+        files={"image": ("p.png", png(photo()), "image/png"), "mask": ("m.png", png(box_mask()), "image/png")},
+        data={"model": "telea"},
+    )
     if status == 403:
-        assert error(response, 403) == (f"cross-origin request refused: Origin {origin!r} is not this server "
-                                        "(an allowed host on port 8080)")
+        assert error(response, 403) == (
+            f"cross-origin request refused: Origin {origin!r} is not this server (an allowed host on port 8080)"
+        )
     else:
         assert decode(response).shape == (48, 64, 3)
     assert client.get("/api/info", headers={"origin": origin}).status_code == 200  # reading is not refused
@@ -595,8 +676,9 @@ def test_a_post_from_another_origin_is_403(client, origin, status):
 
 def test_every_answer_carries_a_content_security_policy_and_nosniff(monkeypatch):
     stand_in(monkeypatch, "failing", _Recording([], RuntimeError("boom")))
-    app = local(create_app(models_allowed=["telea", "failing"], max_upload_bytes=100_000),
-                raise_server_exceptions=False)
+    app = local(
+        create_app(models_allowed=["telea", "failing"], max_upload_bytes=100_000), raise_server_exceptions=False
+    )
     image, mask = png(photo()), png(box_mask())
     answers = {
         "page": app.get("/"),
@@ -613,8 +695,19 @@ def test_every_answer_carries_a_content_security_policy_and_nosniff(monkeypatch)
     }
     assert answers["not found"].json() == {"error": "Not Found"}
     statuses = {name: response.status_code for name, response in answers.items()}
-    assert statuses == {"page": 200, "docs": 200, "script": 200, "json": 200, "picture": 200, "not found": 404,
-                        "422": 422, "413": 413, "400 host": 400, "403 origin": 403, "500": 500}
+    assert statuses == {
+        "page": 200,
+        "docs": 200,
+        "script": 200,
+        "json": 200,
+        "picture": 200,
+        "not found": 404,
+        "422": 422,
+        "413": 413,
+        "400 host": 400,
+        "403 origin": 403,
+        "500": 500,
+    }
     for name, response in answers.items():
         assert response.headers["x-content-type-options"] == "nosniff", name
         policies = response.headers.get_list("content-security-policy")
@@ -624,11 +717,16 @@ def test_every_answer_carries_a_content_security_policy_and_nosniff(monkeypatch)
     assert "script-src" not in PAGE_POLICY and PAGE_POLICY.startswith("default-src 'self';")
 
 
-@pytest.mark.parametrize("fail, expected", [
-    (RuntimeError("boom\n  at line 2"), "internal error: RuntimeError: boom (details in the server log)"),
-    (MemoryError(), "the server ran out of memory on this request: send hd_strategy=crop or resize, "
-                    "or a smaller picture"),
-])
+@pytest.mark.parametrize(
+    "fail, expected",
+    [
+        (RuntimeError("boom\n  at line 2"), "internal error: RuntimeError: boom (details in the server log)"),
+        (
+            MemoryError(),
+            "the server ran out of memory on this request: send hd_strategy=crop or resize, or a smaller picture",
+        ),
+    ],
+)
 def test_a_model_that_fails_answers_one_json_line(monkeypatch, caplog, fail, expected):
     stand_in(monkeypatch, "failing", _Recording([], fail))
     app = local(create_app(models_allowed=["failing", "telea"]), raise_server_exceptions=False)

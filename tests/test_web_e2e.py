@@ -31,8 +31,16 @@ sync_api = pytest.importorskip("playwright.sync_api")
 
 from inpaintkit.web.server import create_app  # noqa: E402
 
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 SCREENSHOT = Path(__file__).resolve().parents[1] / "docs" / "images" / "web.png"
 ROCKET = (files("inpaintkit") / "assets" / "rocket.jpg").read_bytes()
 
@@ -43,8 +51,11 @@ def base_url():
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(models_allowed=["telea", "navier-stokes"]),
-                                           host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(models_allowed=["telea", "navier-stokes"]), host="127.0.0.1", port=port, log_level="warning"
+        )
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
@@ -137,8 +148,10 @@ def run(page) -> dict[str, bytes]:
     page.wait_for_selector("#status.done")
     forms = page.evaluate("window.sentForms")
     assert len(forms) == count + 1
-    return {name: base64.b64decode(value["file"]) if isinstance(value, dict) else value.encode()
-            for name, value in forms[-1]["fields"].items()}
+    return {
+        name: base64.b64decode(value["file"]) if isinstance(value, dict) else value.encode()
+        for name, value in forms[-1]["fields"].items()
+    }
 
 
 def download(page) -> bytes:
@@ -238,10 +251,16 @@ def test_several_results_in_one_answer_fill_the_strip(page):
         buffer = BytesIO()
         Image.new("RGB", (32, 24), (value, value, value)).save(buffer, format="PNG")
         images.append(buffer.getvalue())
-    body = {"images": [base64.b64encode(data).decode() for data in images], "seconds": 0.5,
-            "strategy": "original", "warnings": []}
-    page.route("**/api/inpaint", lambda route: route.fulfill(status=200, content_type="application/json",
-                                                              body=json.dumps(body)))
+    body = {
+        "images": [base64.b64encode(data).decode() for data in images],
+        "seconds": 0.5,
+        "strategy": "original",
+        "warnings": [],
+    }
+    page.route(
+        "**/api/inpaint",
+        lambda route: route.fulfill(status=200, content_type="application/json", body=json.dumps(body)),
+    )
     buffer = BytesIO()
     Image.new("RGB", (32, 24), (90, 90, 90)).save(buffer, format="PNG")
     open_picture(page, buffer.getvalue(), "grey.png", "image/png")
@@ -270,5 +289,5 @@ def test_several_results_in_one_answer_fill_the_strip(page):
 def test_the_openapi_page_renders_offline(page, base_url):
     """The framework's API page works without internet: its scripts come from the server."""
     page.goto(base_url + "/docs")
-    page.wait_for_selector(".opblock-summary-path[data-path=\"/api/inpaint\"]")
+    page.wait_for_selector('.opblock-summary-path[data-path="/api/inpaint"]')
     assert page.locator(".opblock").count() >= 4  # info, models, inpaint, outpaint

@@ -23,8 +23,8 @@ import omegaconf  # a test dependency: the official checkpoint pickles OmegaConf
 import pytest
 import torch
 import torch.nn as nn
-
 from _official_files import IOPaintLayout, official_hparams, patterned_state
+
 from inpaintkit import weights as W
 from inpaintkit._state import fetch_published
 from inpaintkit.models.lama import PRESETS, LamaConfig, LamaGenerator
@@ -197,8 +197,11 @@ class _Payload:
 @pytest.mark.parametrize("func", ["os.system", "builtins.exec"])
 def test_malicious_pickle_is_refused(func, model, tmp_path):
     marker = tmp_path / "pwned"
-    payload = (_Payload(os.system, f"touch {marker}") if func == "os.system"
-               else _Payload(builtins.exec, f"open({str(marker)!r}, 'w').close()"))  # fmt: skip
+    payload = (
+        _Payload(os.system, f"touch {marker}")
+        if func == "os.system"
+        else _Payload(builtins.exec, f"open({str(marker)!r}, 'w').close()")
+    )
     path = tmp_path / "evil.ckpt"
     torch.save({"state_dict": {"generator.x": torch.zeros(1)}, "hyper_parameters": payload}, path)
     with pytest.raises(WeightsError) as info:
@@ -252,8 +255,9 @@ def test_plain_state_dict_loads(prefix, model, inputs, tmp_path):
 
 # ------------------------------------------------------------------------ our format, convert()
 def test_safetensors_round_trip(model, inputs, tmp_path):
-    path = W.save_model_file(tmp_path / "tiny.safetensors", "lama", TINY, model.state_dict(),
-                             metadata={"licence": "Apache-2.0"})  # fmt: skip
+    path = W.save_model_file(
+        tmp_path / "tiny.safetensors", "lama", TINY, model.state_dict(), metadata={"licence": "Apache-2.0"}
+    )
     loaded = W.load_weights(path)
     assert (loaded.arch, loaded.source_format, loaded.config) == ("lama", "inpaintkit", asdict(TINY))
     assert loaded.metadata["licence"] == "Apache-2.0" and loaded.metadata["format"] == "inpaintkit"
@@ -351,8 +355,16 @@ def test_zip_of_weights_says_unzip(tmp_path):
 def _spec(url: str, data: bytes | None = None, **checksums) -> W.WeightSpec:
     if data is not None:
         checksums.setdefault("sha256", hashlib.sha256(data).hexdigest())
-    return W.WeightSpec(name="tiny", url=url, filename="tiny.bin", sha256=checksums.get("sha256"),
-                        licence="Apache-2.0", format="inpaintkit", input_convention="-", md5=checksums.get("md5"))
+    return W.WeightSpec(
+        name="tiny",
+        url=url,
+        filename="tiny.bin",
+        sha256=checksums.get("sha256"),
+        licence="Apache-2.0",
+        format="inpaintkit",
+        input_convention="-",
+        md5=checksums.get("md5"),
+    )
 
 
 @pytest.fixture
@@ -451,8 +463,10 @@ def test_fetch_published_says_where_to_put_a_missing_file(home, tmp_path):
     url = "http://127.0.0.1:9/tiny.bin"
     with pytest.raises(WeightsError) as info:
         fetch_published(_spec(url, b"x"), progress=False)
-    assert str(info.value) == ("the tiny weights tiny.bin are missing: not in the cache and the download from "
-                               f"{url} failed; download that file and put it at {home / 'weights' / 'tiny.bin'}")
+    assert str(info.value) == (
+        "the tiny weights tiny.bin are missing: not in the cache and the download from "
+        f"{url} failed; download that file and put it at {home / 'weights' / 'tiny.bin'}"
+    )
     source = tmp_path / "upstream.bin"
     source.write_bytes(b"tampered")
     with pytest.raises(WeightsError, match=r"^checksum mismatch for tiny\.bin downloaded from"):

@@ -14,7 +14,16 @@ POSTPROCESSORS: dict[str, Postprocess] = {
 }
 
 __all__ = [
-    "NavierStokesInpainter", "PatchMatchInpainter", "TeleaInpainter", "patchmatch_available",
-    "POSTPROCESSORS", "Postprocess", "clone_known_region", "seamless_clone", "telea_then_seamless_clone",
-    "GuidedTextureConfig", "guided_texture", "guided_texture_postprocess",
+    "NavierStokesInpainter",
+    "PatchMatchInpainter",
+    "TeleaInpainter",
+    "patchmatch_available",
+    "POSTPROCESSORS",
+    "Postprocess",
+    "clone_known_region",
+    "seamless_clone",
+    "telea_then_seamless_clone",
+    "GuidedTextureConfig",
+    "guided_texture",
+    "guided_texture_postprocess",
 ]

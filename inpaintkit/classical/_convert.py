@@ -7,7 +7,7 @@ loop over the batch once, for all of them; :class:`PictureInpainter` is the modu
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch

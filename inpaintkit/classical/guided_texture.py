@@ -134,8 +134,9 @@ def guided_texture(structure: Tensor, mask: Tensor, config: GuidedTextureConfig 
         picture whose hole leaves no room for source blocks is returned as it is.
     """
     if structure.ndim != 4 or structure.shape[1] != 3 or not structure.is_floating_point():
-        raise InputError(f"structure must be a float tensor of shape (B,3,H,W), got {structure.dtype} "
-                         f"{tuple(structure.shape)}")
+        raise InputError(
+            f"structure must be a float tensor of shape (B,3,H,W), got {structure.dtype} {tuple(structure.shape)}"
+        )
     b, _, h, w = structure.shape
     if mask.shape != (b, 1, h, w):
         raise InputError(f"mask must have shape ({b},1,{h},{w}), got {tuple(mask.shape)}")

@@ -9,6 +9,12 @@ from .folder import IMAGE_SUFFIXES, ImageFolder, center_crop, list_images, read_
 from .sampler import StepBatchSampler
 
 __all__ = [
-    "IMAGE_SUFFIXES", "ImageFolder", "center_crop", "list_images", "read_rgb", "readable_images",
-    "validation_set", "StepBatchSampler",
+    "IMAGE_SUFFIXES",
+    "ImageFolder",
+    "center_crop",
+    "list_images",
+    "read_rgb",
+    "readable_images",
+    "validation_set",
+    "StepBatchSampler",
 ]

@@ -181,6 +181,8 @@ def validation_set(
     """
     files, _ = readable_images(root)
     images = [to_tensor(center_crop(read_rgb(path), size)) for path in files[:count]]
-    masks_ = [torch.from_numpy(np.asarray(masks(size, size, np.random.default_rng([seed, i])), np.float32).copy())
-              for i in range(len(images))]  # fmt: skip
+    masks_ = [
+        torch.from_numpy(np.asarray(masks(size, size, np.random.default_rng([seed, i])), np.float32).copy())
+        for i in range(len(images))
+    ]
     return {"image": torch.stack(images), "mask": torch.stack(masks_)[:, None]}

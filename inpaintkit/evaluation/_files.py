@@ -29,9 +29,26 @@ from ..types import InputError
 
 RESULTS_CSV = "results.csv"
 RUN_FILE = "run.json"
-COLUMNS = ("mask_set", "image", "model", "status", "psnr", "ssim", "l1", "hole_l1", "hole_rmse_255", "haarpsi",
-           "hole_detail", "lpips", "diversity_l1", "diversity_lpips", "mask_area", "area_bin", "seconds",
-           "error")  # fmt: skip
+COLUMNS = (
+    "mask_set",
+    "image",
+    "model",
+    "status",
+    "psnr",
+    "ssim",
+    "l1",
+    "hole_l1",
+    "hole_rmse_255",
+    "haarpsi",
+    "hole_detail",
+    "lpips",
+    "diversity_l1",
+    "diversity_lpips",
+    "mask_area",
+    "area_bin",
+    "seconds",
+    "error",
+)
 #: The columns every results file has had; the others may be missing from a file of an earlier version.
 KEY_COLUMNS = ("mask_set", "image", "model", "status")
 OK, ERROR = "ok", "error"
@@ -55,8 +72,7 @@ def check_unique_names(kind: str, names: Iterable[str], to_file: Callable[[str],
     for name in names:
         other = seen.setdefault(to_file(name), name)
         if other != name:
-            raise InputError(f"{kind} {other!r} and {name!r} would share the output name {to_file(name)!r}; "
-                             "rename one")  # fmt: skip
+            raise InputError(f"{kind} {other!r} and {name!r} would share the output name {to_file(name)!r}; rename one")
 
 
 def ground_truth_path(out: Path, key: str) -> Path:
@@ -141,13 +157,15 @@ def read_results(path: Path) -> list[Row]:
         reader = csv.DictReader(file)
         header = set(reader.fieldnames or ())
         if not set(KEY_COLUMNS) <= header <= set(COLUMNS):
-            raise InputError(f"{path} is not an inpaintkit results file (columns {reader.fieldnames}); "
-                             "choose another -o folder")  # fmt: skip
+            raise InputError(
+                f"{path} is not an inpaintkit results file (columns {reader.fieldnames}); choose another -o folder"
+            )
         return [{column: row.get(column) or "" for column in COLUMNS} for row in reader]
 
 
-def check_run(out: Path, settings: Mapping[str, object], images: list[str],
-              fingerprints: Mapping[str, str] | None = None) -> set[str]:  # fmt: skip
+def check_run(
+    out: Path, settings: Mapping[str, object], images: list[str], fingerprints: Mapping[str, str] | None = None
+) -> set[str]:
     """Refuse to resume into ``out`` when an earlier run there used other settings or images.
 
     ``settings`` (size, seed, data folder) must be equal; one image list must start with the other
@@ -174,12 +192,15 @@ def check_run(out: Path, settings: Mapping[str, object], images: list[str],
             raise InputError(f"{path} is damaged ({err!r}); choose another -o folder") from None
         for name, value in settings.items():
             if earlier.get(name) != value:
-                raise InputError(f"{out} holds results of another run ({name} {earlier.get(name)!r} instead of "
-                                 f"{value!r}); choose another -o folder")  # fmt: skip
+                raise InputError(
+                    f"{out} holds results of another run ({name} {earlier.get(name)!r} instead of "
+                    f"{value!r}); choose another -o folder"
+                )
         shorter = min(len(old_images), len(images))
         if old_images[:shorter] != images[:shorter]:
-            raise InputError(f"{out} holds results for other images (the image folder changed); "
-                             "choose another -o folder")  # fmt: skip
+            raise InputError(
+                f"{out} holds results for other images (the image folder changed); choose another -o folder"
+            )
     fingerprints = dict(fingerprints or {})
     changed = {name for name, value in fingerprints.items() if known.get(name, value) != value}
     record = {**settings, "images": images, "models": {**known, **fingerprints}}

@@ -19,12 +19,36 @@ from .protocol import build_protocol
 from .runner import EvalReport, Inpainter, evaluate
 
 
-def format_command(data: Path, masks: str, models: Sequence[str], out: Path, *, size: int, seed: int,
-                   limit: int | None, weights: Mapping[str, str], lpips: bool, fid: bool, samples: int,
-                   device: str) -> str:  # fmt: skip
+def format_command(
+    data: Path,
+    masks: str,
+    models: Sequence[str],
+    out: Path,
+    *,
+    size: int,
+    seed: int,
+    limit: int | None,
+    weights: Mapping[str, str],
+    lpips: bool,
+    fid: bool,
+    samples: int,
+    device: str,
+) -> str:
     """The ``inpaintkit eval`` command line that repeats a run (defaults included, so nothing is implicit)."""
-    parts = ["inpaintkit", "eval", "--data", os.fspath(data), "--masks", masks, "--models", ",".join(models),
-             "--size", str(size), "--seed", str(seed)]  # fmt: skip
+    parts = [
+        "inpaintkit",
+        "eval",
+        "--data",
+        os.fspath(data),
+        "--masks",
+        masks,
+        "--models",
+        ",".join(models),
+        "--size",
+        str(size),
+        "--seed",
+        str(seed),
+    ]
     if limit is not None:
         parts += ["--limit", str(limit)]
     for name, path in weights.items():
@@ -101,10 +125,30 @@ def run_eval(
         except InpaintKitError as err:
             failures.append(f"model {name} not evaluated: {err}")
     networks = load_metric_networks(lpips, fid, device, progress)
-    command = format_command(Path(data), masks, models, Path(out), size=size, seed=seed, limit=limit,
-                             weights=weights, lpips=lpips, fid=fid, samples=samples, device=device)  # fmt: skip
-    return evaluate(protocol, loaded, out, networks=networks, command=command, model_failures=failures,
-                    samples=samples, progress=progress)  # fmt: skip
+    command = format_command(
+        Path(data),
+        masks,
+        models,
+        Path(out),
+        size=size,
+        seed=seed,
+        limit=limit,
+        weights=weights,
+        lpips=lpips,
+        fid=fid,
+        samples=samples,
+        device=device,
+    )
+    return evaluate(
+        protocol,
+        loaded,
+        out,
+        networks=networks,
+        command=command,
+        model_failures=failures,
+        samples=samples,
+        progress=progress,
+    )
 
 
 def _weight_pair(text: str) -> tuple[str, str]:
@@ -117,18 +161,32 @@ def _weight_pair(text: str) -> tuple[str, str]:
 def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``inpaintkit eval`` options to ``parser`` and make :func:`cmd_eval` its handler."""
     parser.add_argument("--data", required=True, help="folder of ground-truth images (searched recursively)")
-    parser.add_argument("--masks", required=True, metavar="SETS",
-                        help="comma-separated mask sets: thin, medium, thick, glcic, outpaint, or a folder of masks")
+    parser.add_argument(
+        "--masks",
+        required=True,
+        metavar="SETS",
+        help="comma-separated mask sets: thin, medium, thick, glcic, outpaint, or a folder of masks",
+    )
     parser.add_argument("--models", required=True, help="comma-separated registered names or weight files")
     parser.add_argument("--size", type=int, default=512, help="side of the square evaluation images (default 512)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random masks (default 0)")
     parser.add_argument("--limit", type=int, default=None, metavar="N", help="evaluate only the first N images")
-    parser.add_argument("--weights", type=_weight_pair, action="append", default=[], metavar="MODEL=PATH",
-                        help="weight file for one of the models (repeatable)")
+    parser.add_argument(
+        "--weights",
+        type=_weight_pair,
+        action="append",
+        default=[],
+        metavar="MODEL=PATH",
+        help="weight file for one of the models (repeatable)",
+    )
     parser.add_argument("--no-lpips", dest="lpips", action="store_false", help="do not compute LPIPS")
     parser.add_argument("--no-fid", dest="fid", action="store_false", help="do not compute FID")
-    parser.add_argument("--samples", type=int, default=4,
-                        help="completions per image for models that give several (diversity; default 4)")
+    parser.add_argument(
+        "--samples",
+        type=int,
+        default=4,
+        help="completions per image for models that give several (diversity; default 4)",
+    )
     parser.add_argument("--device", default="cpu")
     parser.add_argument("-o", "--output", required=True, help="report folder (resumed if it holds this run)")
     parser.set_defaults(func=cmd_eval)
@@ -137,9 +195,20 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
 def cmd_eval(args: argparse.Namespace) -> int:
     """Run the evaluation described by ``args``; 0 when everything ran, 1 when anything failed."""
     models = [name.strip() for name in args.models.split(",") if name.strip()]
-    report = run_eval(Path(args.data), args.masks, models, Path(args.output), size=args.size, seed=args.seed,
-                      limit=args.limit, weights=dict(args.weights), lpips=args.lpips, fid=args.fid,
-                      device=args.device, samples=args.samples)  # fmt: skip
+    report = run_eval(
+        Path(args.data),
+        args.masks,
+        models,
+        Path(args.output),
+        size=args.size,
+        seed=args.seed,
+        limit=args.limit,
+        weights=dict(args.weights),
+        lpips=args.lpips,
+        fid=args.fid,
+        device=args.device,
+        samples=args.samples,
+    )
     print(f"wrote {report.summary_md} and {report.index_html}")
     for note in report.notes:
         print(f"note: {note}")

@@ -31,8 +31,9 @@ class MultiSampleInpainter(Protocol):
         ...
 
 
-def pairwise_diversity(samples: Sequence[np.ndarray], mask: np.ndarray,
-                       lpips: PerceptualDistance | None = None) -> tuple[float, float | None]:  # fmt: skip
+def pairwise_diversity(
+    samples: Sequence[np.ndarray], mask: np.ndarray, lpips: PerceptualDistance | None = None
+) -> tuple[float, float | None]:
     """Mean hole L1 and mean LPIPS over all unordered pairs of samples.
 
     Args:

@@ -31,8 +31,9 @@ def feature_statistics(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return features.mean(axis=0), np.cov(features, rowvar=False)
 
 
-def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray,
-                     eps: float = 1e-6) -> float:  # fmt: skip
+def frechet_distance(
+    mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray, eps: float = 1e-6
+) -> float:
     """Squared Frechet distance between ``N(mu1, sigma1)`` and ``N(mu2, sigma2)``.
 
     Args:
@@ -53,8 +54,10 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma
     sigma1, sigma2 = np.atleast_2d(np.asarray(sigma1, np.float64)), np.atleast_2d(np.asarray(sigma2, np.float64))
     dim = mu1.shape[0]
     if mu1.shape != (dim,) or mu2.shape != (dim,) or sigma1.shape != (dim, dim) or sigma2.shape != (dim, dim):
-        raise InputError(f"frechet_distance: means must be (D,) and covariances (D, D) of one D; got "
-                         f"{mu1.shape}, {sigma1.shape}, {mu2.shape}, {sigma2.shape}")  # fmt: skip
+        raise InputError(
+            f"frechet_distance: means must be (D,) and covariances (D, D) of one D; got "
+            f"{mu1.shape}, {sigma1.shape}, {mu2.shape}, {sigma2.shape}"
+        )
     try:
         from scipy.linalg import sqrtm
     except ImportError:
@@ -66,8 +69,10 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma
     if np.iscomplexobj(root):
         largest = float(np.max(np.abs(np.diagonal(root).imag)))
         if largest > IMAGINARY_TOLERANCE:
-            raise ValueError(f"frechet_distance: sqrtm(S1 S2) has an imaginary part of {largest:.3g}; "
-                             "the covariances are not positive semi-definite")  # fmt: skip
+            raise ValueError(
+                f"frechet_distance: sqrtm(S1 S2) has an imaginary part of {largest:.3g}; "
+                "the covariances are not positive semi-definite"
+            )
         root = root.real
     diff = mu1 - mu2
     return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2.0 * np.trace(root))

@@ -33,8 +33,7 @@ from ..models.backbones import vgg_layers
 SHIFT = (-0.030, -0.088, -0.188)
 SCALE = (0.458, 0.448, 0.450)
 #: VGG16 (configuration "D") up to ``relu5_3``: output channels of each 3x3 conv, "M" = 2x2 max pooling.
-VGG16_CFG: tuple[int | str, ...] = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M",
-                                    512, 512, 512, "M", 512, 512, 512)  # fmt: skip
+VGG16_CFG: tuple[int | str, ...] = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512)
 #: Indices in ``features`` of ``relu1_2``, ``relu2_2``, ``relu3_3``, ``relu4_3``, ``relu5_3``.
 VGG16_TAPS = (3, 8, 15, 22, 29)
 VGG16_CHANNELS = (64, 128, 256, 512, 512)
@@ -87,8 +86,10 @@ def lpips_distance(features0: Sequence[Tensor], features1: Sequence[Tensor], wei
         ``features*[k]`` ``(B, C_k, H_k, W_k)``; ``weights[k]`` ``(1, C_k, 1, 1)``.
     """
     if not len(features0) == len(features1) == len(weights):
-        raise ValueError(f"lpips_distance: {len(features0)}, {len(features1)} feature maps and {len(weights)} "
-                         "weights; one of each per layer is needed")  # fmt: skip
+        raise ValueError(
+            f"lpips_distance: {len(features0)}, {len(features1)} feature maps and {len(weights)} "
+            "weights; one of each per layer is needed"
+        )
     total = features0[0].new_zeros(features0[0].shape[0])
     for f0, f1, weight in zip(features0, features1, weights):
         squared = (unit_normalize(f0) - unit_normalize(f1)).pow(2)
@@ -166,8 +167,9 @@ def load_lpips(
     backbone_file = fetch_published("vgg16", progress=progress) if backbone_path is None else Path(backbone_path)
     lin_file = fetch_published("lpips-vgg-v0.1", progress=progress) if lin_path is None else Path(lin_path)
     model = lpips_vgg()
-    load_state_exact(model.net, read_state_dict(backbone_file, "VGG16"), f"{backbone_file} (VGG16 weights)",
-                     ignore=("classifier.",))  # fmt: skip
+    load_state_exact(
+        model.net, read_state_dict(backbone_file, "VGG16"), f"{backbone_file} (VGG16 weights)", ignore=("classifier.",)
+    )
     heads = nn.ModuleDict({f"lin{index}": getattr(model, f"lin{index}") for index in range(model.layers)})
     load_state_exact(heads, read_state_dict(lin_file, "LPIPS"), f"{lin_file} (LPIPS linear layers)")
     return model

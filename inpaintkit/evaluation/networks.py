@@ -58,12 +58,15 @@ class MetricNetworks:
         return np.concatenate(chunks)
 
 
-def load_metric_networks(lpips: bool = True, fid: bool = True, device: str | torch.device = "cpu",
-                         progress: bool = True) -> MetricNetworks:  # fmt: skip
+def load_metric_networks(
+    lpips: bool = True, fid: bool = True, device: str | torch.device = "cpu", progress: bool = True
+) -> MetricNetworks:
     """Load LPIPS-VGG and FID's Inception with their published weights, skipping (with a note) what is absent."""
     networks = MetricNetworks(device=check_device(device))
-    for wanted, label, loader, attribute in ((lpips, "LPIPS", load_lpips, "lpips"),
-                                             (fid, "FID", load_fid_inception, "fid")):  # fmt: skip
+    for wanted, label, loader, attribute in (
+        (lpips, "LPIPS", load_lpips, "lpips"),
+        (fid, "FID", load_fid_inception, "fid"),
+    ):
         if not wanted:
             networks.notes.append(f"{label} not computed (turned off)")
             continue

@@ -153,8 +153,10 @@ class FolderMasks:
             raise InputError(f"no mask for image {index} in {self.directory}: it holds {len(self.paths)} masks")
         mask = load_mask(path)
         if mask.shape != (self.size, self.size):
-            raise InputError(f"mask {path.name} is {mask.shape[1]}x{mask.shape[0]}, but the evaluation images are "
-                             f"{self.size}x{self.size}")  # fmt: skip
+            raise InputError(
+                f"mask {path.name} is {mask.shape[1]}x{mask.shape[0]}, but the evaluation images are "
+                f"{self.size}x{self.size}"
+            )
         return mask
 
 
@@ -210,8 +212,10 @@ def list_images(data: Path) -> list[Path]:
     """
     if not data.is_dir():
         raise InputError(f"--data must be a folder of images, got {data}")
-    images = sorted((p for p in data.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES),
-                    key=lambda p: p.relative_to(data).as_posix())  # fmt: skip
+    images = sorted(
+        (p for p in data.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES),
+        key=lambda p: p.relative_to(data).as_posix(),
+    )
     if not images:
         raise InputError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {data}")
     return images
@@ -264,8 +268,9 @@ def _whole(name: str, value: object, minimum: int) -> int:
     return int(value)
 
 
-def build_protocol(data: str | Path, masks: str, *, size: int = 512, seed: int = 0,
-                   limit: int | None = None) -> Protocol:  # fmt: skip
+def build_protocol(
+    data: str | Path, masks: str, *, size: int = 512, seed: int = 0, limit: int | None = None
+) -> Protocol:
     """List the images and set up the mask sets of an evaluation.
 
     Args:

@@ -156,8 +156,13 @@ def evaluate(
     settings = {"data": str(protocol.data.resolve()), "size": protocol.size, "seed": protocol.seed}
     fingerprints = {name: fingerprint(model) for name, model in models.items()}
     changed = check_run(out, settings, list(protocol.keys), fingerprints)
-    kept = [row for row in read_results(out / RESULTS_CSV) if row["status"] == OK and row["model"] not in changed
-            and prediction_path(out, row["mask_set"], row["model"], row["image"]).is_file()]  # fmt: skip
+    kept = [
+        row
+        for row in read_results(out / RESULTS_CSV)
+        if row["status"] == OK
+        and row["model"] not in changed
+        and prediction_path(out, row["mask_set"], row["model"], row["image"]).is_file()
+    ]
     kept, rescored = _complete_scores(out, kept)
     done = {(row["mask_set"], row["image"], row["model"]) for row in kept}
     results = ResultsFile(out / RESULTS_CSV, kept)
@@ -173,8 +178,9 @@ def evaluate(
             except InputError as err:
                 for set_name, names in pending.items():
                     for name in names:
-                        results.add(make_row(mask_set=set_name, image=key, model=name, status=ERROR,
-                                             error=f"image: {err}"))  # fmt: skip
+                        results.add(
+                            make_row(mask_set=set_name, image=key, model=name, status=ERROR, error=f"image: {err}")
+                        )
                 bar.update(sum(map(len, pending.values())))
                 continue
             save_png(ground_truth_path(out, key), truth)
@@ -186,27 +192,48 @@ def evaluate(
                     mask = mask_set(index, key)
                 except InputError as err:
                     for name in names:
-                        results.add(make_row(mask_set=mask_set.name, image=key, model=name, status=ERROR,
-                                             error=f"mask: {err}"))  # fmt: skip
+                        results.add(
+                            make_row(mask_set=mask_set.name, image=key, model=name, status=ERROR, error=f"mask: {err}")
+                        )
                     bar.update(len(names))
                     continue
                 save_png(mask_path(out, mask_set.name, key), (mask > 0).astype(np.uint8) * 255)
                 for name in names:
-                    results.add(_run_one(out, mask_set.name, key, name, models[name], truth, mask, networks,
-                                         samples, seed=_sample_seed(protocol.seed, index)))  # fmt: skip
+                    results.add(
+                        _run_one(
+                            out,
+                            mask_set.name,
+                            key,
+                            name,
+                            models[name],
+                            truth,
+                            mask,
+                            networks,
+                            samples,
+                            seed=_sample_seed(protocol.seed, index),
+                        )
+                    )
                     bar.update(1)
     # 3. FID, 4. reports
     scope = ({s.name for s in protocol.mask_sets}, set(protocol.keys), set(models))
-    rows = [row for row in results.rows
-            if row["mask_set"] in scope[0] and row["image"] in scope[1] and row["model"] in scope[2]]  # fmt: skip
-    notes = list(networks.notes) + [f"{name}: its weights differ from those of the earlier run in this folder; "
-                                    "its results were computed again" for name in sorted(changed)]  # fmt: skip
+    rows = [
+        row
+        for row in results.rows
+        if row["mask_set"] in scope[0] and row["image"] in scope[1] and row["model"] in scope[2]
+    ]
+    notes = list(networks.notes) + [
+        f"{name}: its weights differ from those of the earlier run in this folder; its results were computed again"
+        for name in sorted(changed)
+    ]
     if rescored:
-        notes.append(f"{rescored} row(s) of an earlier version lacked scores added since; they were computed "
-                     "from the saved predictions")  # fmt: skip
+        notes.append(
+            f"{rescored} row(s) of an earlier version lacked scores added since; they were computed "
+            "from the saved predictions"
+        )
     fid = _fid_scores(out, rows, networks, notes)
-    failures = list(model_failures) + [f"{row['mask_set']} / {row['image']} / {row['model']}: {row['error']}"
-                                       for row in rows if row["status"] != OK]  # fmt: skip
+    failures = list(model_failures) + [
+        f"{row['mask_set']} / {row['image']} / {row['model']}: {row['error']}" for row in rows if row["status"] != OK
+    ]
     for line in failures:
         log.warning("failed: %s", line)
     write_reports(out, protocol, list(models), rows, fid, notes, failures, command)
@@ -263,11 +290,26 @@ def _sample_seed(seed: int, index: int) -> int:
     return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
 
 
-def _run_one(out: Path, set_name: str, key: str, name: str, model: Inpainter, truth: np.ndarray, mask: np.ndarray,
-             networks: MetricNetworks, samples: int, seed: int) -> Row:  # fmt: skip
+def _run_one(
+    out: Path,
+    set_name: str,
+    key: str,
+    name: str,
+    model: Inpainter,
+    truth: np.ndarray,
+    mask: np.ndarray,
+    networks: MetricNetworks,
+    samples: int,
+    seed: int,
+) -> Row:
     """Fill, save and score one (mask set, image, model); any exception becomes an error row."""
-    where = {"mask_set": set_name, "image": key, "model": name, "mask_area": float(np.count_nonzero(mask) / mask.size),
-             "area_bin": area_bin(mask)}  # fmt: skip
+    where = {
+        "mask_set": set_name,
+        "image": key,
+        "model": name,
+        "mask_area": float(np.count_nonzero(mask) / mask.size),
+        "area_bin": area_bin(mask),
+    }
     try:
         start = time.perf_counter()
         pred = np.asarray(model(truth.copy(), mask).image)
@@ -311,6 +353,8 @@ def _fid_scores(out: Path, rows: list[Row], networks: MetricNetworks, notes: lis
         except ValueError as err:
             notes.append(f"FID of {name} on {set_name} failed: {err}")
     if scores and min(len(groups[group]) for group in scores) < FID_FULL_RANK:
-        notes.append(f"FID from fewer than {FID_FULL_RANK} images per set: the feature covariances are "
-                     "rank-deficient; compare FID only between runs on the same images")  # fmt: skip
+        notes.append(
+            f"FID from fewer than {FID_FULL_RANK} images per set: the feature covariances are "
+            "rank-deficient; compare FID only between runs on the same images"
+        )
     return scores

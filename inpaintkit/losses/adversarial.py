@@ -78,8 +78,10 @@ def r1_penalty(real_logits: Tensor, real_images: Tensor) -> Tensor:
         InputError: if ``real_logits`` was not computed from ``real_images`` with gradients on.
     """
     if not real_images.requires_grad or not real_logits.requires_grad:
-        raise InputError("r1_penalty needs real_images.requires_grad_(True) before the discriminator's "
-                         "forward pass, with gradients enabled")  # fmt: skip
+        raise InputError(
+            "r1_penalty needs real_images.requires_grad_(True) before the discriminator's "
+            "forward pass, with gradients enabled"
+        )
     (grad,) = torch.autograd.grad(real_logits.sum(), real_images, create_graph=True)
     return grad.pow(2).flatten(1).sum(dim=1).mean()
 
@@ -104,12 +106,13 @@ class DiscriminatorAdversarialLoss(nn.Module):
         self.r1 = r1
         self.mask_as_fake_target = mask_as_fake_target
 
-    def forward(
-        self, real_logits: Tensor, fake_logits: Tensor, real_images: Tensor, mask: Tensor
-    ) -> dict[str, Tensor]:
+    def forward(self, real_logits: Tensor, fake_logits: Tensor, real_images: Tensor, mask: Tensor) -> dict[str, Tensor]:
         """Return ``{"adversarial": ..., "r1": r1 * penalty}`` (``"r1"`` only when ``r1 > 0``)."""
-        terms = {"adversarial": discriminator_adversarial_loss(
-            real_logits, fake_logits, mask if self.mask_as_fake_target else None)}  # fmt: skip
+        terms = {
+            "adversarial": discriminator_adversarial_loss(
+                real_logits, fake_logits, mask if self.mask_as_fake_target else None
+            )
+        }
         if self.r1 > 0:
             terms["r1"] = self.r1 * r1_penalty(real_logits, real_images)
         return terms

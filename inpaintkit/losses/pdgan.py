@@ -41,8 +41,9 @@ def _check_pairs(first: Sequence[Tensor], second: Sequence[Tensor], caller: str)
         raise InputError(f"{caller} needs the same non-zero number of feature maps, got {len(first)} and {len(second)}")
 
 
-def diversity_loss(features_a: Sequence[Tensor], features_b: Sequence[Tensor], mask: Tensor,
-                   eps: float = 1e-5) -> Tensor:  # fmt: skip
+def diversity_loss(
+    features_a: Sequence[Tensor], features_b: Sequence[Tensor], mask: Tensor, eps: float = 1e-5
+) -> Tensor:
     """PD-GAN's perceptual diversity loss between two completions of the same input.
 
     Args:
@@ -54,8 +55,9 @@ def diversity_loss(features_a: Sequence[Tensor], features_b: Sequence[Tensor], m
         A scalar ``1 / (sum_l mean|(F_l(a) - F_l(b)) * M_l| + eps)``.
     """
     _check_pairs(features_a, features_b, "diversity_loss")
-    distance = sum(((a - b) * resize_mask(mask.to(a.dtype), a.shape[-2:])).abs().mean()
-                   for a, b in zip(features_a, features_b))  # fmt: skip
+    distance = sum(
+        ((a - b) * resize_mask(mask.to(a.dtype), a.shape[-2:])).abs().mean() for a, b in zip(features_a, features_b)
+    )
     return 1.0 / (distance + eps)
 
 

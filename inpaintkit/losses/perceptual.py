@@ -40,8 +40,10 @@ def layer_mse(pred_features: Sequence[Tensor], target_features: Sequence[Tensor]
         ``(L,)``, one value per layer.
     """
     if len(pred_features) != len(target_features) or not pred_features:
-        raise InputError(f"{caller} needs the same non-zero number of feature maps, "
-                         f"got {len(pred_features)} and {len(target_features)}")  # fmt: skip
+        raise InputError(
+            f"{caller} needs the same non-zero number of feature maps, "
+            f"got {len(pred_features)} and {len(target_features)}"
+        )
     return torch.stack([F.mse_loss(p, t.detach()) for p, t in zip(pred_features, target_features)])
 
 

@@ -64,8 +64,9 @@ def nearest_patches(queries: Tensor, bank: Tensor, metric: str = "ncc", max_scor
         ``(n_q,)`` long indices into ``bank``.
     """
     if bank.shape[0] == 0 or bank.shape[1] != queries.shape[1]:
-        raise InputError(f"nearest_patches needs a non-empty bank of {queries.shape[1]}-value patches, "
-                         f"got {tuple(bank.shape)}")  # fmt: skip
+        raise InputError(
+            f"nearest_patches needs a non-empty bank of {queries.shape[1]}-value patches, got {tuple(bank.shape)}"
+        )
     if metric not in METRICS:
         raise InputError(f"unknown patch metric {metric!r}; valid: {', '.join(METRICS)}")
     best = torch.zeros(queries.shape[0], dtype=torch.long, device=queries.device)

@@ -43,7 +43,13 @@ def mask_file_names(count: int) -> list[str]:
 
 
 def write_eval_set(
-    preset: str, size: int, count: int, seed: int, out_dir: str | Path, *, overwrite: bool = False,
+    preset: str,
+    size: int,
+    count: int,
+    seed: int,
+    out_dir: str | Path,
+    *,
+    overwrite: bool = False,
     progress: bool = True,
 ) -> list[Path]:
     """Write a seeded LaMa evaluation mask set (see :func:`~inpaintkit.masks.eval_mask_generator`).
@@ -84,8 +90,13 @@ def write_eval_set(
             written.append(write_file(paths[index], png.getvalue()))
             files.append({"name": paths[index].name, "area": round(mask_area(mask), 6)})
         index_doc = {
-            "preset": preset, "size": size, "count": count, "seed": seed, "inpaintkit_version": __version__,
-            "hole_value": 255, "files": files,
+            "preset": preset,
+            "size": size,
+            "count": count,
+            "seed": seed,
+            "inpaintkit_version": __version__,
+            "hole_value": 255,
+            "files": files,
         }
         written.append(write_file(out_dir / INDEX_FILE, json.dumps(index_doc, indent=1) + "\n"))
     return paths
@@ -122,8 +133,12 @@ def read_eval_set(directory: str | Path) -> EvalSet:
         doc = json.loads(index_path.read_text(encoding="utf-8"))
         entries = doc["files"]
         result = EvalSet(
-            directory=directory, preset=str(doc["preset"]), size=int(doc["size"]), seed=int(doc["seed"]),
-            version=str(doc["inpaintkit_version"]), paths=[directory / e["name"] for e in entries],
+            directory=directory,
+            preset=str(doc["preset"]),
+            size=int(doc["size"]),
+            seed=int(doc["seed"]),
+            version=str(doc["inpaintkit_version"]),
+            paths=[directory / e["name"] for e in entries],
             areas=[float(e["area"]) for e in entries],
         )
     except FileNotFoundError:

@@ -62,8 +62,9 @@ class StrokeMaskGenerator:
     max_segments: int = 5
 
     def __post_init__(self) -> None:
-        check_positive(max_angle=self.max_angle, max_len=self.max_len, max_width=self.max_width,
-                       max_segments=self.max_segments)
+        check_positive(
+            max_angle=self.max_angle, max_len=self.max_len, max_width=self.max_width, max_segments=self.max_segments
+        )
         check_count_range("stroke count", self.min_times, self.max_times)
 
     def segments(self, height: int, width: int, rng: np.random.Generator) -> list[StrokeSegment]:

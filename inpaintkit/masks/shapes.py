@@ -83,7 +83,11 @@ def _borders(height: int, width: int, left, right, top, bottom) -> tuple[int, in
 
 
 def border_mask(
-    height: int, width: int, left: int | float = 0, right: int | float = 0, top: int | float = 0,
+    height: int,
+    width: int,
+    left: int | float = 0,
+    right: int | float = 0,
+    top: int | float = 0,
     bottom: int | float = 0,
 ) -> np.ndarray:
     """Mask the outer strips of an image (outpainting inside a fixed frame).
@@ -112,8 +116,12 @@ def border_mask(
 
 
 def expand_canvas(
-    image: np.ndarray, left: int | float = 0, right: int | float = 0, top: int | float = 0,
-    bottom: int | float = 0, fill: float | Sequence[float] | str = 0,
+    image: np.ndarray,
+    left: int | float = 0,
+    right: int | float = 0,
+    top: int | float = 0,
+    bottom: int | float = 0,
+    fill: float | Sequence[float] | str = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Pad an image for outpainting and mask the new area.
 

@@ -16,9 +16,7 @@ def check_pair(pred: torch.Tensor, target: torch.Tensor) -> None:
             shape = tuple(tensor.shape) if isinstance(tensor, torch.Tensor) else type(tensor).__name__
             raise InputError(f"{name} must be a tensor of shape (B,3,H,W), got {shape}")
     if pred.shape != target.shape:
-        raise InputError(
-            f"pred and target must have the same shape, got {tuple(pred.shape)} and {tuple(target.shape)}"
-        )
+        raise InputError(f"pred and target must have the same shape, got {tuple(pred.shape)} and {tuple(target.shape)}")
 
 
 def check_reduction(reduction: str) -> None:

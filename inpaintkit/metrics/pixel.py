@@ -9,9 +9,7 @@ from ..types import InputError
 from ._common import check_pair, check_reduction, reduce_batch
 
 
-def psnr(
-    pred: torch.Tensor, target: torch.Tensor, data_range: float = 1.0, reduction: str = "mean"
-) -> torch.Tensor:
+def psnr(pred: torch.Tensor, target: torch.Tensor, data_range: float = 1.0, reduction: str = "mean") -> torch.Tensor:
     """Peak signal-to-noise ratio in dB, ``10 log10(data_range^2 / MSE)`` with the MSE of each image.
 
     Identical images have MSE 0 and a PSNR of ``inf``; with ``reduction="mean"`` one such image
@@ -56,9 +54,7 @@ def l1(pred: torch.Tensor, target: torch.Tensor, reduction: str = "mean") -> tor
     return reduce_batch((pred - target).abs().flatten(1).mean(dim=1), reduction)
 
 
-def hole_l1(
-    pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, reduction: str = "mean"
-) -> torch.Tensor:
+def hole_l1(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
     """Mean absolute error over the hole pixels (all channels) of each image.
 
     An image whose mask is empty has no hole to measure: its value is NaN, and

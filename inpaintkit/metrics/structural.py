@@ -69,9 +69,7 @@ def ssim(
         raise InputError(f"sigma and data_range must be positive, got sigma={sigma}, data_range={data_range}")
     b, c, h, w = pred.shape
     if h < window_size or w < window_size:
-        raise InputError(
-            f"ssim needs images of at least {window_size}x{window_size} (window_size), got {h}x{w}"
-        )
+        raise InputError(f"ssim needs images of at least {window_size}x{window_size} (window_size), got {h}x{w}")
 
     dtype = torch.promote_types(pred.dtype, torch.float32)
     x = pred.to(dtype)

@@ -14,7 +14,6 @@ from collections.abc import Sequence
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from torch import Tensor
 
 from ..classical.opencv import TeleaInpainter
@@ -26,8 +25,9 @@ def check_spatial_size(image: Tensor, multiple: int, min_size: int, network: str
     h, w = image.shape[-2:]
     if h % multiple or w % multiple or h < min_size or w < min_size:
         least = f" (at least {min_size})" if min_size > multiple else ""
-        raise InputError(f"{network} needs H and W to be multiples of {multiple}{least}, got {h}x{w}; "
-                         "pad the input first")
+        raise InputError(
+            f"{network} needs H and W to be multiples of {multiple}{least}, got {h}x{w}; pad the input first"
+        )
 
 
 def conv_block(
@@ -61,11 +61,13 @@ def conv_block(
     if transposed:
         if dilation != 1:
             raise ValueError("conv_block: a transposed convolution takes no dilation")
-        conv: nn.Module = nn.ConvTranspose2d(in_channels, out_channels, kernel_size, stride,
-                                             padding=(kernel_size - stride) // 2)  # fmt: skip
+        conv: nn.Module = nn.ConvTranspose2d(
+            in_channels, out_channels, kernel_size, stride, padding=(kernel_size - stride) // 2
+        )
     else:
-        conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding=dilation * (kernel_size - 1) // 2,
-                         dilation=dilation)  # fmt: skip
+        conv = nn.Conv2d(
+            in_channels, out_channels, kernel_size, stride, padding=dilation * (kernel_size - 1) // 2, dilation=dilation
+        )
     norm = [nn.BatchNorm2d(out_channels, eps=bn_eps)] if batch_norm else []
     return [conv, *norm, nn.ReLU(inplace=True)]
 
@@ -118,14 +120,17 @@ class StridedConvBranch(nn.Module):
         ``(B, in_channels, H, W)`` -> ``(B, features)``.
     """
 
-    def __init__(self, in_channels: int, widths: Sequence[int], input_size: tuple[int, int], features: int,
-                 *, batch_norm: bool) -> None:  # fmt: skip
+    def __init__(
+        self, in_channels: int, widths: Sequence[int], input_size: tuple[int, int], features: int, *, batch_norm: bool
+    ) -> None:
         super().__init__()
         factor = 2 ** len(widths)
         height, width = input_size
         if height % factor or width % factor or height < factor or width < factor:
-            raise ValueError(f"a branch of {len(widths)} stride-2 convolutions needs H and W divisible by "
-                             f"{factor}, got {height}x{width}")  # fmt: skip
+            raise ValueError(
+                f"a branch of {len(widths)} stride-2 convolutions needs H and W divisible by "
+                f"{factor}, got {height}x{width}"
+            )
         layers: list[nn.Module] = []
         for out_channels in widths:
             layers += conv_block(in_channels, out_channels, 5, stride=2, batch_norm=batch_norm)
@@ -136,6 +141,8 @@ class StridedConvBranch(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         if tuple(x.shape[-2:]) != self.input_size:
-            raise ValueError(f"this discriminator branch takes {self.input_size[0]}x{self.input_size[1]} inputs, "
-                             f"got {x.shape[-2]}x{x.shape[-1]}")  # fmt: skip
+            raise ValueError(
+                f"this discriminator branch takes {self.input_size[0]}x{self.input_size[1]} inputs, "
+                f"got {x.shape[-2]}x{x.shape[-1]}"
+            )
         return torch.relu(self.fc(self.convs(x).flatten(1)))

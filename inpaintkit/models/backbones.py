@@ -60,8 +60,9 @@ class Bottleneck(nn.Module):
 
     expansion = 4
 
-    def __init__(self, in_channels: int, planes: int, stride: int = 1, dilation: int = 1,
-                 downsample: nn.Module | None = None) -> None:  # fmt: skip
+    def __init__(
+        self, in_channels: int, planes: int, stride: int = 1, dilation: int = 1, downsample: nn.Module | None = None
+    ) -> None:
         super().__init__()
         out_channels = planes * self.expansion
         self.conv1 = nn.Conv2d(in_channels, planes, 1, bias=False)
@@ -123,11 +124,13 @@ class ResNet50Dilated(FrozenBackbone):
         return stages
 
 
-def _stage(in_channels: int, planes: int, blocks: int, stride: int, first_dilation: int,
-           dilation: int) -> nn.Sequential:  # fmt: skip
+def _stage(
+    in_channels: int, planes: int, blocks: int, stride: int, first_dilation: int, dilation: int
+) -> nn.Sequential:
     out_channels = planes * Bottleneck.expansion
-    downsample = nn.Sequential(nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False),
-                               nn.BatchNorm2d(out_channels))  # fmt: skip
+    downsample = nn.Sequential(
+        nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False), nn.BatchNorm2d(out_channels)
+    )
     layers = [Bottleneck(in_channels, planes, stride, first_dilation, downsample)]
     layers += [Bottleneck(out_channels, planes, 1, dilation) for _ in range(blocks - 1)]
     return nn.Sequential(*layers)
@@ -135,8 +138,29 @@ def _stage(in_channels: int, planes: int, blocks: int, stride: int, first_dilati
 
 # ----------------------------------------------------------------------------------- VGG-19
 #: VGG-19 configuration "E": output channels of each 3x3 conv, "M" = 2x2 max pooling.
-_VGG19_CFG: tuple[int | str, ...] = (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M",
-                                     512, 512, 512, 512, "M", 512, 512, 512, 512, "M")  # fmt: skip
+_VGG19_CFG: tuple[int | str, ...] = (
+    64,
+    64,
+    "M",
+    128,
+    128,
+    "M",
+    256,
+    256,
+    256,
+    256,
+    "M",
+    512,
+    512,
+    512,
+    512,
+    "M",
+    512,
+    512,
+    512,
+    512,
+    "M",
+)
 
 
 def vgg_layers(cfg: Sequence[int | str]) -> nn.Sequential:
@@ -192,8 +216,9 @@ class VGG19Features(FrozenBackbone):
         super().__init__()
         unknown = [tap for tap in taps if tap not in VGG19_LAYERS]
         if unknown or not taps:
-            raise ValueError(f"VGG19Features: unknown taps {unknown or '(none given)'}; "
-                             f"layers are {', '.join(VGG19_LAYERS)}")
+            raise ValueError(
+                f"VGG19Features: unknown taps {unknown or '(none given)'}; layers are {', '.join(VGG19_LAYERS)}"
+            )
         self.taps = tuple(taps)
         self.features = vgg_layers(_VGG19_CFG)
         self._last = max(VGG19_LAYERS.index(tap) for tap in self.taps)

@@ -48,8 +48,9 @@ class NLayerDiscriminator(nn.Module):
     def __init__(self, input_nc: int = 3, ndf: int = 64, n_layers: int = 4, max_features: int = 512) -> None:
         super().__init__()
         if min(input_nc, ndf, n_layers) < 1:
-            raise ValueError(f"NLayerDiscriminator: input_nc, ndf and n_layers must be >= 1, got "
-                             f"{input_nc}, {ndf}, {n_layers}")  # fmt: skip
+            raise ValueError(
+                f"NLayerDiscriminator: input_nc, ndf and n_layers must be >= 1, got {input_nc}, {ndf}, {n_layers}"
+            )
         self.n_layers = n_layers
         stages: list[list[nn.Module]] = [[_conv(input_nc, ndf, 2), nn.LeakyReLU(0.2)]]
         width = ndf

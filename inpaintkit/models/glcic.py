@@ -147,8 +147,16 @@ class GlcicCompletionNet(nn.Module):
         in_channels = 4
         for spec in COMPLETION_LAYERS[:-1]:
             out_channels = config.channels(spec)
-            layers += conv_block(in_channels, out_channels, spec.kernel, spec.stride, spec.dilation, batch_norm=True,
-                                 transposed=spec.kind == "deconv", bn_eps=config.bn_eps)  # fmt: skip
+            layers += conv_block(
+                in_channels,
+                out_channels,
+                spec.kernel,
+                spec.stride,
+                spec.dilation,
+                batch_norm=True,
+                transposed=spec.kind == "deconv",
+                bn_eps=config.bn_eps,
+            )
             in_channels = out_channels
         last = COMPLETION_LAYERS[-1]
         layers += [nn.Conv2d(in_channels, 3, last.kernel, padding=last.kernel // 2), nn.Sigmoid()]
@@ -198,10 +206,16 @@ class GlcicDiscriminator(nn.Module):
             raise ValueError(f"the local patch ({local_size}) cannot be larger than the image ({image_size})")
         features = 16 * width
         self.image_size, self.local_size = image_size, local_size
-        self.local_branch = StridedConvBranch(3, [width, 2 * width, 4 * width, 8 * width, 8 * width],
-                                              (local_size, local_size), features, batch_norm=True)  # fmt: skip
-        self.global_branch = StridedConvBranch(3, [width, 2 * width, 4 * width, 8 * width, 8 * width, 8 * width],
-                                               (image_size, image_size), features, batch_norm=True)  # fmt: skip
+        self.local_branch = StridedConvBranch(
+            3, [width, 2 * width, 4 * width, 8 * width, 8 * width], (local_size, local_size), features, batch_norm=True
+        )
+        self.global_branch = StridedConvBranch(
+            3,
+            [width, 2 * width, 4 * width, 8 * width, 8 * width, 8 * width],
+            (image_size, image_size),
+            features,
+            batch_norm=True,
+        )
         self.fc = nn.Linear(2 * features, 1)
 
     def forward(self, image: Tensor, patch: Tensor) -> Tensor:

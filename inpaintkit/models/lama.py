@@ -41,7 +41,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Optional, Union
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -52,7 +52,7 @@ from ..types import WeightsError
 from ._layers import check_spatial_size, finish_output, telea_fill
 
 #: A (local, global) feature pair; either part may be absent.
-Features = tuple[Optional[Tensor], Optional[Tensor]]
+Features = tuple[Tensor | None, Tensor | None]
 
 
 def split_channels(channels: int, ratio_global: float) -> tuple[int, int]:
@@ -70,7 +70,7 @@ def split_channels(channels: int, ratio_global: float) -> tuple[int, int]:
     return channels - n_global, n_global
 
 
-def _add(a: Optional[Tensor], b: Optional[Tensor]) -> Optional[Tensor]:
+def _add(a: Tensor | None, b: Tensor | None) -> Tensor | None:
     """Sum of two optional tensors (``None`` counts as an absent term)."""
     if a is None:
         return b
@@ -79,7 +79,7 @@ def _add(a: Optional[Tensor], b: Optional[Tensor]) -> Optional[Tensor]:
     return a + b
 
 
-def _as_pair(x: Union[Tensor, Features]) -> Features:
+def _as_pair(x: Tensor | Features) -> Features:
     """A plain tensor is a local-only feature map."""
     return x if isinstance(x, tuple) else (x, None)
 
@@ -207,14 +207,14 @@ class FFC(nn.Module):
         has_g2g = self.in_cg > 0 and self.out_cg > 0
         self.convg2g = SpectralTransform(self.in_cg, self.out_cg) if has_g2g else nn.Identity()
 
-    def forward(self, x: Union[Tensor, Features]) -> Features:
+    def forward(self, x: Tensor | Features) -> Features:
         x_l, x_g = _as_pair(x)
         if self.in_cg and x_g is None:
             raise ValueError(f"FFC expects a global input with {self.in_cg} channels, got none")
         local_in = x_l if self.in_cl else None
         global_in = x_g if self.in_cg else None
 
-        def path(conv: nn.Module, inp: Optional[Tensor], out_channels: int) -> Optional[Tensor]:
+        def path(conv: nn.Module, inp: Tensor | None, out_channels: int) -> Tensor | None:
             return conv(inp) if inp is not None and out_channels else None
 
         out_l = _add(path(self.convl2l, local_in, self.out_cl), path(self.convg2l, global_in, self.out_cl))
@@ -245,7 +245,7 @@ class FFCBlock(nn.Module):
         self.bn_g = nn.BatchNorm2d(out_cg) if out_cg else nn.Identity()
         self.act = nn.ReLU(inplace=True)
 
-    def forward(self, x: Union[Tensor, Features]) -> Features:
+    def forward(self, x: Tensor | Features) -> Features:
         x_l, x_g = self.ffc(x)
         if x_l is not None:
             x_l = self.act(self.bn_l(x_l))
@@ -267,7 +267,7 @@ class FFCResnetBlock(nn.Module):
         self.conv1 = FFCBlock(dim, dim, 3, ratio_g, ratio_g, padding=1)
         self.conv2 = FFCBlock(dim, dim, 3, ratio_g, ratio_g, padding=1)
 
-    def forward(self, x: Union[Tensor, Features]) -> Features:
+    def forward(self, x: Tensor | Features) -> Features:
         x_l, x_g = _as_pair(x)
         y_l, y_g = self.conv2(self.conv1((x_l, x_g)))
         return _add(x_l, y_l), _add(x_g, y_g)
@@ -337,8 +337,9 @@ class LamaConfig:
         if min(self.input_nc, self.output_nc, self.ngf, self.n_downsampling) < 1 or self.n_blocks < 0:
             raise ValueError(f"LamaConfig: sizes must be positive (n_blocks >= 0), got {self}")
         if self.n_blocks > 64 or self.n_downsampling > 8:  # big-lama: 18 and 3
-            raise ValueError(f"LamaConfig: at most 64 blocks and 8 downsamplings, got {self.n_blocks} and "
-                             f"{self.n_downsampling}")
+            raise ValueError(
+                f"LamaConfig: at most 64 blocks and 8 downsamplings, got {self.n_blocks} and {self.n_downsampling}"
+            )
         if self.max_features < self.ngf:
             raise ValueError(f"LamaConfig: max_features ({self.max_features}) must be >= ngf ({self.ngf})")
         if not 0.0 <= self.ratio_g < 1.0:
@@ -471,10 +472,21 @@ _MISSING = object()
 _INTERPOLATION = re.compile(r"^\$\{([A-Za-z0-9_.]+)\}$")
 _CONV_KWARGS = ("init_conv_kwargs", "downsample_conv_kwargs", "resnet_conv_kwargs")
 _KNOWN_OPTIONS = {
-    "kind", "input_nc", "output_nc", "ngf", "n_downsampling", "n_blocks", "max_features", "add_out_act",
-    "spatial_transform_layers", "spatial_transform_kwargs", "out_ffc", "out_ffc_kwargs", "padding_type",
+    "kind",
+    "input_nc",
+    "output_nc",
+    "ngf",
+    "n_downsampling",
+    "n_blocks",
+    "max_features",
+    "add_out_act",
+    "spatial_transform_layers",
+    "spatial_transform_kwargs",
+    "out_ffc",
+    "out_ffc_kwargs",
+    "padding_type",
     *_CONV_KWARGS,
-}  # fmt: skip
+}
 
 
 def _lookup(section: Mapping[str, Any], path: str, default: Any = _MISSING, _depth: int = 0) -> Any:
@@ -551,8 +563,7 @@ def _config_from_official(section: Mapping[str, Any]) -> LamaConfig:
     ratio_out = _number(_lookup(section, "resnet_conv_kwargs.ratio_gout", ratio_in), "resnet ratio_gout", float)
     if ratio_in != ratio_out:
         raise WeightsError(
-            f"generator config: resnet_conv_kwargs ratio_gin ({ratio_in}) != ratio_gout ({ratio_out}) "
-            "is not supported"
+            f"generator config: resnet_conv_kwargs ratio_gin ({ratio_in}) != ratio_gout ({ratio_out}) is not supported"
         )
     lfu = _flag(_lookup(section, "resnet_conv_kwargs.enable_lfu", True), "resnet_conv_kwargs.enable_lfu")
     if lfu and ratio_in > 0:

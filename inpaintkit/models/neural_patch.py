@@ -119,10 +119,15 @@ class ContentNetwork(nn.Module):
         self.encoder = nn.Sequential(*layers)
         flat = widths[-1] * bottom * bottom
         self.bottleneck = nn.Sequential(
-            nn.Flatten(), nn.Linear(flat, config.bottleneck), nn.BatchNorm1d(config.bottleneck), nn.ELU(),
-            nn.Linear(config.bottleneck, flat), nn.BatchNorm1d(flat), nn.ELU(),
+            nn.Flatten(),
+            nn.Linear(flat, config.bottleneck),
+            nn.BatchNorm1d(config.bottleneck),
+            nn.ELU(),
+            nn.Linear(config.bottleneck, flat),
+            nn.BatchNorm1d(flat),
+            nn.ELU(),
             nn.Unflatten(1, (widths[-1], bottom, bottom)),
-        )  # fmt: skip
+        )
         layers = []
         for width in [*reversed(widths[:-1])]:
             layers += [nn.ConvTranspose2d(in_channels, width, 4, stride=2, padding=1), nn.BatchNorm2d(width), nn.ELU()]
@@ -151,8 +156,10 @@ class ContentNetwork(nn.Module):
         """
         size = self.config.size
         if tuple(image.shape[-2:]) != (size, size):
-            raise InputError(f"the content network needs {size}x{size} input, got "
-                             f"{image.shape[-2]}x{image.shape[-1]}; resize the image first")  # fmt: skip
+            raise InputError(
+                f"the content network needs {size}x{size} input, got "
+                f"{image.shape[-2]}x{image.shape[-1]}; resize the image first"
+            )
         filled = fill_holes(image, mask, self.mean.to(image.dtype)) * 2 - 1
         out = self.decoder(self.bottleneck(self.encoder(torch.cat([filled, mask], dim=1))))
         return (out + 1) / 2
@@ -173,8 +180,10 @@ class ContentDiscriminator(nn.Module):
         super().__init__()
         steps = (size // 4).bit_length() - 1
         if width < 1 or size % 4 or size // 4 != 2**steps or steps < 1:
-            raise ValueError(f"ContentDiscriminator: size / 4 must be a power of two >= 2 and width >= 1, "
-                             f"got size {size}, width {width}")  # fmt: skip
+            raise ValueError(
+                f"ContentDiscriminator: size / 4 must be a power of two >= 2 and width >= 1, "
+                f"got size {size}, width {width}"
+            )
         self.size = size
         layers: list[nn.Module] = []
         in_channels = 3
@@ -187,6 +196,7 @@ class ContentDiscriminator(nn.Module):
 
     def forward(self, image: Tensor) -> Tensor:
         if tuple(image.shape[-2:]) != (self.size, self.size):
-            raise ValueError(f"this discriminator takes {self.size}x{self.size} images, "
-                             f"got {image.shape[-2]}x{image.shape[-1]}")  # fmt: skip
+            raise ValueError(
+                f"this discriminator takes {self.size}x{self.size} images, got {image.shape[-2]}x{image.shape[-1]}"
+            )
         return self.model(image * 2 - 1).flatten()

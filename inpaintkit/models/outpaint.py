@@ -174,12 +174,14 @@ class OutpaintDiscriminator(nn.Module):
     def __init__(self, width: int = 32, image_size: int = 128, local: bool = False) -> None:
         super().__init__()
         features = 16 * width
-        self.global_branch = StridedConvBranch(3, [width] + [2 * width] * 4, (image_size, image_size), features,
-                                               batch_norm=False)  # fmt: skip
+        self.global_branch = StridedConvBranch(
+            3, [width] + [2 * width] * 4, (image_size, image_size), features, batch_norm=False
+        )
         self.local_branch = (
             StridedConvBranch(3, [width] + [2 * width] * 3, (image_size, image_size // 2), features, batch_norm=False)
-            if local else None
-        )  # fmt: skip
+            if local
+            else None
+        )
         self.fc = nn.Linear((3 if local else 1) * features, 1)
 
     def forward(self, image: Tensor) -> Tensor:

@@ -88,14 +88,20 @@ class PdganConfig:
         self.hard_kernels = [int(k) for k in self.hard_kernels]
         units = len(self.channels)
         if units < 1 or min(self.channels) < 2 or self.latent_dim < 1 or self.hidden < 1:
-            raise ValueError(f"PdganConfig: channels (>= 2 each, at least one unit), latent_dim and hidden "
-                             f"must be positive, got {self.channels}, {self.latent_dim}, {self.hidden}")
+            raise ValueError(
+                f"PdganConfig: channels (>= 2 each, at least one unit), latent_dim and hidden "
+                f"must be positive, got {self.channels}, {self.latent_dim}, {self.hidden}"
+            )
         if len(self.hard_iterations) != units or len(self.hard_kernels) != units:
-            raise ValueError(f"PdganConfig: hard_iterations and hard_kernels need one entry per unit ({units}), "
-                             f"got {self.hard_iterations} and {self.hard_kernels}")
+            raise ValueError(
+                f"PdganConfig: hard_iterations and hard_kernels need one entry per unit ({units}), "
+                f"got {self.hard_iterations} and {self.hard_kernels}"
+            )
         if min(self.hard_iterations) < 1 or any(k < 3 or k % 2 == 0 for k in self.hard_kernels):
-            raise ValueError(f"PdganConfig: hard_iterations must be >= 1 and hard_kernels odd and >= 3, "
-                             f"got {self.hard_iterations} and {self.hard_kernels}")
+            raise ValueError(
+                f"PdganConfig: hard_iterations must be >= 1 and hard_kernels odd and >= 3, "
+                f"got {self.hard_iterations} and {self.hard_kernels}"
+            )
         if not self.hard_base > 1:
             raise ValueError(f"PdganConfig: hard_base must be > 1, got {self.hard_base}")
         if not self.prior or self.prior in PDGAN_NAMES:
@@ -115,8 +121,9 @@ PDGAN_NAMES = ("pdgan", "pdgan-small")
 #: 3,357,731 parameters, 1.33 GFLOPs per image for the generator proper (the lama-small prior adds 3.2).
 PRESETS: dict[str, PdganConfig] = {
     "pdgan": PdganConfig(),
-    "pdgan-small": PdganConfig(channels=[128, 128, 64, 32, 16], hidden=16, hard_iterations=[2, 3, 4, 5, 6],
-                               hard_kernels=[3, 3, 3, 3, 5]),
+    "pdgan-small": PdganConfig(
+        channels=[128, 128, 64, 32, 16], hidden=16, hard_iterations=[2, 3, 4, 5, 6], hard_kernels=[3, 3, 3, 3, 5]
+    ),
 }
 
 
@@ -193,9 +200,11 @@ class SoftProbability(nn.Module):
     def __init__(self, channels: int, hidden: int) -> None:
         super().__init__()
         self.prior_features = nn.Sequential(
-            nn.Conv2d(3, hidden, 3, padding=1), nn.InstanceNorm2d(hidden), nn.ReLU(),
+            nn.Conv2d(3, hidden, 3, padding=1),
+            nn.InstanceNorm2d(hidden),
+            nn.ReLU(),
             nn.Conv2d(hidden, channels, 3, padding=1),
-        )  # fmt: skip
+        )
         self.attention = nn.Conv2d(2 * channels, channels, 3, padding=1)
 
     def forward(self, x: Tensor, prior: Tensor, known: Tensor) -> Tensor:
@@ -215,8 +224,9 @@ class SPDResBlock(nn.Module):
         x ``(B, in, H, W)``, prior ``(B, 3, H, W)`` in [-1, 1], known ``(B, 1, H, W)`` -> ``(B, out, H, W)``.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, hidden: int, iterations: int, kernel: int,
-                 base: float) -> None:  # fmt: skip
+    def __init__(
+        self, in_channels: int, out_channels: int, hidden: int, iterations: int, kernel: int, base: float
+    ) -> None:
         super().__init__()
         middle = min(in_channels, out_channels)
         self.iterations, self.kernel, self.base = iterations, kernel, base
@@ -293,9 +303,11 @@ class PdganGenerator(nn.Module):
         Returns the raw output for the whole frame (not composited).
         """
         if tuple(image.shape[-2:]) != (self.size, self.size):
-            raise InputError(f"this PD-GAN generates {self.size}x{self.size} images, got "
-                             f"{image.shape[-2]}x{image.shape[-1]}; resize the input first (the diverse "
-                             "pipeline does)")  # fmt: skip
+            raise InputError(
+                f"this PD-GAN generates {self.size}x{self.size} images, got "
+                f"{image.shape[-2]}x{image.shape[-1]}; resize the input first (the diverse "
+                "pipeline does)"
+            )
         if noise is None:
             noise = image.new_zeros(image.shape[0], self.latent_dim)
         return self.synthesize(noise, self.prior_image(image, mask), mask)
@@ -322,12 +334,16 @@ class PdganGenerator(nn.Module):
         x = self.fc(noise).view(noise.shape[0], -1, BASE_SIZE, BASE_SIZE)
         for block, up in zip(self.blocks, self.ups):
             size = x.shape[-2:]
-            x = up(block(x, F.interpolate(prior, size=size, mode="nearest"),
-                         F.interpolate(known, size=size, mode="nearest")))  # fmt: skip
+            x = up(
+                block(
+                    x, F.interpolate(prior, size=size, mode="nearest"), F.interpolate(known, size=size, mode="nearest")
+                )
+            )
         return (torch.tanh(self.to_rgb(F.leaky_relu(x, 0.2))) + 1) / 2
 
-    def sample_noise(self, batch: int, generator: torch.Generator | None = None,
-                     device: torch.device | str = "cpu") -> Tensor:  # fmt: skip
+    def sample_noise(
+        self, batch: int, generator: torch.Generator | None = None, device: torch.device | str = "cpu"
+    ) -> Tensor:
         """``z ~ N(0, I)``: ``(batch, latent_dim)`` drawn from ``generator``."""
         return torch.randn(batch, self.latent_dim, generator=generator, device=device)
 
@@ -345,8 +361,9 @@ class PatchDiscriminator(nn.Module):
     def __init__(self, in_channels: int = 4, ndf: int = 64, n_layers: int = 4) -> None:
         super().__init__()
         if min(in_channels, ndf, n_layers) < 1:
-            raise ValueError(f"PatchDiscriminator: in_channels, ndf and n_layers must be >= 1, "
-                             f"got {in_channels}, {ndf}, {n_layers}")  # fmt: skip
+            raise ValueError(
+                f"PatchDiscriminator: in_channels, ndf and n_layers must be >= 1, got {in_channels}, {ndf}, {n_layers}"
+            )
         stages = [nn.Sequential(nn.Conv2d(in_channels, ndf, 4, stride=2, padding=2), nn.LeakyReLU(0.2))]
         width = ndf
         for n in range(1, n_layers):

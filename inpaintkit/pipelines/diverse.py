@@ -56,8 +56,7 @@ class NoiseDrivenInpainter(Protocol):
     size: int
     latent_dim: int
 
-    def __call__(self, image: torch.Tensor, mask: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
-        ...
+    def __call__(self, image: torch.Tensor, mask: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor: ...
 
 
 def sample_seed(seed: int, index: int) -> int:
@@ -86,17 +85,35 @@ class DiversePipeline(InpaintPipeline):
         seed: seed of plain calls and of :meth:`generate` when it is given none.
     """
 
-    def __init__(self, model: nn.Module, *, name: str, device: str | torch.device = "cpu", hd_strategy: str = "crop",
-                 hd_trigger: int | None = None, hd_margin: int | None = None, hd_resize_limit: int = 1280,
-                 max_pixels: int | None = None, seed: int = 0) -> None:  # fmt: skip
+    def __init__(
+        self,
+        model: nn.Module,
+        *,
+        name: str,
+        device: str | torch.device = "cpu",
+        hd_strategy: str = "crop",
+        hd_trigger: int | None = None,
+        hd_margin: int | None = None,
+        hd_resize_limit: int = 1280,
+        max_pixels: int | None = None,
+        seed: int = 0,
+    ) -> None:
         if not isinstance(model, NoiseDrivenInpainter):
-            raise InputError(f"{name} is not a noise-driven generator (no size / latent_dim); "
-                             "use InpaintPipeline for it")  # fmt: skip
+            raise InputError(
+                f"{name} is not a noise-driven generator (no size / latent_dim); use InpaintPipeline for it"
+            )
         size = int(model.size)
-        super().__init__(model, name=name, pad_multiple=1, device=device, hd_strategy=hd_strategy,
-                         hd_trigger=size if hd_trigger is None else hd_trigger,
-                         hd_margin=size // 2 if hd_margin is None else hd_margin,
-                         hd_resize_limit=hd_resize_limit, max_pixels=max_pixels)  # fmt: skip
+        super().__init__(
+            model,
+            name=name,
+            pad_multiple=1,
+            device=device,
+            hd_strategy=hd_strategy,
+            hd_trigger=size if hd_trigger is None else hd_trigger,
+            hd_margin=size // 2 if hd_margin is None else hd_margin,
+            hd_resize_limit=hd_resize_limit,
+            max_pixels=max_pixels,
+        )
         sample_seed(seed, 0)  # validates it
         self.size, self.seed = size, seed
         self._noise: torch.Generator | None = None
@@ -106,8 +123,9 @@ class DiversePipeline(InpaintPipeline):
         :meth:`InpaintPipeline.__call__` (``dilate``, ``feather``, ``hd_strategy``, ``resize_mask``)."""
         return self._sample(image, mask, sample_seed(self.seed if seed is None else seed, 0), options)
 
-    def generate(self, image: object, mask: object, n: int, seed: int | None = None,
-                 **options: object) -> list[InpaintResult]:  # fmt: skip
+    def generate(
+        self, image: object, mask: object, n: int, seed: int | None = None, **options: object
+    ) -> list[InpaintResult]:
         """``n`` completions of ``image``, reproducible from ``seed`` (default the pipeline's).
 
         Args:
@@ -148,8 +166,9 @@ class DiversePipeline(InpaintPipeline):
         return unpad(resize(pred.float().cpu(), (side, side), "bilinear"), padding)
 
 
-def contact_sheet(image: np.ndarray, mask: np.ndarray, samples: Sequence[np.ndarray], columns: int = 4,
-                  gap: int = 8, tile: int = 512) -> np.ndarray:  # fmt: skip
+def contact_sheet(
+    image: np.ndarray, mask: np.ndarray, samples: Sequence[np.ndarray], columns: int = 4, gap: int = 8, tile: int = 512
+) -> np.ndarray:
     """A grid of the input (hole tinted red) followed by the samples, white gaps between tiles.
 
     Args:
@@ -187,12 +206,17 @@ def add_diverse_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mask", required=True, help="mask file (non-zero grey or non-transparent alpha = hole)")
     parser.add_argument("-n", "--samples", type=int, default=8, metavar="N", help="completions to draw (default 8)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the noise; the same seed gives the same samples")
-    parser.add_argument("--model", default="pdgan-small",
-                        help="noise-driven model or weight file (default pdgan-small)")
+    parser.add_argument(
+        "--model", default="pdgan-small", help="noise-driven model or weight file (default pdgan-small)"
+    )
     parser.add_argument("--weights", help="weight file to use instead of the bundled one")
     parser.add_argument("--trust", action="store_true", help="allow full unpickling of a .ckpt you trust")
-    parser.add_argument("--hd-strategy", choices=HD_STRATEGIES, default="crop",
-                        help="large images: whole image, downscaled, or crops around each hole (default crop)")
+    parser.add_argument(
+        "--hd-strategy",
+        choices=HD_STRATEGIES,
+        default="crop",
+        help="large images: whole image, downscaled, or crops around each hole (default crop)",
+    )
     parser.add_argument("--dilate", type=int, default=0, metavar="N", help="grow the hole by N pixels")
     parser.add_argument("--resize-mask", action="store_true", help="resize a mask whose size differs from the image")
     parser.add_argument("--max-pixels", type=int, default=None, help="refuse larger images (default 64 MP)")
@@ -216,17 +240,26 @@ def cmd_diverse(args: argparse.Namespace) -> int:
     targets = [out / name for name in sample_names(args.samples)]
     existing = [path for path in [*targets, out / CONTACT_SHEET] if path.exists()]
     if existing and not args.overwrite:
-        raise InputError(f"{existing[0]} exists ({len(existing)} of the output files do); "
-                         "pass --overwrite to replace them")  # fmt: skip
+        raise InputError(
+            f"{existing[0]} exists ({len(existing)} of the output files do); pass --overwrite to replace them"
+        )
     picture = read_image(args.image, max_pixels=args.max_pixels)
     hole = load_mask(args.mask, max_pixels=args.max_pixels)
-    pipe = load(args.model, weights=args.weights, trust=args.trust, device=args.device,
-                hd_strategy=args.hd_strategy, max_pixels=args.max_pixels)  # fmt: skip
+    pipe = load(
+        args.model,
+        weights=args.weights,
+        trust=args.trust,
+        device=args.device,
+        hd_strategy=args.hd_strategy,
+        max_pixels=args.max_pixels,
+    )
     if not isinstance(pipe, DiversePipeline):
-        raise InputError(f"{args.model} gives a single completion per input; diverse needs a noise-driven model "
-                         "such as pdgan-small")  # fmt: skip
-    results = pipe.generate(picture, hole, args.samples, seed=args.seed, dilate=args.dilate,
-                            resize_mask=args.resize_mask)  # fmt: skip
+        raise InputError(
+            f"{args.model} gives a single completion per input; diverse needs a noise-driven model such as pdgan-small"
+        )
+    results = pipe.generate(
+        picture, hole, args.samples, seed=args.seed, dilate=args.dilate, resize_mask=args.resize_mask
+    )
     for message in results[0].warnings:
         log.warning("%s: %s", Path(args.image).name, message)
     sheet = contact_sheet(picture.rgb, results[0].mask, [result.image.rgb for result in results])

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Callable
 
 import cv2
 import numpy as np
@@ -33,7 +33,6 @@ from .. import masks
 from ..io import Picture, check_pixel_limit, from_array, luma, read_image, to_pil, to_uint8, to_uint16
 from ..types import InpaintResult, InputError, check_image
 from .processing import Box, blend, mask_boxes, pad_to_multiple, resize, resize_long_side, to_numpy, to_tensor, unpad
-
 
 HD_STRATEGIES = ("original", "resize", "crop")
 _PIL_MODES = ("L", "LA", "RGB", "RGBA", "I;16")
@@ -70,12 +69,27 @@ class InpaintPipeline:
             (see :data:`inpaintkit.classical.POSTPROCESSORS`); ``None`` = none.
     """
 
-    def __init__(self, model: nn.Module, *, name: str, pad_multiple: int = 8, min_size: int = 0,
-                 device: str | torch.device = "cpu", hd_strategy: str = "crop", hd_trigger: int = 800,
-                 hd_margin: int = 128, hd_resize_limit: int = 1280, max_pixels: int | None = None,
-                 postprocess: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray] | None = None) -> None:
-        for label, value, low in (("pad_multiple", pad_multiple, 1), ("hd_trigger", hd_trigger, 1),
-                                  ("hd_margin", hd_margin, 0), ("hd_resize_limit", hd_resize_limit, 1)):
+    def __init__(
+        self,
+        model: nn.Module,
+        *,
+        name: str,
+        pad_multiple: int = 8,
+        min_size: int = 0,
+        device: str | torch.device = "cpu",
+        hd_strategy: str = "crop",
+        hd_trigger: int = 800,
+        hd_margin: int = 128,
+        hd_resize_limit: int = 1280,
+        max_pixels: int | None = None,
+        postprocess: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray] | None = None,
+    ) -> None:
+        for label, value, low in (
+            ("pad_multiple", pad_multiple, 1),
+            ("hd_trigger", hd_trigger, 1),
+            ("hd_margin", hd_margin, 0),
+            ("hd_resize_limit", hd_resize_limit, 1),
+        ):
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise InputError(f"{label} must be an integer >= {low}, got {value!r}")
         self.device = torch.device(device)
@@ -90,9 +104,17 @@ class InpaintPipeline:
         self.max_pixels = max_pixels
         self.postprocess = postprocess
 
-    def __call__(self, image: object, mask: object, *, dilate: int = 0, feather: int = 0,
-                 hd_strategy: str | None = None, resize_mask: bool = False,
-                 progress: bool = False) -> InpaintResult:
+    def __call__(
+        self,
+        image: object,
+        mask: object,
+        *,
+        dilate: int = 0,
+        feather: int = 0,
+        hd_strategy: str | None = None,
+        resize_mask: bool = False,
+        progress: bool = False,
+    ) -> InpaintResult:
         """Fill the holes of ``image``.
 
         Args:
@@ -121,8 +143,9 @@ class InpaintPipeline:
         # 3. nothing to fill
         if not hole.any():
             warnings.append("the mask is empty: nothing to fill, image returned unchanged")
-            return InpaintResult(frame.restore(frame.native.copy()), hole, self.name, "original",
-                                 time.perf_counter() - start, warnings)
+            return InpaintResult(
+                frame.restore(frame.native.copy()), hole, self.name, "original", time.perf_counter() - start, warnings
+            )
         weights = masks.feather(hole, feather)
         # 4. choose regions
         strategy, boxes, shrink_to = self._plan(strategy, weights > 0)
@@ -134,8 +157,7 @@ class InpaintPipeline:
             # 6. paste
             _paste(out, frame, pred, weights, box)
         # 7. result
-        return InpaintResult(frame.restore(out), hole, self.name, strategy, time.perf_counter() - start,
-                             warnings)
+        return InpaintResult(frame.restore(out), hole, self.name, strategy, time.perf_counter() - start, warnings)
 
     def _plan(self, strategy: str, changed: np.ndarray) -> tuple[str, list[Box], int | None]:
         """Return the strategy that runs, its regions and the long side to shrink them to."""
@@ -197,8 +219,9 @@ def _decode_image(image: object, max_pixels: int | None) -> _Frame:
     return frame
 
 
-def _frame_from_numpy(array: np.ndarray, notes: list[str] | None = None,
-                      wrap: Callable[[np.ndarray], object] = lambda out: out) -> _Frame:
+def _frame_from_numpy(
+    array: np.ndarray, notes: list[str] | None = None, wrap: Callable[[np.ndarray], object] = lambda out: out
+) -> _Frame:
     picture = from_array(array)  # validates shape, dtype and range
     native = array if array.ndim == 3 else array[..., None]
     channels = 1 if native.shape[2] <= 2 else 3
@@ -248,8 +271,10 @@ def _decode_mask(mask: object, shape: tuple[int, int], resize_mask: bool, max_pi
     height, width = shape
     if hole.shape != (height, width):
         if not resize_mask:
-            raise InputError(f"mask is {hole.shape[1]}x{hole.shape[0]} but image is {width}x{height}; "
-                             "pass resize_mask=True (--resize-mask) to resize it")
+            raise InputError(
+                f"mask is {hole.shape[1]}x{hole.shape[0]} but image is {width}x{height}; "
+                "pass resize_mask=True (--resize-mask) to resize it"
+            )
         hole = cv2.resize(hole, (width, height), interpolation=cv2.INTER_NEAREST)
     return hole
 

@@ -80,8 +80,15 @@ class SynthesisConfig:
     history_size: int = 10
 
     def __post_init__(self) -> None:
-        minimum = {"scales": 1, "iterations": 0, "nn_interval": 1, "bank_stride": 1, "max_side": 16, "feather": 0,
-                   "history_size": 1}  # fmt: skip
+        minimum = {
+            "scales": 1,
+            "iterations": 0,
+            "nn_interval": 1,
+            "bank_stride": 1,
+            "max_side": 16,
+            "feather": 0,
+            "history_size": 1,
+        }
         for key, low in minimum.items():
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
@@ -95,12 +102,14 @@ def scale_sizes(height: int, width: int, scales: int, max_side: int) -> list[tup
     """``(h, w)`` of each scale, coarsest first: the working size (long side at most ``max_side``)
     divided by ``2 ** (scales - 1 - k)`` for scale ``k``, rounded, at least 1."""
     shrink = min(1.0, max_side / max(height, width))
-    return [(max(1, round(height * shrink / 2**k)), max(1, round(width * shrink / 2**k)))
-            for k in reversed(range(scales))]  # fmt: skip
+    return [
+        (max(1, round(height * shrink / 2**k)), max(1, round(width * shrink / 2**k))) for k in reversed(range(scales))
+    ]
 
 
-def synthesize(image: Tensor, mask: Tensor, coarse: Tensor, features: nn.Module, config: SynthesisConfig,
-               progress: bool = False) -> Tensor:  # fmt: skip
+def synthesize(
+    image: Tensor, mask: Tensor, coarse: Tensor, features: nn.Module, config: SynthesisConfig, progress: bool = False
+) -> Tensor:
     """Fill the holes of ``image`` starting from ``coarse`` (steps in the module docstring).
 
     Args:
@@ -119,13 +128,15 @@ def synthesize(image: Tensor, mask: Tensor, coarse: Tensor, features: nn.Module,
         image, mask, coarse = (t.clone(memory_format=torch.contiguous_format) for t in (image, mask, coarse))
         outputs = []
         for b in range(image.shape[0]):
-            outputs.append(_synthesize_one(image[b : b + 1], mask[b : b + 1], coarse[b : b + 1], features, config,
-                                           progress))  # fmt: skip
+            outputs.append(
+                _synthesize_one(image[b : b + 1], mask[b : b + 1], coarse[b : b + 1], features, config, progress)
+            )
         return torch.cat(outputs)
 
 
-def _synthesize_one(image: Tensor, mask: Tensor, coarse: Tensor, features: nn.Module, config: SynthesisConfig,
-                    progress: bool) -> Tensor:  # fmt: skip
+def _synthesize_one(
+    image: Tensor, mask: Tensor, coarse: Tensor, features: nn.Module, config: SynthesisConfig, progress: bool
+) -> Tensor:
     if not bool(mask.any()):
         return image
     sizes = scale_sizes(*image.shape[-2:], config.scales, config.max_side)
@@ -134,8 +145,13 @@ def _synthesize_one(image: Tensor, mask: Tensor, coarse: Tensor, features: nn.Mo
         known = resize(image, size, "bilinear")
         hole = (resize(mask, size, "area") > 0).to(image.dtype)
         start = composite(resize(result, size, "bilinear"), known, hole)
-        bar = tqdm(total=config.iterations, desc=f"neural-patch scale {k + 1}/{len(sizes)} {size[1]}x{size[0]}",
-                   unit="it", leave=False, disable=not progress)  # fmt: skip
+        bar = tqdm(
+            total=config.iterations,
+            desc=f"neural-patch scale {k + 1}/{len(sizes)} {size[1]}x{size[0]}",
+            unit="it",
+            leave=False,
+            disable=not progress,
+        )
         with bar:
             result = _optimise_scale(start, known, hole, features, config, bar)
     result = resize(result, tuple(image.shape[-2:]), "bilinear")
@@ -166,8 +182,9 @@ class _Match:
     scale: float
 
 
-def _match(features: nn.Module, image: Tensor, hole: Tensor, box: tuple[int, int, int, int],
-           bank_stride: int) -> list[_Match]:  # fmt: skip
+def _match(
+    features: nn.Module, image: Tensor, hole: Tensor, box: tuple[int, int, int, int], bank_stride: int
+) -> list[_Match]:
     """Match every patch centred on a hole cell to its nearest patch (the feature space's metric) among the
     patches on the ``bank_stride`` grid whose 3 x 3 cells see no hole pixel; positions in crop coordinates."""
     y0, x0 = box[:2]
@@ -192,8 +209,9 @@ def _match(features: nn.Module, image: Tensor, hole: Tensor, box: tuple[int, int
     return matches
 
 
-def _optimise_scale(start: Tensor, known: Tensor, hole: Tensor, features: nn.Module, config: SynthesisConfig,
-                    bar: tqdm) -> Tensor:  # fmt: skip
+def _optimise_scale(
+    start: Tensor, known: Tensor, hole: Tensor, features: nn.Module, config: SynthesisConfig, bar: tqdm
+) -> Tensor:
     """L-BFGS on the hole's pixels at one scale; returns the whole frame."""
     if config.iterations == 0:
         return start
@@ -262,19 +280,36 @@ class NeuralPatchInpainter(nn.Module):
 
     pad_multiple = 1
 
-    def __init__(self, content: ContentNetwork, *, feature_space: str = "auto",
-                 vgg_weights: str | os.PathLike | None = None, scales: int = 3, iterations: int | None = None,
-                 texture_weight: float | None = None, tv_weight: float | None = None, nn_interval: int = 20,
-                 bank_stride: int = 2, max_side: int = 512, feather: int = 20,
-                 progress: bool = True) -> None:  # fmt: skip
+    def __init__(
+        self,
+        content: ContentNetwork,
+        *,
+        feature_space: str = "auto",
+        vgg_weights: str | os.PathLike | None = None,
+        scales: int = 3,
+        iterations: int | None = None,
+        texture_weight: float | None = None,
+        tv_weight: float | None = None,
+        nn_interval: int = 20,
+        bank_stride: int = 2,
+        max_side: int = 512,
+        feather: int = 20,
+        progress: bool = True,
+    ) -> None:
         super().__init__()
         self.content = content.eval()
         self.features, self.note = load_feature_space(feature_space, vgg_weights)
         self.feature_space: str = self.features.name
         chosen = {"iterations": iterations, "texture_weight": texture_weight, "tv_weight": tv_weight}
         defaults = {key: getattr(self.features, key) if value is None else value for key, value in chosen.items()}
-        self.config = SynthesisConfig(scales=scales, nn_interval=nn_interval, bank_stride=bank_stride,
-                                      max_side=max_side, feather=feather, **defaults)  # fmt: skip
+        self.config = SynthesisConfig(
+            scales=scales,
+            nn_interval=nn_interval,
+            bank_stride=bank_stride,
+            max_side=max_side,
+            feather=feather,
+            **defaults,
+        )
         self.progress = progress
 
     def predict_content(self, image: Tensor, mask: Tensor) -> Tensor:

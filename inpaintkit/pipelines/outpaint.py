@@ -81,8 +81,16 @@ class OutpaintPipeline:
         max_pixels: refuse larger inputs and results; ``None`` = the library default.
     """
 
-    def __init__(self, model: nn.Module, *, name: str, pad_multiple: int = 8, min_size: int = 0,
-                 device: str | torch.device = "cpu", max_pixels: int | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        model: nn.Module,
+        *,
+        name: str,
+        pad_multiple: int = 8,
+        min_size: int = 0,
+        device: str | torch.device = "cpu",
+        max_pixels: int | None = None,
+    ) -> None:
         if isinstance(pad_multiple, bool) or not isinstance(pad_multiple, int) or pad_multiple < 1:
             raise InputError(f"pad_multiple must be an integer >= 1, got {pad_multiple!r}")
         self.device = torch.device(device)
@@ -91,8 +99,17 @@ class OutpaintPipeline:
         self.pad_multiple, self.min_size = pad_multiple, min_size
         self.max_pixels = max_pixels
 
-    def __call__(self, image: object, left: int | float = 0, right: int | float = 0, top: int | float = 0,
-                 bottom: int | float = 0, *, steps: int = 1, blend: bool = True) -> OutpaintResult:  # fmt: skip
+    def __call__(
+        self,
+        image: object,
+        left: int | float = 0,
+        right: int | float = 0,
+        top: int | float = 0,
+        bottom: int | float = 0,
+        *,
+        steps: int = 1,
+        blend: bool = True,
+    ) -> OutpaintResult:
         """Extend ``image`` by ``left``, ``right``, ``top`` and ``bottom`` pixels.
 
         Args:
@@ -118,8 +135,10 @@ class OutpaintPipeline:
         else:
             picture = from_array(image)
         height, width = picture.rgb.shape[:2]
-        amounts = {side: border_pixels(value, width if side in ("left", "right") else height, side)
-                   for side, value in zip(SIDES, (left, right, top, bottom))}  # fmt: skip
+        amounts = {
+            side: border_pixels(value, width if side in ("left", "right") else height, side)
+            for side, value in zip(SIDES, (left, right, top, bottom))
+        }
         if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
             raise InputError(f"steps must be an integer >= 1, got {steps!r}")
         short = [side for side, n in amounts.items() if 0 < n < steps]
@@ -130,8 +149,14 @@ class OutpaintPipeline:
         generated = np.ones((new_h, new_w), bool)
         generated[amounts["top"] : amounts["top"] + height, amounts["left"] : amounts["left"] + width] = False
         if not generated.any():
-            return OutpaintResult(picture, generated, self.name, 0, time.perf_counter() - start,
-                                  ["nothing to extend: every amount is 0, image returned unchanged"])  # fmt: skip
+            return OutpaintResult(
+                picture,
+                generated,
+                self.name,
+                0,
+                time.perf_counter() - start,
+                ["nothing to extend: every amount is 0, image returned unchanged"],
+            )
         # 2. split over the steps
         parts = {side: split_amount(n, steps) for side, n in amounts.items()}
         rgb = picture.rgb
@@ -161,16 +186,31 @@ class OutpaintPipeline:
         return to_numpy(unpad(pred.float(), padding).clamp(0.0, 1.0))
 
 
-def outpaint(image: object, model: nn.Module, left: int | float = 0, right: int | float = 0, top: int | float = 0,
-             bottom: int | float = 0, steps: int = 1, *, blend: bool = True, name: str = "model",
-             device: str | torch.device = "cpu") -> OutpaintResult:  # fmt: skip
+def outpaint(
+    image: object,
+    model: nn.Module,
+    left: int | float = 0,
+    right: int | float = 0,
+    top: int | float = 0,
+    bottom: int | float = 0,
+    steps: int = 1,
+    *,
+    blend: bool = True,
+    name: str = "model",
+    device: str | torch.device = "cpu",
+) -> OutpaintResult:
     """Extend ``image`` with ``model`` in one call; see :meth:`OutpaintPipeline.__call__`.
 
     ``model``'s ``pad_multiple`` and ``min_size`` attributes (if any) set the padding. Use
     :func:`inpaintkit.api.load_outpainter` to get a pipeline for a registered name or weight file.
     """
-    pipe = OutpaintPipeline(model, name=name, pad_multiple=int(getattr(model, "pad_multiple", 1)),
-                            min_size=int(getattr(model, "min_size", 0)), device=device)  # fmt: skip
+    pipe = OutpaintPipeline(
+        model,
+        name=name,
+        pad_multiple=int(getattr(model, "pad_multiple", 1)),
+        min_size=int(getattr(model, "min_size", 0)),
+        device=device,
+    )
     return pipe(image, left, right, top, bottom, steps=steps, blend=blend)
 
 
@@ -182,15 +222,26 @@ def add_outpaint_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("image", help="image file to extend")
     for side in SIDES:
         parser.add_argument(f"--{side}", type=int, default=0, metavar="N", help=f"pixels to add on the {side}")
-    parser.add_argument("--steps", type=int, default=1, metavar="K",
-                        help="extend in K steps, feeding each result back (recursive outpainting; default 1)")
-    parser.add_argument("--model", default=DEFAULT_OUTPAINT_MODEL,
-                        help=f"registered name or weight file (default {DEFAULT_OUTPAINT_MODEL}; outpaint-small, "
-                             "GLCIC and the classical methods work too)")
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=1,
+        metavar="K",
+        help="extend in K steps, feeding each result back (recursive outpainting; default 1)",
+    )
+    parser.add_argument(
+        "--model",
+        default=DEFAULT_OUTPAINT_MODEL,
+        help=f"registered name or weight file (default {DEFAULT_OUTPAINT_MODEL}; outpaint-small, "
+        "GLCIC and the classical methods work too)",
+    )
     parser.add_argument("--weights", help="weight file to use instead of the registered download")
     parser.add_argument("--trust", action="store_true", help="allow full unpickling of a .ckpt you trust")
-    parser.add_argument("--no-blend", action="store_true",
-                        help="keep the original pixels exactly instead of Poisson-blending them into the result")
+    parser.add_argument(
+        "--no-blend",
+        action="store_true",
+        help="keep the original pixels exactly instead of Poisson-blending them into the result",
+    )
     parser.add_argument("--max-pixels", type=int, default=None, help="refuse larger images (default 64 MP)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("-o", "--output", required=True, help="output image file")
@@ -206,10 +257,12 @@ def cmd_outpaint(args: argparse.Namespace) -> int:
     target = Path(args.output)
     if target.exists() and not args.overwrite:
         raise InputError(f"{target} exists; pass --overwrite to replace it")
-    pipe = load_outpainter(args.model, weights=args.weights, trust=args.trust, device=args.device,
-                           max_pixels=args.max_pixels)  # fmt: skip
-    result = pipe(Path(args.image), args.left, args.right, args.top, args.bottom, steps=args.steps,
-                  blend=not args.no_blend)  # fmt: skip
+    pipe = load_outpainter(
+        args.model, weights=args.weights, trust=args.trust, device=args.device, max_pixels=args.max_pixels
+    )
+    result = pipe(
+        Path(args.image), args.left, args.right, args.top, args.bottom, steps=args.steps, blend=not args.no_blend
+    )
     write_image(target, result.image, overwrite=args.overwrite)
     width, height = result.image.size
     print(f"wrote {target} ({width}x{height}, {result.model}, {result.steps} step(s), {result.seconds:.2f} s)")

@@ -121,7 +121,9 @@ def load_feature_space(name: str = "auto", vgg_weights: str | os.PathLike | None
         return VggPatchFeatures(load_backbone("vgg19", vgg_weights)), ""
     note = ""
     if name == "auto":
-        note = (f"neural-patch: no VGG-19 weights (none at {cached}, no --vgg-weights), so the texture term "
-                "uses the 'pixel' feature space instead of VGG features")  # fmt: skip
+        note = (
+            f"neural-patch: no VGG-19 weights (none at {cached}, no --vgg-weights), so the texture term "
+            "uses the 'pixel' feature space instead of VGG features"
+        )
         log.warning(note)
     return PixelPatchFeatures(), note

@@ -24,7 +24,22 @@ from .export import export_checkpoint, export_state
 from .trainer import Trainer, lr_factor, run_training
 
 __all__ = [
-    "TrainConfig", "ModelConfig", "DataConfig", "OptimConfig", "PhaseConfig", "ScheduleConfig", "RunConfig",
-    "load_config", "dump_config", "save_config", "parse_section", "generator_config",
-    "EMA", "Trainer", "run_training", "export_checkpoint", "export_state", "lr_factor",
+    "TrainConfig",
+    "ModelConfig",
+    "DataConfig",
+    "OptimConfig",
+    "PhaseConfig",
+    "ScheduleConfig",
+    "RunConfig",
+    "load_config",
+    "dump_config",
+    "save_config",
+    "parse_section",
+    "generator_config",
+    "EMA",
+    "Trainer",
+    "run_training",
+    "export_checkpoint",
+    "export_state",
+    "lr_factor",
 ]

@@ -140,8 +140,10 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:  # torch's weights-only refusal, several lines long
-        raise InputError(f"cannot read checkpoint {path}: it holds objects other than tensors and plain data, "
-                         "so inpaintkit did not write it") from None
+        raise InputError(
+            f"cannot read checkpoint {path}: it holds objects other than tensors and plain data, "
+            "so inpaintkit did not write it"
+        ) from None
     except (RuntimeError, EOFError, OSError, ValueError) as err:  # damaged
         first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise InputError(f"cannot read checkpoint {path}: {first_line.split('. ')[0]}") from None

@@ -17,13 +17,28 @@ from typing import Any
 
 import yaml
 
-from ..types import InputError
 from .._typed import apply_override, parse_section
+from ..types import InputError
 
 __all__ = [
-    "TrainConfig", "ModelConfig", "DataConfig", "OptimConfig", "PhaseConfig", "ScheduleConfig", "RunConfig",
-    "load_config", "check_config", "parse_section", "config_to_dict", "dump_config", "save_config",
-    "generator_config", "changed_keys", "OPTIMIZERS", "LR_SCHEDULERS", "METRICS",
+    "TrainConfig",
+    "ModelConfig",
+    "DataConfig",
+    "OptimConfig",
+    "PhaseConfig",
+    "ScheduleConfig",
+    "RunConfig",
+    "load_config",
+    "check_config",
+    "parse_section",
+    "config_to_dict",
+    "dump_config",
+    "save_config",
+    "generator_config",
+    "changed_keys",
+    "OPTIMIZERS",
+    "LR_SCHEDULERS",
+    "METRICS",
 ]
 
 
@@ -181,19 +196,39 @@ def check_config(config: TrainConfig) -> None:
     from ..masks import MASK_GENERATORS
 
     d, s, r = config.data, config.schedule, config.run
-    at_least_one = {"data.crop_size": d.crop_size, "data.val_size": d.val_size, "data.batch_size": d.batch_size,
-                    "run.log_every": r.log_every, "run.val_every": r.val_every, "run.ckpt_every": r.ckpt_every,
-                    "run.sample_every": r.sample_every}  # fmt: skip
+    at_least_one = {
+        "data.crop_size": d.crop_size,
+        "data.val_size": d.val_size,
+        "data.batch_size": d.batch_size,
+        "run.log_every": r.log_every,
+        "run.val_every": r.val_every,
+        "run.ckpt_every": r.ckpt_every,
+        "run.sample_every": r.sample_every,
+    }
     for key, value in at_least_one.items():
         _require(value >= 1, key, "must be >= 1", value)
-    at_least_zero = {"data.workers": d.workers, "data.val_count": d.val_count, "data.val_seed": d.val_seed,
-                     "run.threads": r.threads, "run.seed": r.seed, "schedule.warmup_steps": s.warmup_steps}
+    at_least_zero = {
+        "data.workers": d.workers,
+        "data.val_count": d.val_count,
+        "data.val_seed": d.val_seed,
+        "run.threads": r.threads,
+        "run.seed": r.seed,
+        "schedule.warmup_steps": s.warmup_steps,
+    }
     for key, value in at_least_zero.items():
         _require(value >= 0, key, "must be >= 0", value)
-    _require(len(d.scale) == 2 and 0 < d.scale[0] <= d.scale[1] <= 1, "data.scale",
-             "must be [low, high] with 0 < low <= high <= 1", d.scale)  # fmt: skip
-    _require(not d.short_side or (len(d.short_side) == 2 and d.crop_size <= d.short_side[0] <= d.short_side[1]),
-             "data.short_side", "must be empty or [low, high] with crop_size <= low <= high", d.short_side)
+    _require(
+        len(d.scale) == 2 and 0 < d.scale[0] <= d.scale[1] <= 1,
+        "data.scale",
+        "must be [low, high] with 0 < low <= high <= 1",
+        d.scale,
+    )
+    _require(
+        not d.short_side or (len(d.short_side) == 2 and d.crop_size <= d.short_side[0] <= d.short_side[1]),
+        "data.short_side",
+        "must be empty or [low, high] with crop_size <= low <= high",
+        d.short_side,
+    )
     for key, name in (("data.masks", d.masks), ("data.val_masks", d.val_masks)):
         _require(name in MASK_GENERATORS, key, _one_of(MASK_GENERATORS), name)
     _require(bool(s.phases), "schedule.phases", "must list at least one phase", s.phases)

@@ -58,8 +58,11 @@ class EMA:
 
 
 @torch.no_grad()
-def recalibrate_batchnorm(net: nn.Module, batches: Iterable[dict[str, torch.Tensor]],
-                          forward: Callable[[nn.Module, dict[str, torch.Tensor]], object]) -> bool:
+def recalibrate_batchnorm(
+    net: nn.Module,
+    batches: Iterable[dict[str, torch.Tensor]],
+    forward: Callable[[nn.Module, dict[str, torch.Tensor]], object],
+) -> bool:
     """Replace the running statistics of ``net``'s batch-norm layers by their means over ``batches``.
 
     Each layer's ``running_mean`` / ``running_var`` become the plain average of its batch statistics

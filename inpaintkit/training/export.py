@@ -10,11 +10,11 @@ from typing import Any
 
 import torch
 
+from .._typed import parse_section
 from ..registry import build_architecture
 from ..types import WeightsError
 from ..weights import load_weights, save_model_file
 from ._checkpoint import load_checkpoint
-from .._typed import parse_section
 from .config import TrainConfig, generator_config
 
 
@@ -43,11 +43,20 @@ def export_state(
     arch, gen_config = generator_config(config.model)
     weights = state["ema"] if ema and state["ema"] else state["nets"][state["generator_name"]]
     _check_layout(arch, gen_config, weights)
-    notes = {"steps": state["step"], "wall_time_s": round(state["wall_time"], 1), "method": config.method,
-             "train_dir": config.data.train_dir, "val_dir": config.data.val_dir, "commands": state["commands"],
-             "metrics": state["last_metrics"], "best": state["best"], "ema": bool(ema and state["ema"]),
-             "ema_decay": config.run.ema_decay, "init_from": state.get("origin"),
-             "ema_bn_batches": state.get("ema_bn_batches", 0) if ema and state["ema"] else 0}  # fmt: skip
+    notes = {
+        "steps": state["step"],
+        "wall_time_s": round(state["wall_time"], 1),
+        "method": config.method,
+        "train_dir": config.data.train_dir,
+        "val_dir": config.data.val_dir,
+        "commands": state["commands"],
+        "metrics": state["last_metrics"],
+        "best": state["best"],
+        "ema": bool(ema and state["ema"]),
+        "ema_decay": config.run.ema_decay,
+        "init_from": state.get("origin"),
+        "ema_bn_batches": state.get("ema_bn_batches", 0) if ema and state["ema"] else 0,
+    }
     extra = {"trained": json.dumps(notes, sort_keys=True, default=str), **(metadata or {})}
     return save_model_file(path, arch, gen_config, weights, metadata=extra, overwrite=True)
 
@@ -75,8 +84,10 @@ def _check_layout(arch: str, config: object, weights: Mapping[str, torch.Tensor]
     found = {k: tuple(v.shape) for k, v in weights.items()}
     if expected != found:
         wrong = sorted(set(expected) ^ set(found)) or sorted(k for k in expected if expected[k] != found[k])
-        raise WeightsError(f"the trained generator does not match arch {arch!r} with config {config}: "
-                           f"{len(wrong)} keys differ, e.g. {wrong[0]}")  # fmt: skip
+        raise WeightsError(
+            f"the trained generator does not match arch {arch!r} with config {config}: "
+            f"{len(wrong)} keys differ, e.g. {wrong[0]}"
+        )
 
 
 def model_card(weights: str | Path, *, name: str, evidence: str = "") -> str:
@@ -104,20 +115,29 @@ def model_card(weights: str | Path, *, name: str, evidence: str = "") -> str:
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     best = notes.get("best") or {}
     lines = [
-        f"# Model card: {name}", "",
+        f"# Model card: {name}",
+        "",
         f"- file: `{path.name}`, {path.stat().st_size / 2**20:.1f} MiB, sha256 `{digest}`",
         f"- architecture: `{loaded.arch}`, {params:,} parameters, config `{json.dumps(loaded.config, sort_keys=True)}`",
         f"- weights: {_weights_line(notes)}",
-        f"- licence: {loaded.metadata.get('licence', 'not stated')}", "",
-        "## Training", "",
+        f"- licence: {loaded.metadata.get('licence', 'not stated')}",
+        "",
+        "## Training",
+        "",
         f"- method: `{notes['method']}`; data: `{notes['train_dir']}` (validation: `{notes['val_dir']}`)",
         f"- steps: {notes['steps']:,}; wall time: {_duration(notes['wall_time_s'])} (sum over the runs below)",
-        "- commands (one per run; `--resume` continues the same run):", "",
-        *[f"      {_command(command)}" for command in notes["commands"]], "",
+        "- commands (one per run; `--resume` continues the same run):",
+        "",
+        *[f"      {_command(command)}" for command in notes["commands"]],
+        "",
         *_origin_lines(notes),
-        f"## Validation during training (`{notes['val_dir']}`, the recipe's fixed masks)", "",
-        *_metric_rows(notes["metrics"], best.get("metrics") if isinstance(best, Mapping) else None,
-                      best.get("step") if isinstance(best, Mapping) else None),
+        f"## Validation during training (`{notes['val_dir']}`, the recipe's fixed masks)",
+        "",
+        *_metric_rows(
+            notes["metrics"],
+            best.get("metrics") if isinstance(best, Mapping) else None,
+            best.get("step") if isinstance(best, Mapping) else None,
+        ),
     ]
     if evidence:
         lines += ["", "## Evaluation", "", evidence.strip()]
@@ -137,12 +157,18 @@ def _origin_lines(notes: Mapping[str, Any]) -> list[str]:
     origin = notes.get("init_from")
     while origin:
         trained = origin.get("trained")
-        lines.append(f"- started from `{origin['file']}` (sha256 `{origin['sha256']}`)"
-                     + (", itself trained here:" if trained else ", weights not trained here"))  # fmt: skip
+        lines.append(
+            f"- started from `{origin['file']}` (sha256 `{origin['sha256']}`)"
+            + (", itself trained here:" if trained else ", weights not trained here")
+        )
         if not trained:
             break
-        lines += [f"  - steps: {trained['steps']:,}; wall time: {_duration(trained['wall_time_s'])}; commands:", "",
-                  *[f"          {_command(command)}" for command in trained["commands"]], ""]  # fmt: skip
+        lines += [
+            f"  - steps: {trained['steps']:,}; wall time: {_duration(trained['wall_time_s'])}; commands:",
+            "",
+            *[f"          {_command(command)}" for command in trained["commands"]],
+            "",
+        ]
         steps, seconds = steps + trained["steps"], seconds + trained["wall_time_s"]
         origin = trained.get("init_from")
     if lines:

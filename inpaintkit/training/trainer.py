@@ -55,7 +55,17 @@ from .export import export_state
 from .objectives import OBJECTIVES
 
 CHECKPOINT_KEYS = (
-    "step", "config", "nets", "optimizers", "ema", "scaler", "best", "last_metrics", "rng", "wall_time", "commands"
+    "step",
+    "config",
+    "nets",
+    "optimizers",
+    "ema",
+    "scaler",
+    "best",
+    "last_metrics",
+    "rng",
+    "wall_time",
+    "commands",
 )
 
 
@@ -74,8 +84,9 @@ class Trainer:
         command: the command line, recorded in checkpoints and exported weights.
     """
 
-    def __init__(self, config: TrainConfig, objective: nn.Module, *, dist: ddp.DistInfo | None = None,
-                 command: str = "") -> None:  # fmt: skip
+    def __init__(
+        self, config: TrainConfig, objective: nn.Module, *, dist: ddp.DistInfo | None = None, command: str = ""
+    ) -> None:
         self.config, self.run = config, config.run
         self.dist = dist or ddp.DistInfo(device=ddp.resolve_device(config.run.device))
         self.device = self.dist.device
@@ -93,13 +104,20 @@ class Trainer:
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp and self.device.type == "cuda")
 
         data = config.data
-        self.dataset = ImageFolder(data.train_dir, data.crop_size, mask_generator(data.masks), self.run.seed,
-                                   (data.scale[0], data.scale[1]), data.flip,
-                                   tuple(data.short_side) if data.short_side else None)  # fmt: skip
+        self.dataset = ImageFolder(
+            data.train_dir,
+            data.crop_size,
+            mask_generator(data.masks),
+            self.run.seed,
+            (data.scale[0], data.scale[1]),
+            data.flip,
+            tuple(data.short_side) if data.short_side else None,
+        )
         self.val = None
         if data.val_dir and data.val_count > 0 and self.dist.is_main:
-            self.val = validation_set(data.val_dir, data.val_size, data.val_count,
-                                      mask_generator(data.val_masks), data.val_seed)  # fmt: skip
+            self.val = validation_set(
+                data.val_dir, data.val_size, data.val_count, mask_generator(data.val_masks), data.val_seed
+            )
 
         self.step, self.wall_time = 0, 0.0
         self.best: dict[str, Any] | None = None
@@ -124,8 +142,14 @@ class Trainer:
         if self.step >= end:
             return
         batches = ddp.start_workers(self._loader(self.step))
-        bar = tqdm(total=self.config.total_steps, initial=self.step, desc="train", dynamic_ncols=True,
-                   disable=not self.dist.is_main, smoothing=0.05)  # fmt: skip
+        bar = tqdm(
+            total=self.config.total_steps,
+            initial=self.step,
+            desc="train",
+            dynamic_ncols=True,
+            disable=not self.dist.is_main,
+            smoothing=0.05,
+        )
         window: dict[str, list[float]] = {}  # term -> values since the last log
         images, started, tick = 0, time.monotonic(), time.monotonic()
         try:
@@ -228,10 +252,15 @@ class Trainer:
             return
         if self._calibration is None:
             sampler = StepBatchSampler(len(self.dataset), self.config.data.batch_size, self.run.seed + 1)
-            loader = DataLoader(self.dataset, batch_sampler=sampler, num_workers=0,
-                                generator=torch.Generator().manual_seed(self.run.seed))  # global RNG untouched
-            self._calibration = [{key: batch[key] for key in ("image", "mask")}
-                                 for batch, _ in zip(loader, range(count))]  # fmt: skip
+            loader = DataLoader(
+                self.dataset,
+                batch_sampler=sampler,
+                num_workers=0,
+                generator=torch.Generator().manual_seed(self.run.seed),
+            )  # global RNG untouched
+            self._calibration = [
+                {key: batch[key] for key in ("image", "mask")} for batch, _ in zip(loader, range(count))
+            ]
         device = self.device
 
         def forward(net: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -372,12 +401,18 @@ class Trainer:
     # ---------------------------------------------------------------------------------- helpers
     def _loader(self, start_step: int) -> DataLoader:
         data = self.config.data
-        sampler = StepBatchSampler(len(self.dataset), data.batch_size, self.run.seed, start_step,
-                                   self.dist.rank, self.dist.world_size)  # fmt: skip
+        sampler = StepBatchSampler(
+            len(self.dataset), data.batch_size, self.run.seed, start_step, self.dist.rank, self.dist.world_size
+        )
         # Own generator: creating a loader iterator must not draw from the global RNG (exact resume).
-        return DataLoader(self.dataset, batch_sampler=sampler, num_workers=data.workers,
-                          pin_memory=self.device.type == "cuda", worker_init_fn=ddp.ignore_signals,
-                          generator=torch.Generator().manual_seed(self.run.seed))  # fmt: skip
+        return DataLoader(
+            self.dataset,
+            batch_sampler=sampler,
+            num_workers=data.workers,
+            pin_memory=self.device.type == "cuda",
+            worker_init_fn=ddp.ignore_signals,
+            generator=torch.Generator().manual_seed(self.run.seed),
+        )
 
     def _tensorboard(self) -> Any:
         if not self.dist.is_main:
@@ -496,10 +531,16 @@ def code_version(root: Path | None = None) -> str:
     if not (root / ".git").exists():  # an installed package, not a checkout
         return text
     try:
-        head = subprocess.run(["git", "-C", str(root), "rev-parse", "--short=12", "HEAD"], capture_output=True,
-                              text=True, timeout=10, check=True).stdout.strip()  # fmt: skip
-        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain"],
-                               capture_output=True, text=True, timeout=10, check=True).stdout.strip()  # fmt: skip
+        head = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "--short=12", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain"], capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return text
     return f"{text}, commit {head}{'+dirty' if dirty else ''}"
@@ -593,8 +634,10 @@ def _finished(trainer: Trainer, state: dict[str, Any], last: Path) -> Path:
     total, out_dir = trainer.config.total_steps, last.parent
     if trainer.step > total:
         phase = len(trainer.config.schedule.phases) - 1
-        raise InputError(f"{last} is at step {trainer.step}, past the {total} steps of the schedule: raise "
-                         f"schedule.phases.{phase}.steps to train on, or export it: inpaintkit export {last} OUT")
+        raise InputError(
+            f"{last} is at step {trainer.step}, past the {total} steps of the schedule: raise "
+            f"schedule.phases.{phase}.steps to train on, or export it: inpaintkit export {last} OUT"
+        )
     if trainer.dist.is_main:
         path = export_state(state, out_dir / "generator.safetensors")
         trainer._say(f"already finished at step {trainer.step}; exported its generator to {path}")

@@ -28,12 +28,16 @@ log = logging.getLogger(__name__)
 #: Host names every server accepts, whatever address it is bound to.
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
 #: The page loads nothing from elsewhere; this makes the browser refuse it if it ever tried.
-PAGE_POLICY = ("default-src 'self'; img-src 'self' blob: data:; connect-src 'self'; object-src 'none'; "
-               "base-uri 'none'; frame-ancestors 'none'")
+PAGE_POLICY = (
+    "default-src 'self'; img-src 'self' blob: data:; connect-src 'self'; object-src 'none'; "
+    "base-uri 'none'; frame-ancestors 'none'"
+)
 #: The OpenAPI pages (/docs, /redoc) start their local scripts with inline code.
-DOCS_POLICY = ("default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
-               "img-src 'self' data: blob:; worker-src 'self' blob:; connect-src 'self'; object-src 'none'; "
-               "base-uri 'none'; frame-ancestors 'none'")
+DOCS_POLICY = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data: blob:; worker-src 'self' blob:; connect-src 'self'; object-src 'none'; "
+    "base-uri 'none'; frame-ancestors 'none'"
+)
 #: Everything else (JSON, pictures, static files, errors) is never a document that runs anything.
 DATA_POLICY = "default-src 'none'; base-uri 'none'; frame-ancestors 'none'"
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -71,16 +75,21 @@ class Guard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        extra = [(b"content-security-policy", policy_for(scope["path"]).encode()),
-                 (b"x-content-type-options", b"nosniff")]
+        extra = [
+            (b"content-security-policy", policy_for(scope["path"]).encode()),
+            (b"x-content-type-options", b"nosniff"),
+        ]
         started = False
 
         async def send_with_headers(message: Message) -> None:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
-                kept = [(key, value) for key, value in message.get("headers", [])
-                        if key.lower() not in (b"content-security-policy", b"x-content-type-options")]
+                kept = [
+                    (key, value)
+                    for key, value in message.get("headers", [])
+                    if key.lower() not in (b"content-security-policy", b"x-content-type-options")
+                ]
                 message = {**message, "headers": kept + extra}
             await send(message)
 
@@ -105,25 +114,35 @@ class Guard:
             raise WebError(400, "the request has no Host header")
         matched = _HOST.fullmatch(host.strip())
         if matched is None or normalise_host(matched["name"]) not in self.hosts:
-            raise WebError(400, f"unknown host {host!r}: this server answers to {', '.join(sorted(self.hosts))}; "
-                                "add a name with `inpaintkit serve --allow-host NAME`",
-                           allowed_hosts=sorted(self.hosts))
+            raise WebError(
+                400,
+                f"unknown host {host!r}: this server answers to {', '.join(sorted(self.hosts))}; "
+                "add a name with `inpaintkit serve --allow-host NAME`",
+                allowed_hosts=sorted(self.hosts),
+            )
         origin = headers.get("origin")
         if scope["method"] in _SAFE_METHODS or origin is None:
             return
         source = _ORIGIN.fullmatch(origin.strip())
         port = matched["port"] or ("443" if scope.get("scheme") == "https" else "80")
-        if (source is None or normalise_host(source["name"]) not in self.hosts
-                or (source["port"] or ("443" if source["scheme"] == "https" else "80")) != port):
-            raise WebError(403, f"cross-origin request refused: Origin {origin!r} is not this server "
-                                f"(an allowed host on port {port})")
+        if (
+            source is None
+            or normalise_host(source["name"]) not in self.hosts
+            or (source["port"] or ("443" if source["scheme"] == "https" else "80")) != port
+        ):
+            raise WebError(
+                403,
+                f"cross-origin request refused: Origin {origin!r} is not this server (an allowed host on port {port})",
+            )
 
 
 def _internal_error(err: Exception) -> WebError:
     """A one-line JSON 500 for an exception nobody expected (its traceback goes to the log)."""
     if isinstance(err, MemoryError):
-        return WebError(500, "the server ran out of memory on this request: send hd_strategy=crop or resize, "
-                             "or a smaller picture")
+        return WebError(
+            500, "the server ran out of memory on this request: send hd_strategy=crop or resize, or a smaller picture"
+        )
     first = (str(err).strip().splitlines() or [""])[0][:200]
-    return WebError(500, f"internal error: {type(err).__name__}{': ' + first if first else ''} "
-                         "(details in the server log)")
+    return WebError(
+        500, f"internal error: {type(err).__name__}{': ' + first if first else ''} (details in the server log)"
+    )

@@ -68,8 +68,9 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 def _too_large(limit: int, size: int | None = None) -> WebError:
     told = f" ({size:,} bytes)" if size is not None else ""
-    return WebError(413, f"upload too large{told}: this server accepts at most {limit:,} bytes per request",
-                    max_upload_bytes=limit)
+    return WebError(
+        413, f"upload too large{told}: this server accepts at most {limit:,} bytes per request", max_upload_bytes=limit
+    )
 
 
 @dataclass(frozen=True)
@@ -122,8 +123,13 @@ def parse_multipart(body: bytes, content_type: str | None) -> dict[str, Part]:
         chunks.clear()
         header["disposition"] = b""
 
-    callbacks = {"on_header_field": on_header_field, "on_header_value": on_header_value,
-                 "on_header_end": on_header_end, "on_part_data": on_part_data, "on_part_end": on_part_end}
+    callbacks = {
+        "on_header_field": on_header_field,
+        "on_header_value": on_header_value,
+        "on_header_end": on_header_end,
+        "on_part_data": on_part_data,
+        "on_part_end": on_part_end,
+    }
     try:
         parser = MultipartParser(boundary, callbacks)
         parser.write(body)
@@ -210,8 +216,11 @@ def read_fields(parts: dict[str, Part], fields: tuple[FormField, ...]) -> dict[s
     known = {field.name for field in fields}
     unknown = sorted(set(parts) - known)
     if unknown:
-        raise WebError(422, f"unknown form field(s) {', '.join(unknown)}; this endpoint takes "
-                            f"{', '.join(field.name for field in fields)}")
+        raise WebError(
+            422,
+            f"unknown form field(s) {', '.join(unknown)}; this endpoint takes "
+            f"{', '.join(field.name for field in fields)}",
+        )
     return {field.name: field.parse(parts.get(field.name)) for field in fields}
 
 

@@ -62,8 +62,12 @@ class WorkQueue:
             WebError: 503 when ``size`` requests are already admitted.
         """
         if not self._admitted.acquire(blocking=False):
-            raise WebError(503, f"busy: {self.size} request(s) are already queued; retry in a moment",
-                           headers={"Retry-After": "2"}, queue_size=self.size)
+            raise WebError(
+                503,
+                f"busy: {self.size} request(s) are already queued; retry in a moment",
+                headers={"Retry-After": "2"},
+                queue_size=self.size,
+            )
         try:
             yield
         finally:
@@ -90,9 +94,15 @@ class ModelCache:
             when false, learned models run only if their weights are already in the cache.
     """
 
-    def __init__(self, names: Sequence[str] | None = None, *, max_pixels: int | None = None,
-                 max_run_pixels: int = DEFAULT_MAX_RUN_PIXELS, device: str | torch.device = "cpu",
-                 allow_downloads: bool = False) -> None:
+    def __init__(
+        self,
+        names: Sequence[str] | None = None,
+        *,
+        max_pixels: int | None = None,
+        max_run_pixels: int = DEFAULT_MAX_RUN_PIXELS,
+        device: str | torch.device = "cpu",
+        allow_downloads: bool = False,
+    ) -> None:
         if names is not None and isinstance(names, str):
             raise InputError(f"models_allowed must be a list of model names, got the string {names!r}")
         chosen = sorted(REGISTRY) if names is None else list(dict.fromkeys(names))
@@ -121,8 +131,9 @@ class ModelCache:
             return self.specs[name]
         except KeyError:
             offered = list(self.specs)
-            raise WebError(404, f"unknown model {name!r}; this server offers {', '.join(offered)}",
-                           models=offered) from None
+            raise WebError(
+                404, f"unknown model {name!r}; this server offers {', '.join(offered)}", models=offered
+            ) from None
 
     def weights_present(self, spec: ModelSpec) -> bool | None:
         """Whether a learned model's weights are at hand, bundled or cached (``None``: classical)."""
@@ -141,9 +152,17 @@ class ModelCache:
     def describe(self) -> list[dict[str, object]]:
         """One JSON-ready entry per offered model, as ``GET /api/models`` returns them."""
         return [
-            {"name": spec.name, "kind": spec.kind, "description": spec.description, "licence": spec.licence,
-             "available": spec.available, "weights_present": self.weights_present(spec),
-             "ready": self.ready(spec), "default": spec.name == self.default, "gives_several": spec.gives_several}
+            {
+                "name": spec.name,
+                "kind": spec.kind,
+                "description": spec.description,
+                "licence": spec.licence,
+                "available": spec.available,
+                "weights_present": self.weights_present(spec),
+                "ready": self.ready(spec),
+                "default": spec.name == self.default,
+                "gives_several": spec.gives_several,
+            }
             for spec in self.specs.values()
         ]
 
@@ -169,19 +188,25 @@ class ModelCache:
             return
         if spec.weights is None:
             raise WebError(409, f"{spec.name} has no published weights; train it and load it from Python")
-        raise WebError(409, f"the weights of {spec.name} are not downloaded and this server does not "
-                            f"download; run `inpaintkit demo --model {spec.name}` once, or start the "
-                            "server with --download-weights")
+        raise WebError(
+            409,
+            f"the weights of {spec.name} are not downloaded and this server does not "
+            f"download; run `inpaintkit demo --model {spec.name}` once, or start the "
+            "server with --download-weights",
+        )
 
 
 # --------------------------------------------------------------------------------------- run limits
 def check_whole_image(width: int, height: int, limit: int, what: str = "image") -> None:
     """Refuse (413) ``hd_strategy=original`` on a picture of more than ``limit`` pixels, naming the other strategies."""
     if width * height > limit:
-        raise WebError(413, f"hd_strategy=original runs the model on the whole {width}x{height} {what} "
-                            f"({width * height:,} pixels), more than this server runs in one piece ({limit:,}): "
-                            "send hd_strategy=crop (fills around each hole) or resize (downscales the picture)",
-                       max_run_pixels=limit)
+        raise WebError(
+            413,
+            f"hd_strategy=original runs the model on the whole {width}x{height} {what} "
+            f"({width * height:,} pixels), more than this server runs in one piece ({limit:,}): "
+            "send hd_strategy=crop (fills around each hole) or resize (downscales the picture)",
+            max_run_pixels=limit,
+        )
 
 
 def limit_runs(pipe: InpaintPipeline, limit: int) -> InpaintPipeline:
@@ -197,10 +222,13 @@ def limit_runs(pipe: InpaintPipeline, limit: int) -> InpaintPipeline:
     def check_input(module: torch.nn.Module, args: tuple[object, ...]) -> None:
         height, width = args[0].shape[-2:]
         if max(height - slack, 0) * max(width - slack, 0) > limit:
-            raise WebError(413, f"{pipe.name} would run on a {width}x{height} region in one piece "
-                                f"({width * height:,} pixels), more than this server's limit of {limit:,}: "
-                                "send hd_strategy=resize (downscales the picture), or smaller holes with crop",
-                           max_run_pixels=limit)
+            raise WebError(
+                413,
+                f"{pipe.name} would run on a {width}x{height} region in one piece "
+                f"({width * height:,} pixels), more than this server's limit of {limit:,}: "
+                "send hd_strategy=resize (downscales the picture), or smaller holes with crop",
+                max_run_pixels=limit,
+            )
 
     pipe.model.register_forward_pre_hook(check_input)
     step = pipe.postprocess
@@ -210,10 +238,13 @@ def limit_runs(pipe: InpaintPipeline, limit: int) -> InpaintPipeline:
         def limited(pred: object, rgb: np.ndarray, hole: np.ndarray) -> object:
             height, width = rgb.shape[:2]
             if width * height > post_limit:
-                raise WebError(413, f"{pipe.name}'s post-processing would run on a {width}x{height} region "
-                                    f"({width * height:,} pixels), more than this server's limit of "
-                                    f"{post_limit:,}: send hd_strategy=crop with smaller holes, or a smaller picture",
-                               max_run_pixels=limit)
+                raise WebError(
+                    413,
+                    f"{pipe.name}'s post-processing would run on a {width}x{height} region "
+                    f"({width * height:,} pixels), more than this server's limit of "
+                    f"{post_limit:,}: send hd_strategy=crop with smaller holes, or a smaller picture",
+                    max_run_pixels=limit,
+                )
             return step(pred, rgb, hole)
 
         pipe.postprocess = limited

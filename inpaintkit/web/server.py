@@ -36,9 +36,9 @@ from pathlib import Path
 
 import numpy as np
 from fastapi import FastAPI, Request
-from fastapi_offline import FastAPIOffline
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 from PIL import Image, ImageOps
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
@@ -49,8 +49,17 @@ from ..pipelines.diverse import DiversePipeline
 from ..pipelines.inpaint import HD_STRATEGIES, InpaintPipeline
 from ..types import InpaintKitError, InpaintResult, InputError, UnknownModelError, WeightsError
 from ._guard import LOCAL_HOSTS, Guard
-from ._http import (FormField, WebError, check_length, open_image, openapi_form, parse_multipart, read_body,
-                    read_fields, upright_size)
+from ._http import (
+    FormField,
+    WebError,
+    check_length,
+    open_image,
+    openapi_form,
+    parse_multipart,
+    read_body,
+    read_fields,
+    upright_size,
+)
 from ._work import DEFAULT_MAX_RUN_PIXELS, ModelCache, WorkQueue, check_whole_image
 
 log = logging.getLogger(__name__)
@@ -107,9 +116,17 @@ class ServerInfo(BaseModel):
     queue_size: int
 
 
-def create_app(*, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES, max_pixels: int | None = None,
-               max_run_pixels: int | None = None, queue_size: int = 4, models_allowed: Sequence[str] | None = None,
-               device: str = "cpu", allow_downloads: bool = False, allowed_hosts: Sequence[str] = ()) -> FastAPI:
+def create_app(
+    *,
+    max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
+    max_pixels: int | None = None,
+    max_run_pixels: int | None = None,
+    queue_size: int = 4,
+    models_allowed: Sequence[str] | None = None,
+    device: str = "cpu",
+    allow_downloads: bool = False,
+    allowed_hosts: Sequence[str] = (),
+) -> FastAPI:
     """Build the web app.
 
     Args:
@@ -135,36 +152,61 @@ def create_app(*, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES, max_pixels: 
     if isinstance(allowed_hosts, str):
         raise InputError(f"allowed_hosts must be a list of host names, got the string {allowed_hosts!r}")
     queue = WorkQueue(queue_size)
-    cache = ModelCache(models_allowed, max_pixels=pixel_limit, max_run_pixels=run_limit, device=device,
-                       allow_downloads=allow_downloads)
+    cache = ModelCache(
+        models_allowed, max_pixels=pixel_limit, max_run_pixels=run_limit, device=device, allow_downloads=allow_downloads
+    )
     common = _common_fields(cache)
     inpaint_fields = (
         FormField("image", "file", "the picture (PNG, JPEG, WebP, BMP, TIFF)"),
         FormField("mask", "file", "the hole, same size as the image: white / non-zero or alpha > 0 = hole"),
         *common,
         FormField("dilate", "integer", "grow the hole by this many pixels first", 0, minimum=0, maximum=256),
-        FormField("feather", "integer", "blend the fill into its surroundings over this many pixels", 0,
-                  minimum=0, maximum=256),
+        FormField(
+            "feather",
+            "integer",
+            "blend the fill into its surroundings over this many pixels",
+            0,
+            minimum=0,
+            maximum=256,
+        ),
         FormField("resize_mask", "boolean", "resize a mask of another size to the image (nearest)", False),
-        FormField("samples", "integer", "completions to draw, for models that give several (others give one)",
-                  4, minimum=1, maximum=MAX_SAMPLES),
-        FormField("seed", "integer", "seed of the samples (the same seed gives the same samples)", 0,
-                  minimum=0, maximum=2**31 - 1),
+        FormField(
+            "samples",
+            "integer",
+            "completions to draw, for models that give several (others give one)",
+            4,
+            minimum=1,
+            maximum=MAX_SAMPLES,
+        ),
+        FormField(
+            "seed",
+            "integer",
+            "seed of the samples (the same seed gives the same samples)",
+            0,
+            minimum=0,
+            maximum=2**31 - 1,
+        ),
     )
     outpaint_fields = (
         FormField("image", "file", "the picture (PNG, JPEG, WebP, BMP, TIFF)"),
-        *(FormField(side, "integer", f"pixels to add on the {side}", 0, minimum=0, maximum=MAX_BORDER)
-          for side in ("left", "right", "top", "bottom")),
+        *(
+            FormField(side, "integer", f"pixels to add on the {side}", 0, minimum=0, maximum=MAX_BORDER)
+            for side in ("left", "right", "top", "bottom")
+        ),
         *common,
     )
 
     # FastAPIOffline serves the /docs and /redoc pages' scripts from the package instead of a CDN.
-    app = FastAPIOffline(title="inpaintkit", version=__version__,
-                         description="Remove objects from photos and extend them, with any registered model.")
+    app = FastAPIOffline(
+        title="inpaintkit",
+        version=__version__,
+        description="Remove objects from photos and extend them, with any registered model.",
+    )
     app.add_exception_handler(WebError, lambda request, err: err.response())
     app.add_exception_handler(InpaintKitError, lambda request, err: _library_error(err).response())
-    app.add_exception_handler(HTTPException, lambda request, err: WebError(err.status_code, str(err.detail),
-                                                                           headers=err.headers).response())
+    app.add_exception_handler(
+        HTTPException, lambda request, err: WebError(err.status_code, str(err.detail), headers=err.headers).response()
+    )
     app.add_middleware(Guard, hosts=allowed_hosts)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     page = (STATIC / "index.html").read_text(encoding="utf-8")
@@ -176,16 +218,27 @@ def create_app(*, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES, max_pixels: 
 
     @app.get("/api/info", response_model=ServerInfo, summary="limits, HD strategies and the default model")
     def info() -> ServerInfo:
-        return ServerInfo(version=__version__, default_model=cache.default, hd_strategies=list(HD_STRATEGIES),
-                          max_upload_bytes=max_upload_bytes, max_pixels=pixel_limit, max_run_pixels=run_limit,
-                          queue_size=queue.size)
+        return ServerInfo(
+            version=__version__,
+            default_model=cache.default,
+            hd_strategies=list(HD_STRATEGIES),
+            max_upload_bytes=max_upload_bytes,
+            max_pixels=pixel_limit,
+            max_run_pixels=run_limit,
+            queue_size=queue.size,
+        )
 
     @app.get("/api/models", response_model=list[ModelInfo], summary="the offered models")
     def models() -> list[dict[str, object]]:
         return cache.describe()
 
-    @app.post("/api/inpaint", response_class=Response, responses={200: _INPAINT_OK, **errors},
-              openapi_extra=openapi_form(inpaint_fields), summary="fill the holes of a picture")
+    @app.post(
+        "/api/inpaint",
+        response_class=Response,
+        responses={200: _INPAINT_OK, **errors},
+        openapi_extra=openapi_form(inpaint_fields),
+        summary="fill the holes of a picture",
+    )
     async def inpaint(request: Request) -> Response:
         check_length(request, max_upload_bytes)  # an oversize upload is refused without waiting for a place
         async with queue.admit():
@@ -195,25 +248,38 @@ def create_app(*, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES, max_pixels: 
             mask = open_image(form["mask"], "mask", pixel_limit)
             (width, height), (mask_width, mask_height) = upright_size(image), upright_size(mask)
             if not form["resize_mask"] and (mask_width, mask_height) != (width, height):
-                raise WebError(422, f"mask is {mask_width}x{mask_height} but image is {width}x{height}; send a "
-                                    "mask of the image's size, or resize_mask=true", image_size=[width, height],
-                               mask_size=[mask_width, mask_height])
+                raise WebError(
+                    422,
+                    f"mask is {mask_width}x{mask_height} but image is {width}x{height}; send a "
+                    "mask of the image's size, or resize_mask=true",
+                    image_size=[width, height],
+                    mask_size=[mask_width, mask_height],
+                )
             if form["hd_strategy"] == "original":
                 check_whole_image(width, height, run_limit)
             options = {key: form[key] for key in ("hd_strategy", "dilate", "feather", "resize_mask")}
             if spec.gives_several:
                 if form["samples"] * width * height > pixel_limit:
-                    raise WebError(413, f"{form['samples']} samples of a {width}x{height} picture make more than "
-                                        f"the limit of {pixel_limit:,} pixels in one answer; ask fewer samples",
-                                   max_pixels=pixel_limit)
-                body = await queue.run(_samples_job, cache, form["model"], image, mask, form["samples"],
-                                       form["seed"], options)
+                    raise WebError(
+                        413,
+                        f"{form['samples']} samples of a {width}x{height} picture make more than "
+                        f"the limit of {pixel_limit:,} pixels in one answer; ask fewer samples",
+                        max_pixels=pixel_limit,
+                    )
+                body = await queue.run(
+                    _samples_job, cache, form["model"], image, mask, form["samples"], form["seed"], options
+                )
                 return JSONResponse(body.model_dump(), headers={"Cache-Control": "no-store"})
             png, result = await queue.run(_inpaint_job, cache, form["model"], image, mask, options)
         return _png_response(png, result)
 
-    @app.post("/api/outpaint", response_class=Response, responses={200: _PNG, **errors},
-              openapi_extra=openapi_form(outpaint_fields), summary="extend a picture on chosen sides")
+    @app.post(
+        "/api/outpaint",
+        response_class=Response,
+        responses={200: _PNG, **errors},
+        openapi_extra=openapi_form(outpaint_fields),
+        summary="extend a picture on chosen sides",
+    )
     async def outpaint(request: Request) -> Response:
         check_length(request, max_upload_bytes)  # an oversize upload is refused without waiting for a place
         async with queue.admit():
@@ -240,25 +306,45 @@ def create_app(*, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES, max_pixels: 
 def _common_fields(cache: ModelCache) -> tuple[FormField, ...]:
     return (
         FormField("model", "string", f"registered model name, one of {', '.join(cache.specs)}", cache.default),
-        FormField("hd_strategy", "string", "large pictures: crops around each hole, downscaled, or whole",
-                  "crop", choices=HD_STRATEGIES),
+        FormField(
+            "hd_strategy",
+            "string",
+            "large pictures: crops around each hole, downscaled, or whole",
+            "crop",
+            choices=HD_STRATEGIES,
+        ),
     )
 
 
-_PNG = {"description": "the completed picture as PNG",
-        "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}},
-        "headers": {name: {"description": text, "schema": {"type": "string"}} for name, text in (
+_PNG = {
+    "description": "the completed picture as PNG",
+    "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}},
+    "headers": {
+        name: {"description": text, "schema": {"type": "string"}}
+        for name, text in (
             ("X-Inpaint-Model", "the model that ran"),
             ("X-Inpaint-Strategy", "the HD strategy that ran (original, resize or crop)"),
             ("X-Inpaint-Seconds", "wall time of the inpainting call"),
-            ("X-Inpaint-Warnings", "JSON list of notes (empty mask, orientation applied, ...)"))}}
-_INPAINT_OK = {**_PNG, "model": SamplesBody,
-               "description": "the completed picture as PNG; JSON (SamplesBody) for a model that gives several"}
-_ERRORS = {400: "a Host this server does not answer to", 403: "a POST from another site (Origin)",
-           404: "unknown model (the answer lists the offered ones)", 409: "the model cannot run on this server",
-           413: "upload or pixel limit exceeded", 415: "not multipart/form-data, or a file that is not an image",
-           422: "a missing or invalid field, or a mask of another size", 500: "the model run failed",
-           503: "busy: the queue is full, retry"}
+            ("X-Inpaint-Warnings", "JSON list of notes (empty mask, orientation applied, ...)"),
+        )
+    },
+}
+_INPAINT_OK = {
+    **_PNG,
+    "model": SamplesBody,
+    "description": "the completed picture as PNG; JSON (SamplesBody) for a model that gives several",
+}
+_ERRORS = {
+    400: "a Host this server does not answer to",
+    403: "a POST from another site (Origin)",
+    404: "unknown model (the answer lists the offered ones)",
+    409: "the model cannot run on this server",
+    413: "upload or pixel limit exceeded",
+    415: "not multipart/form-data, or a file that is not an image",
+    422: "a missing or invalid field, or a mask of another size",
+    500: "the model run failed",
+    503: "busy: the queue is full, retry",
+}
 
 
 async def _read_form(request: Request, fields: tuple[FormField, ...], limit: int) -> dict[str, object]:
@@ -283,27 +369,41 @@ def _decoded(image: Image.Image, what: str) -> Image.Image:
     return image
 
 
-def _inpaint_job(cache: ModelCache, model: str, image: Image.Image, mask: Image.Image,
-                 options: dict[str, object]) -> tuple[bytes, InpaintResult]:
+def _inpaint_job(
+    cache: ModelCache, model: str, image: Image.Image, mask: Image.Image, options: dict[str, object]
+) -> tuple[bytes, InpaintResult]:
     pipe = cache.pipeline(model)
     result = pipe(_decoded(image, "image"), _decoded(mask, "mask"), **options)
     return _encode_png(result.image), result
 
 
-def _samples_job(cache: ModelCache, model: str, image: Image.Image, mask: Image.Image, count: int, seed: int,
-                 options: dict[str, object]) -> SamplesBody:
+def _samples_job(
+    cache: ModelCache,
+    model: str,
+    image: Image.Image,
+    mask: Image.Image,
+    count: int,
+    seed: int,
+    options: dict[str, object],
+) -> SamplesBody:
     pipe = cache.pipeline(model)
     if not isinstance(pipe, DiversePipeline):
         raise InputError(f"{model} gives one completion per input; it cannot draw samples")
     results = pipe.generate(_decoded(image, "image"), _decoded(mask, "mask"), count, seed=seed, **options)
     first = results[0]
-    return SamplesBody(model=first.model, seed=seed, strategy=first.strategy,
-                       seconds=sum(r.seconds for r in results), warnings=first.warnings,
-                       images=[base64.b64encode(_encode_png(r.image)).decode("ascii") for r in results])
+    return SamplesBody(
+        model=first.model,
+        seed=seed,
+        strategy=first.strategy,
+        seconds=sum(r.seconds for r in results),
+        warnings=first.warnings,
+        images=[base64.b64encode(_encode_png(r.image)).decode("ascii") for r in results],
+    )
 
 
-def _outpaint_job(cache: ModelCache, model: str, image: Image.Image, borders: tuple[int, int, int, int],
-                  hd_strategy: str) -> tuple[bytes, InpaintResult]:
+def _outpaint_job(
+    cache: ModelCache, model: str, image: Image.Image, borders: tuple[int, int, int, int], hd_strategy: str
+) -> tuple[bytes, InpaintResult]:
     pipe: InpaintPipeline = cache.pipeline(model)
     upright = ImageOps.exif_transpose(_decoded(image, "image"))
     if upright.mode not in _PIL_MODES:
@@ -351,11 +451,12 @@ def serve(host: str = "127.0.0.1", port: int = 8080, *, log_level: str = "info",
         hosts.append(host)
     app = create_app(allowed_hosts=hosts, **app_options)
     if not _is_loopback(host):
-        log.warning("listening on %s: anyone who can reach this address can use the server (no authentication)",
-                    host)
+        log.warning("listening on %s: anyone who can reach this address can use the server (no authentication)", host)
     if host in _WILDCARDS:
-        log.warning("requests must name %s as Host; add the names clients use with --allow-host NAME",
-                    ", ".join([*LOCAL_HOSTS, *hosts]))
+        log.warning(
+            "requests must name %s as Host; add the names clients use with --allow-host NAME",
+            ", ".join([*LOCAL_HOSTS, *hosts]),
+        )
     uvicorn.run(app, host=host, port=port, log_level=log_level)
 
 

@@ -84,8 +84,9 @@ def generator_for(model: Any, arch: str, objective: str, trains: str) -> object:
     """
     found, generator = generator_config(model)
     if found != arch:
-        raise InputError(f"model.preset {model.preset!r} is a {found} network; "
-                         f"the {objective} objective trains {trains}")
+        raise InputError(
+            f"model.preset {model.preset!r} is a {found} network; the {objective} objective trains {trains}"
+        )
     return generator
 
 

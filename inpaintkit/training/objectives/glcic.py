@@ -48,11 +48,14 @@ class GlcicLossConfig:
         if not self.alpha >= 0:
             raise InputError(f"objective.alpha must be >= 0, got {self.alpha}")
         if self.image_size < 64 or self.image_size % 64:
-            raise InputError(f"objective.image_size must be a multiple of 64 (six stride-2 convolutions), "
-                             f"got {self.image_size}")  # fmt: skip
+            raise InputError(
+                f"objective.image_size must be a multiple of 64 (six stride-2 convolutions), got {self.image_size}"
+            )
         if self.local_size < 32 or self.local_size % 32 or self.local_size > self.image_size:
-            raise InputError(f"objective.local_size must be a multiple of 32 and at most image_size "
-                             f"({self.image_size}), got {self.local_size}")  # fmt: skip
+            raise InputError(
+                f"objective.local_size must be a multiple of 32 and at most image_size "
+                f"({self.image_size}), got {self.local_size}"
+            )
         if self.discriminator_width < 1:
             raise InputError(f"objective.discriminator_width must be >= 1, got {self.discriminator_width}")
 
@@ -106,8 +109,9 @@ class GlcicObjective(ThreePhaseObjective):
         self.config = config or GlcicLossConfig()
         self.alpha = self.config.alpha
         self.generator = glcic.GlcicCompletionNet(generator_config)
-        self.discriminator = glcic.GlcicDiscriminator(self.config.discriminator_width, self.config.image_size,
-                                                      self.config.local_size)  # fmt: skip
+        self.discriminator = glcic.GlcicDiscriminator(
+            self.config.discriminator_width, self.config.image_size, self.config.local_size
+        )
 
     def fake_image(self, pred: Tensor, image: Tensor, mask: Tensor) -> Tensor:
         """The completed image: ``pred`` in the hole, ``image`` elsewhere."""
@@ -117,8 +121,10 @@ class GlcicObjective(ThreePhaseObjective):
         """Global view of ``images`` plus the patch around each hole -> logits ``(B,)``."""
         size = self.config.image_size
         if tuple(images.shape[-2:]) != (size, size):
-            raise InputError(f"objective.image_size is {size} but the training images are "
-                             f"{images.shape[-2]}x{images.shape[-1]}; set it to data.crop_size")  # fmt: skip
+            raise InputError(
+                f"objective.image_size is {size} but the training images are "
+                f"{images.shape[-2]}x{images.shape[-1]}; set it to data.crop_size"
+            )
         local = self.config.local_size
         return self.discriminator(images, crop_patches(images, hole_patch_corners(mask, local), local))
 

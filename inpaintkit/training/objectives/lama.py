@@ -93,8 +93,7 @@ class LamaLossConfig:
 
 
 #: Perceptual terms: config weight key -> (backbone name, config key of its local file).
-_PERCEPTUAL = {"perceptual_hrf": ("ade20k-resnet50dilated", "hrf_weights"),
-               "perceptual_vgg": ("vgg19", "vgg_weights")}  # fmt: skip
+_PERCEPTUAL = {"perceptual_hrf": ("ade20k-resnet50dilated", "hrf_weights"), "perceptual_vgg": ("vgg19", "vgg_weights")}
 
 
 class LamaObjective(Objective):
@@ -117,11 +116,12 @@ class LamaObjective(Objective):
         self.config = config or LamaLossConfig()
         self.generator = lama.LamaGenerator(generator_config)
         self.discriminator = NLayerDiscriminator(
-            input_nc=3, ndf=self.config.discriminator_ndf, n_layers=self.config.discriminator_layers)
+            input_nc=3, ndf=self.config.discriminator_ndf, n_layers=self.config.discriminator_layers
+        )
         self.discriminator_loss = DiscriminatorAdversarialLoss(self.config.r1, self.config.mask_as_fake_target)
-        self.perceptual = nn.ModuleDict({
-            key: _perceptual(self.config, key, progress) for key in _PERCEPTUAL if getattr(self.config, key) > 0
-        })  # fmt: skip
+        self.perceptual = nn.ModuleDict(
+            {key: _perceptual(self.config, key, progress) for key in _PERCEPTUAL if getattr(self.config, key) > 0}
+        )
         self._cache: tuple[Tensor, Tensor, Tensor] | None = None
 
     def trainable(self) -> dict[str, nn.Module]:
@@ -208,7 +208,9 @@ def _perceptual(config: LamaLossConfig, key: str, progress: bool) -> PerceptualL
     try:
         backbone = load_backbone(name, getattr(config, path_key) or None, progress=progress)
     except WeightsError as err:
-        raise WeightsError(f"objective.{key}={getattr(config, key):g} needs pretrained weights: {err}; or set "
-                           f"--objective.{path_key}=PATH to a local copy, or turn this loss off with "
-                           f"--objective.{key}=0") from None  # fmt: skip
+        raise WeightsError(
+            f"objective.{key}={getattr(config, key):g} needs pretrained weights: {err}; or set "
+            f"--objective.{path_key}=PATH to a local copy, or turn this loss off with "
+            f"--objective.{key}=0"
+        ) from None
     return PerceptualLoss(backbone)

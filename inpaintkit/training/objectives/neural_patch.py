@@ -112,8 +112,10 @@ class ContentObjective(Objective):
         super().__init__()
         self.config = config or ContentLossConfig()
         if self.config.image_size != generator_config.size:
-            raise InputError(f"objective.image_size ({self.config.image_size}) must equal the content network's "
-                             f"size ({generator_config.size})")  # fmt: skip
+            raise InputError(
+                f"objective.image_size ({self.config.image_size}) must equal the content network's "
+                f"size ({generator_config.size})"
+            )
         self.generator = neural_patch.ContentNetwork(generator_config)
         self.discriminator = neural_patch.ContentDiscriminator(self.config.discriminator_width, generator_config.size)
         self._cache: tuple[Tensor, Tensor, Tensor] | None = None

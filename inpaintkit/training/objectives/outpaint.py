@@ -62,15 +62,18 @@ class OutpaintObjective(ThreePhaseObjective):
         self.config = config or OutpaintLossConfig()
         self.alpha = self.config.alpha
         self.generator = outpaint.OutpaintGenerator(generator_config)
-        self.discriminator = outpaint.OutpaintDiscriminator(self.config.discriminator_width, self.config.image_size,
-                                                            self.config.local_discriminator)  # fmt: skip
+        self.discriminator = outpaint.OutpaintDiscriminator(
+            self.config.discriminator_width, self.config.image_size, self.config.local_discriminator
+        )
 
     def discriminate(self, images: Tensor, mask: Tensor) -> Tensor:
         """Logits ``(B,)`` of whole frames (the mask is not used)."""
         size = self.config.image_size
         if tuple(images.shape[-2:]) != (size, size):
-            raise InputError(f"objective.image_size is {size} but the training images are "
-                             f"{images.shape[-2]}x{images.shape[-1]}; set it to data.crop_size")  # fmt: skip
+            raise InputError(
+                f"objective.image_size is {size} but the training images are "
+                f"{images.shape[-2]}x{images.shape[-1]}; set it to data.crop_size"
+            )
         return self.discriminator(images)
 
 

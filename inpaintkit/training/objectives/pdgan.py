@@ -120,13 +120,15 @@ class PdganObjective(Objective):
         features: the feature space: ``[0,1]`` images -> a list or dict of feature maps.
     """
 
-    def __init__(self, generator_config: pdgan.PdganConfig, config: PdganLossConfig, *, prior: nn.Module,
-                 features: nn.Module) -> None:  # fmt: skip
+    def __init__(
+        self, generator_config: pdgan.PdganConfig, config: PdganLossConfig, *, prior: nn.Module, features: nn.Module
+    ) -> None:
         super().__init__()
         self.config = config
         self.generator = pdgan.PdganGenerator(generator_config).attach_prior(prior)
-        self.discriminator = pdgan.PdganDiscriminator(config.discriminator_ndf, config.discriminator_layers,
-                                                      config.discriminator_scales)  # fmt: skip
+        self.discriminator = pdgan.PdganDiscriminator(
+            config.discriminator_ndf, config.discriminator_layers, config.discriminator_scales
+        )
         self.features = features.eval().requires_grad_(False)
         self._cache: tuple[Tensor, Tensor, Tensor] | None = None
 
@@ -186,11 +188,14 @@ class PdganObjective(Objective):
                 terms["perceptual"] = c.perceptual * SAMPLES * feature_l1(out_features, target)
             if c.diversity > 0:
                 if c.diversity_skip >= len(out_features):
-                    raise InputError(f"objective.diversity_skip={c.diversity_skip} leaves none of the feature "
-                                     f"space's {len(out_features)} maps for the diversity loss")  # fmt: skip
+                    raise InputError(
+                        f"objective.diversity_skip={c.diversity_skip} leaves none of the feature "
+                        f"space's {len(out_features)} maps for the diversity loss"
+                    )
                 halves = [f.chunk(SAMPLES) for f in out_features[c.diversity_skip :]]
-                terms["diversity"] = c.diversity * diversity_loss([h[0] for h in halves], [h[1] for h in halves],
-                                                                  mask, c.diversity_eps)  # fmt: skip
+                terms["diversity"] = c.diversity * diversity_loss(
+                    [h[0] for h in halves], [h[1] for h in halves], mask, c.diversity_eps
+                )
         if c.tv > 0:
             terms["tv"] = c.tv * SAMPLES * hole_tv_loss(masks * out + (1 - masks) * images, masks)
         return terms
@@ -226,9 +231,11 @@ def build_pdgan_objective(model: ModelConfig, objective: Mapping[str, Any], *, p
     except UnknownModelError as err:
         raise UnknownModelError(f"model.overrides.prior: {err}") from None
     except WeightsError as err:
-        raise WeightsError(f"the PD-GAN prior {generator.prior!r} has no weights here: {err}; set "
-                           "--model.overrides.prior_weights=PATH, or another prior with --model.overrides.prior=NAME "
-                           "(e.g. telea, which needs none)") from None  # fmt: skip
+        raise WeightsError(
+            f"the PD-GAN prior {generator.prior!r} has no weights here: {err}; set "
+            "--model.overrides.prior_weights=PATH, or another prior with --model.overrides.prior=NAME "
+            "(e.g. telea, which needs none)"
+        ) from None
     except InpaintKitError as err:
         raise InputError(f"model.overrides.prior: {err}") from None
     log.info("pdgan: prior %s; diversity and perceptual terms on %s", generator.prior, FEATURE_SPACES[config.features])
@@ -241,6 +248,8 @@ def _feature_space(config: PdganLossConfig, progress: bool) -> nn.Module:
     try:
         return load_backbone("vgg19", config.vgg_weights or None, progress=progress)
     except WeightsError as err:
-        raise WeightsError(f"objective.features=vgg19 needs the pretrained VGG-19 weights: {err}; or set "
-                           "--objective.vgg_weights=PATH to a local copy, or use the download-free pixel/gradient "
-                           "pyramid with --objective.features=pyramid (not the paper's feature space)") from None
+        raise WeightsError(
+            f"objective.features=vgg19 needs the pretrained VGG-19 weights: {err}; or set "
+            "--objective.vgg_weights=PATH to a local copy, or use the download-free pixel/gradient "
+            "pyramid with --objective.features=pyramid (not the paper's feature space)"
+        ) from None

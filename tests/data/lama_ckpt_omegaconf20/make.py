@@ -14,8 +14,8 @@ from pathlib import Path
 
 import omegaconf
 import torch
-
 from _official_files import official_hparams, patterned_state
+
 from inpaintkit.models.lama import LamaConfig, LamaGenerator
 
 assert omegaconf.__version__.startswith("2.0."), omegaconf.__version__
@@ -28,8 +28,12 @@ for name in ("pytorch_lightning", "pytorch_lightning.callbacks", "pytorch_lightn
     sys.modules[name] = lightning = types.ModuleType(name)  # callback states are keyed by the class
 lightning.ModelCheckpoint = type("ModelCheckpoint", (), {"__module__": lightning.__name__})
 checkpoint = {
-    "epoch": 39, "global_step": 800000, "pytorch-lightning_version": "1.2.9", "state_dict": state,
+    "epoch": 39,
+    "global_step": 800000,
+    "pytorch-lightning_version": "1.2.9",
+    "state_dict": state,
     "callbacks": {lightning.ModelCheckpoint: {"monitor": "val_ssim_fid100_f1_total_mean", "best_model_score": None}},
-    "hparams_name": "kwargs", "hyper_parameters": hparams,
+    "hparams_name": "kwargs",
+    "hyper_parameters": hparams,
 }
 torch.save(checkpoint, Path(__file__).with_name("best.ckpt"))

@@ -107,7 +107,7 @@ def _build(path: str | os.PathLike, trust: bool, spec: ModelSpec | None = None, 
         raise WeightsError(f"{path} does not fit the {loaded.arch} network it describes: {problems}")
     module = build_architecture(loaded.arch, loaded.config)
     module.load_state_dict(loaded.state_dict, strict=True)
-    if hasattr(module, "attach_prior"):  # PD-GAN: its frozen prior is another registered model
+    if module.needs_prior:  # PD-GAN: its frozen prior is another registered model
         module.attach_prior(_prior(path, module.config.prior, module.config.prior_weights, trust, depth))
     return module
 
@@ -164,23 +164,17 @@ def load(
     """
     module, name = load_model(model, weights=weights, trust=trust, device=device, options=model_options)
     module = _any_size(module)
-    if getattr(module, "gives_several", False):  # PD-GAN: fixed-size, noise-driven; several samples
+    if module.pipeline == "diverse":  # PD-GAN: fixed-size, noise-driven; several samples
         return DiversePipeline(module, name=name, device=device, **pipeline_options)
-    pad = int(getattr(module, "pad_multiple", 1))
-    min_size = int(getattr(module, "min_size", 0))
-    step = (
-        REGISTRY[name].postprocess
-        if name in REGISTRY and REGISTRY[name].postprocess
-        else getattr(module, "postprocess", "")
-    )
-    post = POSTPROCESSORS.get(step) if postprocess else None
+    sizes = module.size_rule()
+    step = REGISTRY[name].postprocess if name in REGISTRY and REGISTRY[name].postprocess else module.postprocess
     return InpaintPipeline(
         _for_inference(module, name, precision, device),
         name=name,
-        pad_multiple=pad,
-        min_size=min_size,
+        pad_multiple=sizes.multiple,
+        min_size=sizes.minimum,
         device=device,
-        postprocess=post,
+        postprocess=POSTPROCESSORS[step] if postprocess and step else None,
         **pipeline_options,
     )
 
@@ -233,13 +227,12 @@ def load_outpainter(
     """
     module, name = load_model(model, weights=weights, trust=trust, device=device)
     module = _any_size(module)
-    pad = int(getattr(module, "pad_multiple", 1))
-    min_size = int(getattr(module, "min_size", 0))
+    sizes = module.size_rule()
     return OutpaintPipeline(
         _for_inference(module, name, precision, device),
         name=name,
-        pad_multiple=pad,
-        min_size=min_size,
+        pad_multiple=sizes.multiple,
+        min_size=sizes.minimum,
         device=device,
         **pipeline_options,
     )

@@ -16,29 +16,12 @@ import torch.nn as nn
 from ._typed import coerce
 from .classical import NavierStokesInpainter, PatchMatchInpainter, TeleaInpainter, patchmatch_available
 from .models import glcic, lama, neural_patch, outpaint, pdgan
+from .models.contract import FAMILIES
 from .types import InputError, UnknownModelError
 from .weights import WEIGHT_SPECS, WeightSpec, cached_path
 
 #: Where the weight files we train and ship with the package live.
 ASSETS_DIR = Path(__file__).parent / "assets"
-
-
-@dataclass(frozen=True)
-class Architecture:
-    """A learned network family: its config dataclass and module class (config -> module)."""
-
-    config_cls: type
-    module_cls: type[nn.Module]
-
-
-#: Learned architectures by the name stored in a weight file's metadata (``arch``).
-ARCHITECTURES: dict[str, Architecture] = {
-    "lama": Architecture(lama.LamaConfig, lama.LamaGenerator),
-    "glcic": Architecture(glcic.GlcicConfig, glcic.GlcicCompletionNet),
-    "outpaint": Architecture(outpaint.OutpaintConfig, outpaint.OutpaintGenerator),
-    "pdgan": Architecture(pdgan.PdganConfig, pdgan.PdganGenerator),
-    "content": Architecture(neural_patch.ContentConfig, neural_patch.ContentNetwork),
-}
 
 
 @dataclass(frozen=True)
@@ -51,7 +34,7 @@ class ModelSpec:
             from a learned network: ``arch``/``config``/``bundled`` describe that network).
         description: one line for ``inpaintkit models``.
         licence: licence of the method's weights (or of the algorithm's implementation).
-        arch: key into :data:`ARCHITECTURES` (learned models only).
+        arch: key into :data:`FAMILIES` (learned models only).
         config: the preset config instance (learned models only).
         weights: where the pretrained weights come from; ``None`` = no published weights.
         bundled: file name under ``inpaintkit/assets/`` of the weights we trained and ship.
@@ -79,8 +62,8 @@ class ModelSpec:
     @property
     def gives_several(self) -> bool:
         """Whether the model draws several different completions of one input (PD-GAN): its
-        network class says so with ``gives_several = True``."""
-        return self.arch is not None and getattr(ARCHITECTURES[self.arch].module_cls, "gives_several", False)
+        network class declares the ``diverse`` pipeline."""
+        return self.arch is not None and FAMILIES[self.arch].module_cls.pipeline == "diverse"
 
     @property
     def bundled_path(self) -> Path | None:
@@ -311,9 +294,9 @@ def build_architecture(arch: str, config: object | dict) -> nn.Module:
         InputError: the dict does not describe a valid config of that family.
     """
     try:
-        entry = ARCHITECTURES[arch]
+        entry = FAMILIES[arch]
     except KeyError:
-        raise UnknownModelError(f"unknown architecture {arch!r}; known: {', '.join(ARCHITECTURES)}") from None
+        raise UnknownModelError(f"unknown architecture {arch!r}; known: {', '.join(FAMILIES)}") from None
     if isinstance(config, dict):
         config = config_from_dict(entry.config_cls, config, arch)
     return entry.module_cls(config)
@@ -358,6 +341,6 @@ def create_model(name: str) -> nn.Module:
     module = build_architecture(spec.arch, spec.config)
     if spec.kind == "optimisation":  # no weights at all: the weight-free feature space of neural-patch
         return spec.factory(module, feature_space="pixel")
-    if hasattr(module, "attach_prior"):  # PD-GAN: its frozen prior is another registered model
+    if module.needs_prior:  # PD-GAN: its frozen prior is another registered model
         module.attach_prior(create_model(spec.config.prior))
     return module

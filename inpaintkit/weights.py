@@ -315,7 +315,7 @@ class LoadedWeights:
     """A weight file's content, ready to build the network it describes.
 
     Attributes:
-        arch: network family (a key of ``registry.ARCHITECTURES``).
+        arch: network family (a key of ``models.contract.FAMILIES``).
         config: keyword arguments of that family's config dataclass.
         state_dict: the network's tensors, named as its ``state_dict()`` names them.
         metadata: string notes (licence, source, training step ...).
@@ -508,7 +508,7 @@ def save_model_file(
 
     Args:
         path: destination (written via a temporary file, then renamed).
-        arch: network family (a key of ``registry.ARCHITECTURES``).
+        arch: network family (a key of ``models.contract.FAMILIES``).
         config: the family's config dataclass instance, or a dict of its fields.
         state_dict: the tensors (copied to contiguous CPU memory).
         metadata: extra string notes (``licence``, ``sha256_source``, ``trained`` ...).

@@ -11,8 +11,11 @@ import torch
 import inpaintkit
 from inpaintkit import registry
 from inpaintkit.api import load_model
+from inpaintkit.classical import POSTPROCESSORS
+from inpaintkit.models.contract import FAMILIES, PIPELINES, Inpainter, SizeRule
 from inpaintkit.pipelines.inpaint import InpaintPipeline
 from inpaintkit.registry import DEFAULT_MODEL, DEFAULT_OUTPAINT_MODEL, REGISTRY, create_model, get_spec, list_models
+from inpaintkit.training.objectives import OBJECTIVES
 from inpaintkit.types import UnknownModelError, WeightsError
 from inpaintkit.weights import save_model_file
 
@@ -139,3 +142,47 @@ def test_every_shipped_weight_file_is_small_loads_and_matches_its_model_card(spe
         out = model(image, mask)
     assert out.shape == image.shape and 0 <= out.min() and out.max() <= 1
     assert registry.DEFAULT_MODEL == "lama-detail" or spec.name != "lama-small"
+
+
+# ------------------------------------------------------------------------------ the explicit contract
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+def test_every_registered_model_declares_the_contract(name):
+    spec = REGISTRY[name]
+    if not spec.available:
+        pytest.skip(f"{name}: optional package missing")
+    with torch.device("meta"):
+        model = create_model(name)
+    assert isinstance(model, Inpainter), type(model)
+    rule = model.size_rule()
+    assert isinstance(rule, SizeRule) and rule.multiple >= 1 and rule.minimum >= 0
+    assert model.pipeline in PIPELINES and isinstance(model.needs_prior, bool)
+    assert model.postprocess == "" or model.postprocess in POSTPROCESSORS
+    assert (model.pipeline == "diverse") == spec.gives_several
+    if spec.arch is not None:
+        assert isinstance(model, FAMILIES[spec.arch].module_cls) or spec.kind == "optimisation"
+
+
+def test_families_are_registered_by_their_model_files():
+    assert set(FAMILIES) == {spec.arch for spec in REGISTRY.values() if spec.arch}
+    for family in FAMILIES.values():
+        assert family.module_cls.__module__ == family.config_cls.__module__  # declared in one model file
+        assert all(isinstance(config, family.config_cls) for config in family.presets.values())
+        assert family.objective in OBJECTIVES
+
+
+def test_a_model_class_without_its_declarations_is_refused():
+    with pytest.raises(TypeError, match="must declare needs_prior, size_rule"):
+
+        class Incomplete(Inpainter):
+            pipeline = "inpaint"
+            postprocess = ""
+
+    with pytest.raises(TypeError, match="pipeline must be one of inpaint, diverse"):
+
+        class Unknown(Inpainter):
+            pipeline = "sideways"
+            postprocess = ""
+            needs_prior = False
+
+            def size_rule(self) -> SizeRule:
+                return SizeRule()

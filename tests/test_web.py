@@ -23,6 +23,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 
 import inpaintkit  # noqa: E402
 from inpaintkit import registry  # noqa: E402
+from inpaintkit.classical._convert import PictureInpainter  # noqa: E402
 from inpaintkit.pipelines.inpaint import InpaintPipeline  # noqa: E402
 from inpaintkit.types import InputError, UnknownModelError  # noqa: E402
 from inpaintkit.web import add_serve_arguments, cmd_serve  # noqa: E402
@@ -340,7 +341,7 @@ def test_missing_mask_is_422(client):
 
 
 # ------------------------------------------------------------------------------------------- queue
-class _Blocking(nn.Module):
+class _Blocking(PictureInpainter):
     """A stand-in model that waits until released, to hold the worker busy."""
 
     def __init__(self, started: threading.Event, release: threading.Event) -> None:
@@ -480,7 +481,7 @@ def test_samples_times_pixels_over_the_pixel_limit_is_413(monkeypatch, tmp_path)
 
 
 # ------------------------------------------------------------------------------------ memory bounds
-class _Recording(nn.Module):
+class _Recording(PictureInpainter):
     """A stand-in model that records the size of every input, returns it unchanged, or raises ``fail``."""
 
     def __init__(self, sizes: list[tuple[int, int]], fail: BaseException | None = None) -> None:

@@ -11,8 +11,8 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
-import torch.nn as nn
 
+from ..models.contract import Inpainter, SizeRule
 from ..types import check_image, check_mask
 
 #: A backend: ``(image (H,W,3) uint8, mask (H,W) uint8 with 255 = hole) -> (H,W,3) uint8``.
@@ -68,8 +68,16 @@ def inpaint_per_item(image: torch.Tensor, mask: torch.Tensor, backend: Backend) 
     return result / 255.0
 
 
-class PictureInpainter(nn.Module):
+class PictureInpainter(Inpainter):
     """A classical method as a module: subclasses fill one ``uint8`` picture in :meth:`_fill`."""
+
+    pipeline = "inpaint"
+    postprocess = ""
+    needs_prior = False
+
+    def size_rule(self) -> SizeRule:
+        """Any size: the methods work on the picture as it is."""
+        return SizeRule()
 
     def _fill(self, picture: np.ndarray, hole: np.ndarray) -> np.ndarray:
         """Fill one picture; see :data:`Backend`."""

@@ -42,6 +42,7 @@ import torch.nn as nn
 from torch import Tensor
 
 from ._layers import StridedConvBranch, check_spatial_size, conv_block, fill_holes
+from .contract import Family, Inpainter, SizeRule, register_family
 
 
 class LayerSpec(NamedTuple):
@@ -124,7 +125,7 @@ PRESETS: dict[str, GlcicConfig] = {
 }
 
 
-class GlcicCompletionNet(nn.Module):
+class GlcicCompletionNet(Inpainter):
     """The GLCIC completion network (generator).
 
     Args:
@@ -139,6 +140,8 @@ class GlcicCompletionNet(nn.Module):
     pad_multiple = 4
     #: The official post-processing, by its name in :data:`inpaintkit.classical.POSTPROCESSORS`.
     postprocess = "telea-seamless-clone"
+    pipeline = "inpaint"
+    needs_prior = False
 
     def __init__(self, config: GlcicConfig) -> None:
         super().__init__()
@@ -167,6 +170,10 @@ class GlcicCompletionNet(nn.Module):
     def min_size(self) -> int:
         """Smallest H and W accepted (one pixel at the quarter-resolution bottleneck)."""
         return self.pad_multiple
+
+    def size_rule(self) -> SizeRule:
+        """Inputs padded to :attr:`pad_multiple`, at least :attr:`min_size` on each side."""
+        return SizeRule(self.pad_multiple, self.min_size)
 
     def forward(self, image: Tensor, mask: Tensor) -> Tensor:
         """Predict the whole frame (not composited).
@@ -222,3 +229,7 @@ class GlcicDiscriminator(nn.Module):
         """One real/fake logit per image from its global view and its local patch."""
         both = torch.cat([self.global_branch(image), self.local_branch(patch)], dim=1)
         return self.fc(both).squeeze(1)
+
+
+#: The family as weight files name it (``arch``), with its presets and training objective.
+FAMILY = register_family(Family("glcic", GlcicConfig, GlcicCompletionNet, PRESETS, objective="glcic"))

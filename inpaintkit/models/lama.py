@@ -50,6 +50,7 @@ from torch import Tensor
 from ..classical.pushpull import pushpull_fill
 from ..types import WeightsError
 from ._layers import check_spatial_size, finish_output, telea_fill
+from .contract import Family, Inpainter, SizeRule, register_family
 
 #: A (local, global) feature pair; either part may be absent.
 Features = tuple[Tensor | None, Tensor | None]
@@ -398,7 +399,7 @@ PRESETS: dict[str, LamaConfig] = {
 }
 
 
-class LamaGenerator(nn.Module):
+class LamaGenerator(Inpainter):
     """The LaMa ``ffc_resnet`` generator.
 
     Args:
@@ -408,6 +409,10 @@ class LamaGenerator(nn.Module):
         image ``(B, 3, H, W)`` in [0, 1], mask ``(B, 1, H, W)`` with 1 = hole -> ``(B, 3, H, W)`` in
         [0, 1]. H and W must be multiples of :attr:`pad_multiple`.
     """
+
+    pipeline = "inpaint"
+    postprocess = ""
+    needs_prior = False
 
     def __init__(self, config: LamaConfig) -> None:
         super().__init__()
@@ -443,6 +448,10 @@ class LamaGenerator(nn.Module):
     def min_size(self) -> int:
         """Smallest H and W accepted (the reflect padding at the bottleneck needs two pixels)."""
         return 2 * self.pad_multiple
+
+    def size_rule(self) -> SizeRule:
+        """Inputs padded to :attr:`pad_multiple`, at least :attr:`min_size` on each side."""
+        return SizeRule(self.pad_multiple, self.min_size)
 
     def forward(self, image: Tensor, mask: Tensor) -> Tensor:
         """Predict the whole frame (not composited).
@@ -633,3 +642,7 @@ def _config_from_state_dict(state_dict: Mapping[str, Tensor]) -> LamaConfig:
             f"{len(unexpected)} unexpected, {len(wrong)} mis-shaped key(s), e.g. '{example}'"
         )
     return config
+
+
+#: The family as weight files name it (``arch``), with its presets and training objective.
+FAMILY = register_family(Family("lama", LamaConfig, LamaGenerator, PRESETS, objective="lama"))

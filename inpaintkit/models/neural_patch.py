@@ -38,6 +38,7 @@ from torch import Tensor
 
 from ..types import InputError
 from ._layers import fill_holes
+from .contract import Family, Inpainter, SizeRule, register_family
 
 #: The Context Encoder's hole colour (its training set's mean pixel), in [0, 1].
 CONTENT_MEAN = (117 / 255, 104 / 255, 123 / 255)
@@ -93,7 +94,7 @@ def _down(in_channels: int, out_channels: int, batch_norm: bool, activation: nn.
     return [nn.Conv2d(in_channels, out_channels, 4, stride=2, padding=1), *norm, activation]
 
 
-class ContentNetwork(nn.Module):
+class ContentNetwork(Inpainter):
     """Encoder - FC bottleneck - decoder predicting the whole frame (see the module docstring).
 
     Args:
@@ -106,6 +107,9 @@ class ContentNetwork(nn.Module):
 
     #: Inputs are not padded to a multiple; they must be exactly ``config.size`` square.
     pad_multiple = 1
+    pipeline = "inpaint"
+    postprocess = ""
+    needs_prior = False
 
     def __init__(self, config: ContentConfig) -> None:
         super().__init__()
@@ -140,6 +144,10 @@ class ContentNetwork(nn.Module):
     def min_size(self) -> int:
         """Smallest H and W accepted: the frame size (a smaller input is padded up to it)."""
         return self.config.size
+
+    def size_rule(self) -> SizeRule:
+        """Only ``config.size`` squares (:func:`~inpaintkit.pipelines.neural_patch.content_alone` fills any size)."""
+        return SizeRule(1, self.config.size, fixed=self.config.size)
 
     def forward(self, image: Tensor, mask: Tensor) -> Tensor:
         """Predict the whole frame (not composited).
@@ -200,3 +208,7 @@ class ContentDiscriminator(nn.Module):
                 f"this discriminator takes {self.size}x{self.size} images, got {image.shape[-2]}x{image.shape[-1]}"
             )
         return self.model(image * 2 - 1).flatten()
+
+
+#: The family as weight files name it (``arch``), with its presets and training objective.
+FAMILY = register_family(Family("content", ContentConfig, ContentNetwork, PRESETS, objective="neural-patch-content"))

@@ -41,6 +41,7 @@ import torch.nn as nn
 from torch import Tensor
 
 from ._layers import StridedConvBranch, check_spatial_size, conv_block, fill_holes, finish_output, telea_fill
+from .contract import Family, Inpainter, SizeRule, register_family
 
 #: Dilations of the middle layers; the paper reports that 1, 1, 2 or 1, 2, 4 fail.
 DILATIONS = (2, 4, 8)
@@ -96,7 +97,7 @@ def visible_mean(image: Tensor, mask: Tensor) -> Tensor:
     return torch.where(count > 0, total / count.clamp(min=1), torch.full_like(total, 0.5))
 
 
-class OutpaintGenerator(nn.Module):
+class OutpaintGenerator(Inpainter):
     """The Sabini & Rusak generator.
 
     Args:
@@ -109,6 +110,9 @@ class OutpaintGenerator(nn.Module):
 
     #: One stride-2 layer: inputs are padded to even sizes.
     pad_multiple = 2
+    pipeline = "inpaint"
+    postprocess = ""
+    needs_prior = False
 
     def __init__(self, config: OutpaintConfig) -> None:
         super().__init__()
@@ -136,6 +140,10 @@ class OutpaintGenerator(nn.Module):
     def min_size(self) -> int:
         """Smallest H and W accepted."""
         return self.pad_multiple
+
+    def size_rule(self) -> SizeRule:
+        """Inputs padded to :attr:`pad_multiple`, at least :attr:`min_size` on each side."""
+        return SizeRule(self.pad_multiple, self.min_size)
 
     def forward(self, image: Tensor, mask: Tensor) -> Tensor:
         """Predict the whole frame (not composited).
@@ -191,3 +199,7 @@ class OutpaintDiscriminator(nn.Module):
             half = image.shape[-1] // 2
             parts += [self.local_branch(image[..., :half]), self.local_branch(image[..., -half:].flip(-1))]
         return self.fc(torch.cat(parts, dim=1)).squeeze(1)
+
+
+#: The family as weight files name it (``arch``), with its presets and training objective.
+FAMILY = register_family(Family("outpaint", OutpaintConfig, OutpaintGenerator, PRESETS, objective="outpaint"))

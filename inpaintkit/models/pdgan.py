@@ -52,6 +52,7 @@ from torch import Tensor
 from torch.nn.utils.parametrizations import spectral_norm
 
 from ..types import InputError
+from .contract import Family, Inpainter, SizeRule, register_family
 
 #: Side of the feature map the linear layer produces.
 BASE_SIZE = 4
@@ -246,7 +247,7 @@ class SPDResBlock(nn.Module):
 
 
 # ---------------------------------------------------------------------------------- generator
-class PdganGenerator(nn.Module):
+class PdganGenerator(Inpainter):
     """The PD-GAN generator with its (attached) frozen prior.
 
     Args:
@@ -257,11 +258,13 @@ class PdganGenerator(nn.Module):
         ``(B, latent_dim)`` -> ``(B, 3, S, S)`` in [0, 1], ``S = config.size``.
     """
 
+    #: Noise-driven: one input has several completions (``inpaintkit.load`` gives it the diverse
+    #: pipeline; the registry and the web app offer samples).
+    pipeline = "diverse"
+    postprocess = ""
+    needs_prior = True
     #: H and W need no padding to a multiple; they must equal :attr:`size` (the pipeline resizes).
     pad_multiple = 1
-    #: Noise-driven: one input has several completions (the registry, ``inpaintkit.load`` and the
-    #: web app read this to offer samples).
-    gives_several = True
 
     def __init__(self, config: PdganConfig) -> None:
         super().__init__()
@@ -278,6 +281,10 @@ class PdganGenerator(nn.Module):
         self.ups = nn.ModuleList(nn.ConvTranspose2d(w, w, 4, stride=2, padding=1) for w in c)
         self.to_rgb = nn.Conv2d(c[-1], 3, 3, padding=1)
         self.__dict__["_prior"] = None
+
+    def size_rule(self) -> SizeRule:
+        """Only ``size x size`` inputs (the diverse pipeline resizes regions to it and back)."""
+        return SizeRule(fixed=self.size)
 
     # -- the prior companion
     @property
@@ -408,3 +415,7 @@ class PdganDiscriminator(nn.Module):
                 x = F.avg_pool2d(x, 3, stride=2, padding=1, count_include_pad=False)
             outputs.append(scale(x))
         return outputs
+
+
+#: The family as weight files name it (``arch``), with its presets and training objective.
+FAMILY = register_family(Family("pdgan", PdganConfig, PdganGenerator, PRESETS, objective="pdgan"))

@@ -44,6 +44,7 @@ from tqdm import tqdm
 
 from ..losses.texture import nearest_patches, neural_patches, texture_energy, tv_energy
 from ..masks import feather as feather_weights
+from ..models.contract import Inpainter, SizeRule
 from ..models.neural_patch import ContentNetwork
 from ..types import InputError
 from .patch_features import load_feature_space
@@ -257,7 +258,7 @@ def _optimise_scale(
 
 
 # ------------------------------------------------------------------------------------- the model
-class NeuralPatchInpainter(nn.Module):
+class NeuralPatchInpainter(Inpainter):
     """Multi-scale neural patch synthesis as a registered model (``forward(image, mask) -> image``).
 
     Args:
@@ -279,6 +280,9 @@ class NeuralPatchInpainter(nn.Module):
     """
 
     pad_multiple = 1
+    pipeline = "inpaint"
+    postprocess = ""
+    needs_prior = False
 
     def __init__(
         self,
@@ -321,6 +325,10 @@ class NeuralPatchInpainter(nn.Module):
         small, small_mask = resize(image, size, "bilinear"), (resize(mask, size, "area") > 0).to(image.dtype)
         with torch.no_grad():
             return self.content(small, small_mask).clamp(0.0, 1.0)
+
+    def size_rule(self) -> SizeRule:
+        """Any size: the content network sees the image resized to its square, the texture stage any size."""
+        return SizeRule()
 
     def forward(self, image: Tensor, mask: Tensor) -> Tensor:
         """Fill the holes; pixels farther than ``config.feather`` px from them are returned unchanged."""

@@ -38,6 +38,7 @@ from ..classical.poisson import clone_known_region
 from ..io import Picture, check_pixel_limit, from_array, read_image
 from ..masks import expand_canvas
 from ..masks.shapes import SIDES, border_pixels
+from ..models.contract import Inpainter, SizeRule
 from ..types import InputError
 from .processing import composite, pad_to_multiple, to_numpy, to_tensor, unpad
 
@@ -201,16 +202,12 @@ def outpaint(
 ) -> OutpaintResult:
     """Extend ``image`` with ``model`` in one call; see :meth:`OutpaintPipeline.__call__`.
 
-    ``model``'s ``pad_multiple`` and ``min_size`` attributes (if any) set the padding. Use
-    :func:`inpaintkit.api.load_outpainter` to get a pipeline for a registered name or weight file.
+    An :class:`~inpaintkit.models.contract.Inpainter`'s size rule sets the padding; any other module
+    is taken to fill any size. Use :func:`inpaintkit.api.load_outpainter` to get a pipeline for a
+    registered name or weight file.
     """
-    pipe = OutpaintPipeline(
-        model,
-        name=name,
-        pad_multiple=int(getattr(model, "pad_multiple", 1)),
-        min_size=int(getattr(model, "min_size", 0)),
-        device=device,
-    )
+    sizes = model.size_rule() if isinstance(model, Inpainter) else SizeRule()
+    pipe = OutpaintPipeline(model, name=name, pad_multiple=sizes.multiple, min_size=sizes.minimum, device=device)
     return pipe(image, left, right, top, bottom, steps=steps, blend=blend)
 
 

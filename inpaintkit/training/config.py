@@ -289,7 +289,7 @@ def generator_config(model: ModelConfig) -> tuple[str, Any]:
     """The trained generator's architecture name and config: the preset with ``model.overrides`` applied.
 
     Returns:
-        ``(arch, config)``: a key of ``registry.ARCHITECTURES`` and an instance of its config class.
+        ``(arch, config)``: a key of ``models.contract.FAMILIES`` and an instance of its config class.
 
     Raises:
         UnknownModelError: unknown preset.

@@ -13,21 +13,15 @@ from inpaintkit import registry
 from inpaintkit.api import load_model
 from inpaintkit.classical import POSTPROCESSORS
 from inpaintkit.models.contract import FAMILIES, PIPELINES, Inpainter, SizeRule
-from inpaintkit.pipelines.inpaint import InpaintPipeline
 from inpaintkit.registry import DEFAULT_MODEL, DEFAULT_OUTPAINT_MODEL, REGISTRY, create_model, get_spec, list_models
 from inpaintkit.training.objectives import OBJECTIVES
 from inpaintkit.types import UnknownModelError, WeightsError
 from inpaintkit.weights import save_model_file
 
-SMALL_ENOUGH_TO_RUN = {"lama-tiny", "lama-small"}
-
 
 def _runnable(name: str) -> torch.nn.Module:
     torch.manual_seed(0)
     return create_model(name).eval()
-
-
-RUNNABLE = sorted(n for n, s in REGISTRY.items() if s.kind == "classical" or n in SMALL_ENOUGH_TO_RUN)
 
 
 def _inputs(h: int = 37, w: int = 53):
@@ -55,47 +49,6 @@ def test_learned_specs_build_on_meta(name):
         model = create_model(name)
     assert model.pad_multiple == {"lama": 8, "glcic": 4, "outpaint": 2, "pdgan": 1, "content": 1}[REGISTRY[name].arch]
     assert sum(p.numel() for p in model.parameters()) > 0
-
-
-@pytest.mark.parametrize("name", RUNNABLE)
-def test_contract_shape_range_known_pixels_determinism(name):
-    model = _runnable(name)
-    pad = getattr(model, "pad_multiple", 1)
-    pipe = InpaintPipeline(model, name=name, pad_multiple=pad, min_size=getattr(model, "min_size", 0))
-    image, mask = _inputs()
-    first = pipe(image, mask).image
-    second = pipe(image, mask).image
-    assert first.shape == image.shape and first.dtype == np.uint8
-    hole = mask > 0
-    assert (first[~hole] == image[~hole]).all()
-    assert (first == second).all()
-
-
-@pytest.mark.parametrize("name", sorted(SMALL_ENOUGH_TO_RUN))
-def test_learned_gradients_reach_every_parameter(name):
-    model = _runnable(name).train()
-    with torch.no_grad():  # a zero-initialised layer (a residual LaMa's head) holds the gradient back
-        for param in model.parameters():  # at step 0 by design; any other value lets it through
-            if not param.any():
-                param.normal_(0, 0.01)
-    image = torch.rand(2, 3, 32, 32)
-    mask = (torch.rand(2, 1, 32, 32) > 0.5).float()
-    model(image, mask).mean().backward()
-    missing = [n for n, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
-    assert missing == []
-
-
-@pytest.mark.parametrize("name", sorted(SMALL_ENOUGH_TO_RUN))
-def test_learned_save_load_round_trip(name, tmp_path):
-    model = _runnable(name)
-    spec = get_spec(name)
-    path = save_model_file(tmp_path / f"{name}.safetensors", spec.arch, spec.config, model.state_dict())
-    loaded, display = load_model(path)
-    image, mask = torch.rand(1, 3, 32, 48), torch.zeros(1, 1, 32, 48)
-    mask[..., 8:20, 8:30] = 1
-    with torch.inference_mode():
-        assert torch.equal(model(image, mask), loaded(image, mask))
-    assert display == str(path)
 
 
 def test_tiny_images_are_padded_up_to_the_networks_minimum(tmp_path):

@@ -88,6 +88,8 @@ class Family:
         module_cls: its :class:`Inpainter` (``module_cls(config)``).
         presets: preset name -> config instance.
         objective: the training objective that trains it (a key of ``training.objectives.OBJECTIVES``).
+        tiny: a config small enough to build and run in a fraction of a second on a CPU (the
+            contract test runs every registered model of the family at this size).
     """
 
     name: str
@@ -95,6 +97,7 @@ class Family:
     module_cls: type[Inpainter]
     presets: Mapping[str, Any]
     objective: str
+    tiny: Any
 
 
 #: Learned families by name (``arch``), filled by the model files as they are imported.
@@ -109,7 +112,8 @@ def register_family(family: Family) -> Family:
     """
     if family.name in FAMILIES and FAMILIES[family.name] != family:
         raise ValueError(f"two families are named {family.name!r}")
-    wrong = [name for name, config in family.presets.items() if not isinstance(config, family.config_cls)]
+    configs = {**family.presets, "tiny": family.tiny}
+    wrong = [name for name, config in configs.items() if not isinstance(config, family.config_cls)]
     if wrong:
         raise ValueError(f"family {family.name}: presets {wrong} are not {family.config_cls.__name__} instances")
     FAMILIES[family.name] = family

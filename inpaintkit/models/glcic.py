@@ -232,4 +232,6 @@ class GlcicDiscriminator(nn.Module):
 
 
 #: The family as weight files name it (``arch``), with its presets and training objective.
-FAMILY = register_family(Family("glcic", GlcicConfig, GlcicCompletionNet, PRESETS, objective="glcic"))
+FAMILY = register_family(
+    Family("glcic", GlcicConfig, GlcicCompletionNet, PRESETS, objective="glcic", tiny=GlcicConfig(width=2))
+)

@@ -645,4 +645,6 @@ def _config_from_state_dict(state_dict: Mapping[str, Tensor]) -> LamaConfig:
 
 
 #: The family as weight files name it (``arch``), with its presets and training objective.
-FAMILY = register_family(Family("lama", LamaConfig, LamaGenerator, PRESETS, objective="lama"))
+FAMILY = register_family(
+    Family("lama", LamaConfig, LamaGenerator, PRESETS, objective="lama", tiny=PRESETS["lama-tiny"])
+)

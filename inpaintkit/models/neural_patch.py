@@ -211,4 +211,13 @@ class ContentDiscriminator(nn.Module):
 
 
 #: The family as weight files name it (``arch``), with its presets and training objective.
-FAMILY = register_family(Family("content", ContentConfig, ContentNetwork, PRESETS, objective="neural-patch-content"))
+FAMILY = register_family(
+    Family(
+        "content",
+        ContentConfig,
+        ContentNetwork,
+        PRESETS,
+        objective="neural-patch-content",
+        tiny=ContentConfig(widths=[4, 4, 8], bottleneck=8, size=32),
+    )
+)

@@ -202,4 +202,13 @@ class OutpaintDiscriminator(nn.Module):
 
 
 #: The family as weight files name it (``arch``), with its presets and training objective.
-FAMILY = register_family(Family("outpaint", OutpaintConfig, OutpaintGenerator, PRESETS, objective="outpaint"))
+FAMILY = register_family(
+    Family(
+        "outpaint",
+        OutpaintConfig,
+        OutpaintGenerator,
+        PRESETS,
+        objective="outpaint",
+        tiny=OutpaintConfig(width=4, prefill="telea", residual=True),
+    )
+)

@@ -418,4 +418,15 @@ class PdganDiscriminator(nn.Module):
 
 
 #: The family as weight files name it (``arch``), with its presets and training objective.
-FAMILY = register_family(Family("pdgan", PdganConfig, PdganGenerator, PRESETS, objective="pdgan"))
+FAMILY = register_family(
+    Family(
+        "pdgan",
+        PdganConfig,
+        PdganGenerator,
+        PRESETS,
+        objective="pdgan",
+        tiny=PdganConfig(
+            channels=[8, 8, 8], hidden=4, hard_iterations=[2, 3, 4], hard_kernels=[3, 3, 3], prior="telea"
+        ),
+    )
+)

@@ -46,31 +46,31 @@ class ToyObjective(Objective):
             nn.Conv2d(3, 4, 4, stride=2, padding=1), nn.LeakyReLU(0.2), nn.Conv2d(4, 1, 3, padding=1)
         )
         self.adversarial, self.r1, self.noise = adversarial, r1, noise
-        self._pred: torch.Tensor | None = None
 
     def trainable(self) -> dict[str, nn.Module]:
         return {"generator": self.generator, "discriminator": self.discriminator}
 
-    def losses(self, net: str, batch: dict[str, torch.Tensor], phase: str) -> dict[str, torch.Tensor]:
-        image, mask = batch["image"], batch["mask"]
+    def generate(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        image = batch["image"]
+        noisy = image + self.noise * torch.randn_like(image) if self.noise else image
+        return self.generator(noisy, batch["mask"])
+
+    def losses(
+        self, net: str, batch: dict[str, torch.Tensor], output: torch.Tensor, phase: str
+    ) -> dict[str, torch.Tensor]:
+        image = batch["image"]
         if net == "generator":
-            noisy = image + self.noise * torch.randn_like(image) if self.noise else image
-            pred = self._pred = self.generator(noisy, mask)
-            terms = {"l1": F.l1_loss(pred, image)}
+            terms = {"l1": F.l1_loss(output, image)}
             if self.adversarial and phase == "joint":
-                terms["adversarial"] = self.adversarial * F.softplus(-self.discriminator(pred)).mean()
+                terms["adversarial"] = self.adversarial * F.softplus(-self.discriminator(output)).mean()
             return terms
-        pred = self._pred.detach() if self._pred is not None else self.generator(image, mask).detach()
         real = image.detach().requires_grad_(self.r1 > 0)
         real_logits = self.discriminator(real)
-        terms = {"adversarial": F.softplus(-real_logits).mean() + F.softplus(self.discriminator(pred)).mean()}
+        terms = {"adversarial": F.softplus(-real_logits).mean() + F.softplus(self.discriminator(output)).mean()}
         if self.r1:
             (grad,) = torch.autograd.grad(real_logits.sum(), real, create_graph=True)
             terms["r1"] = self.r1 * grad.pow(2).flatten(1).sum(1).mean()
         return terms
-
-    def end_step(self) -> None:
-        self._pred = None
 
     def predict(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         return self.generator(image, mask)

@@ -261,8 +261,8 @@ def test_loss_terms_are_the_papers(tmp_path: Path) -> None:
     image, mask = torch.rand(2, 3, 64, 64), torch.zeros(2, 1, 64, 64)
     mask[0, :, 10:30, 20:50], mask[1, :, 40:64, 0:16] = 1, 1
     batch = {"image": image, "mask": mask}
-    terms = objective.losses("generator", batch, "joint")
-    pred = objective.generator(image, mask)
+    pred = objective.generate(batch)
+    terms = objective.losses("generator", batch, pred, "joint")
     completed = mask * pred + (1 - mask) * image
     assert torch.allclose(terms["mse"], ((pred - image) ** 2 * mask).sum() / (3 * mask.sum()))
     corners = [(3, 18), (32, 0)]  # hole centres (19, 34) and (51, 7), 32-px patches kept inside
@@ -270,17 +270,18 @@ def test_loss_terms_are_the_papers(tmp_path: Path) -> None:
     assert torch.allclose(terms["adversarial"], 0.0004 * -torch.log(torch.sigmoid(logits)).mean(), rtol=1e-4)
     sum(terms.values()).backward()
     assert all(p.grad is None for p in objective.discriminator.parameters())  # D frozen for G's terms
-    d_terms = objective.losses("discriminator", batch, "joint")
+    d_terms = objective.losses("discriminator", batch, pred.detach(), "joint")
     real = objective.discriminator(image, crop_patches(image, corners, 32))
     fake = objective.discriminator(completed.detach(), crop_patches(completed.detach(), corners, 32))
     expected = -(torch.log(torch.sigmoid(real)) + torch.log(1 - torch.sigmoid(fake))).mean()
     assert torch.allclose(d_terms["adversarial"], expected, rtol=1e-4)
-    assert objective.losses("discriminator", batch, "completion") == {}
-    assert objective.losses("generator", batch, "discriminator") == {}
+    assert objective.losses("discriminator", batch, pred.detach(), "completion") == {}
+    assert objective.losses("generator", batch, pred, "discriminator") == {}
     with pytest.raises(InputError, match="phases completion, discriminator, joint; got 'warmup'"):
-        objective.losses("generator", batch, "warmup")
+        objective.losses("generator", batch, pred, "warmup")
+    small = {"image": image[..., :32, :32], "mask": mask[..., :32, :32]}
     with pytest.raises(InputError, match="objective.image_size is 64 but the training images are 32x32"):
-        objective.losses("generator", {"image": image[..., :32, :32], "mask": mask[..., :32, :32]}, "joint")
+        objective.losses("generator", small, objective.generate(small), "joint")
     with pytest.raises(InputError, match="is a lama network; the glcic objective trains GLCIC"):
         build_glcic_objective(ModelConfig("lama-tiny"), {})
 

@@ -12,16 +12,24 @@ from inpaintkit.losses import (
     DiscriminatorAdversarialLoss,
     FeatureMatchingLoss,
     GeneratorAdversarialLoss,
+    HingeDiscriminatorLoss,
+    HingeGeneratorLoss,
     MaskedL1Loss,
+    MaskedMSELoss,
     PerceptualLoss,
     discriminator_adversarial_loss,
     feature_matching_loss,
     generator_adversarial_loss,
+    hinge_discriminator_loss,
+    hinge_generator_loss,
     masked_l1_loss,
+    masked_mse,
+    mean_over_scales,
     perceptual_loss,
     r1_penalty,
     resize_mask,
 )
+from inpaintkit.losses.perceptual import as_feature_list
 from inpaintkit.types import InputError
 
 LN2, LN3 = math.log(2.0), math.log(3.0)
@@ -59,12 +67,62 @@ def test_masked_l1_module_matches_function() -> None:
     assert torch.equal(MaskedL1Loss(3.0, 0.5)(pred, target, mask), masked_l1_loss(pred, target, mask, 3.0, 0.5))
 
 
+def test_masked_mse_averages_over_weighted_pixels_and_channels_by_hand() -> None:
+    pred = torch.zeros(1, 2, 2, 2, dtype=torch.float64)
+    pred[:, :, 0, 0], pred[:, 0, 0, 1], pred[:, :, 1, 1] = 1.0, 2.0, 5.0  # (1,1) has weight 0
+    weights = t([[1.0, 10.0], [1.0, 0.0]])
+    target = torch.zeros_like(pred)
+    # weighted errors: (0,0) 1 + 1, (0,1) 10 * 4 + 0, (1,0) 0; over 3 pixels x 2 channels
+    assert masked_mse(pred, target, weights).item() == pytest.approx((2 + 40) / 6)
+    hole = t([[1.0, 1.0], [0.0, 0.0]])  # a {0,1} mask: the plain MSE over the hole's pixels
+    assert masked_mse(pred, target, hole).item() == pytest.approx(pred[..., 0, :].pow(2).mean().item())
+    assert MaskedMSELoss()(pred, target, weights).item() == masked_mse(pred, target, weights).item()
+    assert masked_mse(pred, target, torch.zeros_like(weights)).item() == 0.0  # no hole
+
+
 # ------------------------------------------------------------------------ adversarial
 def test_generator_loss_is_mean_softplus_of_minus_logits() -> None:
     logits = t([[0.0, LN3]])
     expected = (LN2 + math.log(4 / 3)) / 2  # softplus(-0) = ln 2, softplus(-ln 3) = ln(1 + 1/3)
     assert generator_adversarial_loss(logits).item() == pytest.approx(expected)
     assert GeneratorAdversarialLoss()(logits).item() == pytest.approx(expected)
+
+
+def test_non_saturating_losses_are_the_binary_cross_entropies() -> None:
+    """GLCIC / outpainting / Context Encoder write -log D(fake) and -log D(real) - log(1 - D(fake))."""
+    real = torch.tensor([1.5, -0.5, 0.0], dtype=torch.float64)
+    fake = torch.tensor([-2.0, 0.25, 3.0], dtype=torch.float64)
+    d_real, d_fake = torch.sigmoid(real), torch.sigmoid(fake)
+    assert generator_adversarial_loss(fake).item() == pytest.approx(-torch.log(d_fake).mean().item())
+    expected = (-torch.log(d_real) - torch.log(1 - d_fake)).mean().item()
+    assert discriminator_adversarial_loss(real, fake).item() == pytest.approx(expected)
+    bce = torch.nn.functional.binary_cross_entropy_with_logits
+    assert discriminator_adversarial_loss(real, fake).item() == pytest.approx(
+        bce(real, torch.ones_like(real)).item() + bce(fake, torch.zeros_like(fake)).item()
+    )
+
+
+def test_hinge_losses_by_hand() -> None:
+    real = torch.tensor([2.0, 0.5, -1.0, 1.0])  # relu(1 - x): 0, 0.5, 2, 0 -> 0.625
+    fake = torch.tensor([-2.0, 0.0])  # relu(1 + x): 0, 1 -> 0.5; -mean = 1
+    assert hinge_discriminator_loss(real, fake).item() == pytest.approx(0.625 + 0.5)  # batches of any size
+    assert hinge_generator_loss(fake).item() == pytest.approx(1.0)
+    assert HingeDiscriminatorLoss()(real, fake).item() == hinge_discriminator_loss(real, fake).item()
+    assert HingeGeneratorLoss()(fake).item() == hinge_generator_loss(fake).item()
+
+
+def test_mean_over_scales_averages_a_loss_over_discriminator_scales() -> None:
+    real = [torch.tensor([2.0, 0.5]), torch.tensor([-1.0, 1.0])]
+    fake = [torch.tensor([-2.0, 0.0]), torch.tensor([0.5, -0.5])]
+    # scale 0: real 0.25 + fake 0.5; scale 1: real 1 + fake (1.5 + 0.5) / 2 = 1
+    assert mean_over_scales(hinge_discriminator_loss, real, fake).item() == pytest.approx((0.75 + 2.0) / 2)
+    assert mean_over_scales(hinge_generator_loss, fake).item() == pytest.approx((1.0 + 0.0) / 2)
+    with pytest.raises(
+        InputError, match=r"hinge_discriminator_loss needs the same non-zero number of scales .*\[2, 1\]"
+    ):
+        mean_over_scales(hinge_discriminator_loss, real, fake[:1])
+    with pytest.raises(InputError, match="same non-zero number of scales"):
+        mean_over_scales(hinge_generator_loss, [])
 
 
 def test_resize_mask_is_nearest() -> None:
@@ -172,6 +230,13 @@ class TwoTaps(nn.Module):
 
     def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
         return {"a": image, "b": 2 * image}
+
+
+def test_feature_outputs_as_lists() -> None:
+    a, b = torch.zeros(1), torch.ones(1)
+    assert as_feature_list({"x": a, "y": b}) == [a, b] and as_feature_list((a, b)) == [a, b]
+    with pytest.raises(InputError, match="perceptual_loss needs the same non-zero number of feature maps, got 0 and 0"):
+        perceptual_loss([], [])
 
 
 def test_perceptual_module_on_backbone_features() -> None:

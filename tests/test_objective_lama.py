@@ -123,7 +123,7 @@ def test_perceptual_term_with_local_weights(tmp_path: Path) -> None:
         progress=False,
     )
     batch = make_batch(size=32)
-    terms = objective.losses("generator", batch, "joint")
+    terms = objective.losses("generator", batch, objective.generate(batch), "joint")
     assert set(terms) == {"l1_known", "perceptual_hrf"}
     assert torch.isfinite(terms["perceptual_hrf"]) and terms["perceptual_hrf"] > 0
     terms["perceptual_hrf"].backward()
@@ -138,7 +138,7 @@ def test_generator_terms_match_independent_computation() -> None:
     objective = tiny({"l1_hole": 2.0})
     batch = make_batch(size=32)
     image, mask = batch["image"], batch["mask"]
-    terms = objective.losses("generator", batch, "joint")
+    terms = objective.losses("generator", batch, objective.generate(batch), "joint")
     assert set(terms) == {"l1_known", "l1_hole", "adversarial", "feature_matching"}
     with torch.no_grad():  # train-mode BatchNorm: the same batch gives the same outputs
         pred = objective.predict(image, mask)
@@ -164,7 +164,8 @@ def test_one_generator_and_discriminator_step_on_lama_tiny() -> None:
     generator, discriminator = objective.generator, objective.discriminator
     before = {name: p.detach().clone() for name, p in discriminator.named_parameters()}
 
-    g_terms = objective.losses("generator", batch, "joint")
+    pred = objective.generate(batch)
+    g_terms = objective.losses("generator", batch, pred, "joint")
     assert set(g_terms) == {"l1_known", "adversarial", "feature_matching"}
     assert all(torch.isfinite(v) and v.ndim == 0 for v in g_terms.values())
     sum(g_terms.values()).backward()
@@ -173,7 +174,7 @@ def test_one_generator_and_discriminator_step_on_lama_tiny() -> None:
     assert all(p.requires_grad for p in discriminator.parameters())  # ... and unfrozen afterwards
     generator.zero_grad(set_to_none=True)
 
-    d_terms = objective.losses("discriminator", batch, "joint")
+    d_terms = objective.losses("discriminator", batch, pred.detach(), "joint")
     assert set(d_terms) == {"adversarial", "r1"}
     assert all(torch.isfinite(v) for v in d_terms.values()) and d_terms["r1"] > 0
     sum(d_terms.values()).backward()
@@ -181,18 +182,18 @@ def test_one_generator_and_discriminator_step_on_lama_tiny() -> None:
     assert all(p.grad is None for p in generator.parameters())
     torch.optim.Adam(discriminator.parameters(), lr=1e-4).step()
     assert any(not torch.equal(before[n], p) for n, p in discriminator.named_parameters())
-    objective.end_step()
 
 
-def test_discriminator_terms_use_the_cached_prediction_and_mask_labelling() -> None:
+def test_terms_use_the_given_prediction_and_mask_labelling() -> None:
     objective = tiny()
     batch = make_batch(size=32)
     calls = []
     objective.generator.register_forward_hook(lambda *args: calls.append(1))
-    objective.losses("generator", batch, "joint")
-    pred = objective._cache[2].detach()
-    terms = objective.losses("discriminator", batch, "joint")
-    assert len(calls) == 1  # the discriminator step reused the generator step's prediction
+    output = objective.generate(batch)
+    objective.losses("generator", batch, output, "joint")
+    pred = output.detach()
+    terms = objective.losses("discriminator", batch, pred, "joint")
+    assert len(calls) == 1  # only generate() runs the generator: both networks' terms take its output
     real = batch["image"].clone().requires_grad_(True)
     real_logits, _ = objective.discriminator(real)
     fake_logits, _ = objective.discriminator(pred)
@@ -201,27 +202,25 @@ def test_discriminator_terms_use_the_cached_prediction_and_mask_labelling() -> N
     torch.testing.assert_close(
         terms["r1"].detach(), 0.001 * r1_penalty(real_logits, real).detach(), rtol=1e-4, atol=1e-9
     )
-    objective.end_step()
-    objective.losses("discriminator", batch, "joint")
-    assert len(calls) == 2  # after end_step the prediction is made afresh
 
 
 def test_unmasked_fake_labelling_and_no_adversarial() -> None:
     batch = make_batch(size=32)
     plain = tiny({"mask_as_fake_target": False})
-    plain.losses("generator", batch, "joint")
-    terms = plain.losses("discriminator", batch, "joint")
+    pred = plain.generate(batch).detach()
+    terms = plain.losses("discriminator", batch, pred, "joint")
     with torch.no_grad():
         real_logits, _ = plain.discriminator(batch["image"])
-        fake_logits, _ = plain.discriminator(plain._cache[2])
+        fake_logits, _ = plain.discriminator(pred)
     torch.testing.assert_close(
         terms["adversarial"].detach(), discriminator_adversarial_loss(real_logits, fake_logits), rtol=1e-4, atol=1e-6
     )
     off = tiny({"adversarial": 0, "feature_matching": 0, "r1": 0})
-    assert set(off.losses("generator", batch, "joint")) == {"l1_known"}
-    assert off.losses("discriminator", batch, "joint") == {}
+    pred = off.generate(batch)
+    assert set(off.losses("generator", batch, pred, "joint")) == {"l1_known"}
+    assert off.losses("discriminator", batch, pred.detach(), "joint") == {}
     with pytest.raises(InputError, match="not 'critic'"):
-        off.losses("critic", batch, "joint")
+        off.losses("critic", batch, pred, "joint")
 
 
 def test_predict_is_the_raw_generator_output() -> None:

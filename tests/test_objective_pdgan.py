@@ -75,32 +75,32 @@ def test_registered_and_paper_defaults() -> None:
 
 def test_generator_and_discriminator_steps() -> None:
     objective, data = tiny(), batch()
-    terms = objective.losses("generator", data, "joint")
+    out = objective.generate(data)
+    terms = objective.losses("generator", data, out, "joint")
     assert set(terms) == G_TERMS and all(torch.isfinite(v) and v.ndim == 0 for v in terms.values())
     sum(terms.values()).backward()
     assert all(p.grad is None for p in objective.discriminator.parameters())  # D frozen in G's step
     assert all(p.grad is not None for p in objective.generator.parameters())
-    cached = objective._cache[2]
-    assert cached.shape == (4, 3, 32, 32)  # two samples per image
-    assert float((cached[:2] - cached[2:]).detach().abs().amax()) > 0  # from two noise draws
-    d_terms = objective.losses("discriminator", data, "joint")
+    assert out.shape == (4, 3, 32, 32)  # two samples per image
+    assert float((out[:2] - out[2:]).detach().abs().amax()) > 0  # from two noise draws
+    d_terms = objective.losses("discriminator", data, out.detach(), "joint")
     assert set(d_terms) == {"adversarial"} and float(d_terms["adversarial"].detach()) >= 0
-    objective.end_step()
-    assert objective._cache is None
 
 
 def test_zero_weights_leave_terms_out_and_bad_names_are_refused() -> None:
-    terms = tiny({"adversarial": 0, "feature_matching": 0, "tv": 0}).losses("generator", batch(), "joint")
-    assert set(terms) == {"diversity", "perceptual"}
+    objective, data = tiny({"adversarial": 0, "feature_matching": 0, "tv": 0}), batch()
+    out = objective.generate(data)
+    assert set(objective.losses("generator", data, out, "joint")) == {"diversity", "perceptual"}
     with pytest.raises(InputError, match="trains 'generator' and 'discriminator', not 'critic'"):
-        tiny().losses("critic", batch(), "joint")
+        objective.losses("critic", data, out, "joint")
 
 
 def test_tv_term_is_the_completion_tv_summed_over_two_samples() -> None:
     objective, data = tiny({"diversity": 0, "adversarial": 0, "feature_matching": 0, "perceptual": 0}), batch()
-    tv = float(objective.losses("generator", data, "joint")["tv"].detach())
+    out = objective.generate(data)
+    tv = float(objective.losses("generator", data, out, "joint")["tv"].detach())
     image, mask = data["image"], data["mask"]
-    first, second = objective._cache[2].detach().chunk(2)
+    first, second = out.detach().chunk(2)
     by_hand = sum(float(hole_tv_loss(mask * out + (1 - mask) * image, mask)) for out in (first, second))
     assert tv == pytest.approx(0.1 * by_hand, rel=1e-5)
 
@@ -109,8 +109,9 @@ def test_diversity_skips_the_finest_feature_maps_when_asked() -> None:
     data = batch()
     for skip in (0, 2):
         objective = tiny({"adversarial": 0, "feature_matching": 0, "perceptual": 0, "tv": 0, "diversity_skip": skip})
-        term = float(objective.losses("generator", data, "joint")["diversity"].detach())
-        maps = GradientPyramid()(objective._cache[2].detach())[skip:]
+        out = objective.generate(data)
+        term = float(objective.losses("generator", data, out, "joint")["diversity"].detach())
+        maps = GradientPyramid()(out.detach())[skip:]
         mask = data["mask"]
         distance = 0.0
         for level in maps:  # sum over the kept levels of the mean masked difference of the two samples
@@ -119,7 +120,8 @@ def test_diversity_skips_the_finest_feature_maps_when_asked() -> None:
             distance += float(((first - second) * small).abs().mean())
         assert term == pytest.approx(1 / (distance + 1e-5), rel=1e-4)
     with pytest.raises(InputError, match="diversity_skip=4 leaves none of the feature space's 4 maps"):
-        tiny({"diversity_skip": 4}).losses("generator", data, "joint")
+        objective = tiny({"diversity_skip": 4})
+        objective.losses("generator", data, objective.generate(data), "joint")
 
 
 def test_vgg_features_without_weights_stop_with_a_clear_message() -> None:

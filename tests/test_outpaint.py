@@ -169,18 +169,17 @@ def test_loss_terms_are_the_papers() -> None:
     image, mask = torch.rand(2, 3, 32, 32), torch.zeros(2, 1, 32, 32)
     mask[..., :8], mask[..., 24:] = 1, 1
     batch = {"image": image, "mask": mask}
-    # D first (the paper's order): it runs the generator itself, without gradients
-    d_terms = objective.losses("discriminator", batch, "joint")
-    with torch.no_grad():
-        pred = objective.generator(image, mask)
-    real, fake = objective.discriminator(image), objective.discriminator(pred)
+    # D first (the paper's order), then the generator, on the one output of the step
+    pred = objective.generate(batch)
+    d_terms = objective.losses("discriminator", batch, pred.detach(), "joint")
+    real, fake = objective.discriminator(image), objective.discriminator(pred.detach())
     expected = (-torch.log(torch.sigmoid(real)) - torch.log(1 - torch.sigmoid(fake))).mean()
     assert torch.allclose(d_terms["adversarial"], expected, rtol=1e-4)
-    terms = objective.losses("generator", batch, "joint")
+    terms = objective.losses("generator", batch, pred, "joint")
     assert torch.allclose(terms["mse"], ((pred - image) ** 2)[..., mask[0, 0, 0] > 0].mean())
     assert torch.allclose(terms["adversarial"], -0.0004 * torch.log(torch.sigmoid(fake)).mean(), rtol=1e-4)
     with pytest.raises(InputError, match="the outpaint objective trains 'generator' and 'discriminator'"):
-        objective.losses("critic", batch, "joint")
+        objective.losses("critic", batch, pred, "joint")
     with pytest.raises(InputError, match="is a glcic network; the outpaint objective"):
         build_outpaint_objective(ModelConfig("glcic-small"), {})
 

@@ -29,7 +29,7 @@ from inpaintkit.training import EMA, Trainer, export_checkpoint, lr_factor, run_
 from inpaintkit.training._checkpoint import atomic_save, state_digest, write_checkpoint
 from inpaintkit.training.config import ModelConfig, PhaseConfig, ScheduleConfig, TrainConfig, save_config
 from inpaintkit.training.ema import recalibrate_batchnorm
-from inpaintkit.training.export import model_card
+from inpaintkit.training.export import export_state, model_card
 from inpaintkit.training.objectives import OBJECTIVES
 from inpaintkit.training.trainer import code_version, init_generator
 from inpaintkit.types import InpaintKitError, InputError, WeightsError
@@ -613,6 +613,43 @@ def test_phases_update_only_their_networks(tmp_path: Path) -> None:
     assert "generator/adversarial" in terms
 
 
+class RecordingToy(ToyObjective):
+    """The toy objective, noting what the trainer hands to each network's losses."""
+
+    def __init__(self) -> None:
+        super().__init__(ConvGenerator(), adversarial=1.0)
+        self.seen: list[tuple[str, bool, bool]] = []  # (network, output has a graph, output is generate's)
+        self.generated: list[torch.Tensor] = []
+
+    def generate(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        self.generated.append(super().generate(batch))
+        return self.generated[-1]
+
+    def losses(self, net: str, batch: dict, output: torch.Tensor, phase: str) -> dict[str, torch.Tensor]:
+        same = output.data_ptr() == self.generated[-1].data_ptr()
+        self.seen.append((net, output.requires_grad, same))
+        return super().losses(net, batch, output, phase)
+
+
+@pytest.mark.parametrize("order", [("generator", "discriminator"), ("discriminator", "generator")])
+def test_one_generator_output_per_step_detached_for_the_discriminator(tmp_path: Path, order: tuple) -> None:
+    write_images(tmp_path / "data", 2)
+    config = tiny_config(tmp_path / "data", tmp_path / "run")
+    config.schedule.phases = [PhaseConfig("joint", 1, list(order)), PhaseConfig("discriminator", 1, ["discriminator"])]
+    objective = RecordingToy()
+    calls = []
+    objective.generator.register_forward_hook(lambda *args: calls.append(torch.is_grad_enabled()))
+    trainer = Trainer(config, objective)
+    batch = {key: torch.stack([trainer.dataset[i][key] for i in range(2)]) for key in ("image", "mask")}
+    trainer.train_step(batch)
+    assert calls == [True]  # one forward, with gradients, for both networks
+    expected = {"generator": ("generator", True, True), "discriminator": ("discriminator", False, True)}
+    assert objective.seen == [expected[name] for name in order]
+    objective.seen.clear()
+    trainer.train_step(batch)  # a phase without the generator: its forward runs without gradients
+    assert calls == [True, False] and objective.seen == [("discriminator", False, True)]
+
+
 def test_network_names_are_checked(tmp_path: Path) -> None:
     write_images(tmp_path / "data", 2)
     config = tiny_config(tmp_path / "data", tmp_path / "run")
@@ -673,6 +710,20 @@ def test_export_checkpoint_prefers_the_ema_weights(tmp_path: Path) -> None:
         raw.state_dict["model.1.ffc.convl2l.weight"],
         trainer.nets["generator"].state_dict()["model.1.ffc.convl2l.weight"],
     )
+
+
+def test_export_refuses_a_generator_that_does_not_fit_the_recipe(tmp_path: Path) -> None:
+    write_images(tmp_path / "data", 2)
+    trainer = _trainer(tiny_config(tmp_path / "data", tmp_path / "run", steps=1))
+    state = trainer.state_dict()
+    weights = dict(state["ema"])
+    weights.pop("model.1.ffc.convl2l.weight")
+    weights["model.4.extra"] = torch.zeros(1)
+    with pytest.raises(WeightsError) as caught:
+        export_state({**state, "ema": weights}, tmp_path / "g.safetensors")
+    assert str(caught.value).startswith("the trained generator does not match arch 'lama' with config")
+    assert str(caught.value).endswith("missing model.1.ffc.convl2l.weight; unexpected model.4.extra")
+    assert not (tmp_path / "g.safetensors").exists()
 
 
 def test_export_writes_a_model_card_from_the_training_notes(tmp_path: Path, capsys) -> None:

@@ -1,22 +1,35 @@
-"""Non-saturating adversarial loss with the R1 gradient penalty, as LaMa trains with it.
+"""The GAN losses of every objective: non-saturating (with R1, as LaMa trains) and hinge (PD-GAN).
 
-Reference: ``NonSaturatingWithR1`` and ``make_r1_gp`` in ``saicinpainting/training/losses/
+Non-saturating: ``NonSaturatingWithR1`` and ``make_r1_gp`` in ``saicinpainting/training/losses/
 adversarial.py`` of https://github.com/advimman/lama (Apache-2.0); R1 from L. Mescheder et al.,
 "Which Training Methods for GANs do actually Converge?", ICML 2018, arXiv:1801.04406. With logits
-``D(x)`` and ``softplus(t) = log(1 + exp(t))``:
+``D(x)`` and ``softplus(t) = log(1 + exp(t)) = -log(1 - sigmoid(t))``:
 
-* generator: ``mean(softplus(-D(fake)))`` over batch and patches. With LaMa's settings
-  (``mask_as_fake_target`` on, no extra hole weight for the generator) this term is **not** masked.
-* discriminator: ``mean(softplus(-D(real)) + fake_term)`` where ``fake_term = softplus(D(fake))``,
-  or with ``mask_as_fake_target``: ``m * softplus(D(fake)) + (1 - m) * softplus(-D(fake))``, ``m``
-  the hole mask resized to the logit map with nearest-neighbour sampling: patches of the fake image
-  that lie on the known area are labelled *real*. The reference does not multiply this loss by the
-  adversarial weight (that weight scales the generator's term only).
+* generator: ``mean(softplus(-D(fake))) = mean(-log sigmoid(D(fake)))`` over batch and patches, i.e.
+  binary cross-entropy with the target "real" (the ``-log D(G(z))`` form of GLCIC, image outpainting
+  and the Context Encoder). With LaMa's settings (``mask_as_fake_target`` on, no extra hole weight
+  for the generator) this term is **not** masked.
+* discriminator: ``mean(softplus(-D(real)) + fake_term)`` where ``fake_term = softplus(D(fake))``
+  (BCE with real -> 1, fake -> 0: ``-log D(x) - log(1 - D(G(z)))``), or with ``mask_as_fake_target``:
+  ``m * softplus(D(fake)) + (1 - m) * softplus(-D(fake))``, ``m`` the hole mask resized to the logit
+  map with nearest-neighbour sampling: patches of the fake image that lie on the known area are
+  labelled *real*. The reference does not multiply this loss by the adversarial weight (that weight
+  scales the generator's term only).
 * R1: ``mean_over_batch(||grad_x sum(D(x))||_2^2)`` on real images, one squared norm per image
   over all its pixels and channels; the discriminator's loss adds ``r1 * R1``.
+
+Hinge (J. H. Lim and J. C. Ye, "Geometric GAN", arXiv:1705.02894; as PD-GAN trains):
+
+* generator: ``-mean(D(fake))``;
+* discriminator: ``mean(relu(1 - D(real))) + mean(relu(1 + D(fake)))`` (real and fake batches may
+  differ in size).
+
+:func:`mean_over_scales` averages any of them over the outputs of a multi-scale discriminator.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn as nn
@@ -86,6 +99,39 @@ def r1_penalty(real_logits: Tensor, real_images: Tensor) -> Tensor:
     return grad.pow(2).flatten(1).sum(dim=1).mean()
 
 
+def hinge_generator_loss(fake_logits: Tensor) -> Tensor:
+    """Hinge generator loss ``-mean(D(fake))``; any shape -> scalar."""
+    return -fake_logits.mean()
+
+
+def hinge_discriminator_loss(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+    """Hinge discriminator loss ``mean(relu(1 - D(real))) + mean(relu(1 + D(fake)))``; a scalar.
+
+    Shape:
+        real_logits, fake_logits: any shapes (e.g. ``(B, ...)`` and ``(2B, ...)``).
+    """
+    return F.relu(1 - real_logits).mean() + F.relu(1 + fake_logits).mean()
+
+
+def mean_over_scales(loss: Callable[..., Tensor], *per_scale: Sequence[object]) -> Tensor:
+    """``mean over s of loss(per_scale[0][s], per_scale[1][s], ...)``: a loss over a multi-scale discriminator.
+
+    Args:
+        loss: the loss of one scale, e.g. :func:`hinge_discriminator_loss`.
+        per_scale: one sequence per argument of ``loss``, each holding that argument at every scale.
+
+    Returns:
+        A scalar.
+
+    Raises:
+        InputError: sequences of different lengths, or empty ones.
+    """
+    counts = [len(scales) for scales in per_scale]
+    if not counts or min(counts) == 0 or len(set(counts)) > 1:
+        raise InputError(f"{loss.__name__} needs the same non-zero number of scales per input, got {counts}")
+    return torch.stack([loss(*args) for args in zip(*per_scale)]).mean()
+
+
 class GeneratorAdversarialLoss(nn.Module):
     """Module form of :func:`generator_adversarial_loss`."""
 
@@ -116,3 +162,17 @@ class DiscriminatorAdversarialLoss(nn.Module):
         if self.r1 > 0:
             terms["r1"] = self.r1 * r1_penalty(real_logits, real_images)
         return terms
+
+
+class HingeGeneratorLoss(nn.Module):
+    """Module form of :func:`hinge_generator_loss`."""
+
+    def forward(self, fake_logits: Tensor) -> Tensor:
+        return hinge_generator_loss(fake_logits)
+
+
+class HingeDiscriminatorLoss(nn.Module):
+    """Module form of :func:`hinge_discriminator_loss`."""
+
+    def forward(self, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+        return hinge_discriminator_loss(real_logits, fake_logits)

@@ -11,18 +11,18 @@ lists of feature maps; the thin modules run a feature extractor first.
 * :func:`hole_tv_loss`: total variation of an image over the hole grown by one pixel: the mean over
   all positions of ``|x[i+1] - x[i]|`` for neighbour pairs with both pixels in that region, summed
   over the two directions (the authors' normalisation by the whole image).
-* :func:`hinge_generator_loss` / :func:`hinge_discriminator_loss`: hinge GAN losses, averaged over a
-  multi-scale discriminator's scales.
 * :func:`l1_feature_matching`: ``mean over scales of sum over layers of mean|D_l(fake) - D_l(real)|``
   (pix2pixHD as the authors use it; :mod:`.feature_matching` is LaMa's MSE variant).
 * :class:`GradientPyramid`: a fixed feature space (pixels and their horizontal and vertical
   differences at several scales) for the diversity and reconstruction terms when the VGG-19 weights
   are not available. It needs no weights; it measures colour and edge differences, not semantics.
+
+PD-GAN's hinge GAN losses are in :mod:`.adversarial`, with the other GAN losses.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn as nn
@@ -30,15 +30,11 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..types import InputError
-from .adversarial import resize_mask
+from .adversarial import mean_over_scales, resize_mask
+from .perceptual import as_feature_list, check_feature_pairs
 
 #: One discriminator scale's output: ``(logits, intermediate feature maps)``.
 ScaleOutput = tuple[Tensor, Sequence[Tensor]]
-
-
-def _check_pairs(first: Sequence[Tensor], second: Sequence[Tensor], caller: str) -> None:
-    if len(first) != len(second) or not first:
-        raise InputError(f"{caller} needs the same non-zero number of feature maps, got {len(first)} and {len(second)}")
 
 
 def diversity_loss(
@@ -54,7 +50,7 @@ def diversity_loss(
     Returns:
         A scalar ``1 / (sum_l mean|(F_l(a) - F_l(b)) * M_l| + eps)``.
     """
-    _check_pairs(features_a, features_b, "diversity_loss")
+    check_feature_pairs(features_a, features_b, "diversity_loss")
     distance = sum(
         ((a - b) * resize_mask(mask.to(a.dtype), a.shape[-2:])).abs().mean() for a, b in zip(features_a, features_b)
     )
@@ -63,7 +59,7 @@ def diversity_loss(
 
 def feature_l1(pred_features: Sequence[Tensor], target_features: Sequence[Tensor]) -> Tensor:
     """``sum over layers of mean|pred_l - target_l|`` (targets detached); a scalar."""
-    _check_pairs(pred_features, target_features, "feature_l1")
+    check_feature_pairs(pred_features, target_features, "feature_l1")
     return sum((p - t.detach()).abs().mean() for p, t in zip(pred_features, target_features))
 
 
@@ -79,23 +75,9 @@ def hole_tv_loss(image: Tensor, mask: Tensor) -> Tensor:
     return horizontal + ((image[..., 1:, :] - image[..., :-1, :]) * down).abs().mean()
 
 
-def hinge_generator_loss(fake: Sequence[ScaleOutput]) -> Tensor:
-    """``mean over scales of -mean(D(fake))``; a scalar."""
-    return torch.stack([-logits.mean() for logits, _ in fake]).mean()
-
-
-def hinge_discriminator_loss(real: Sequence[ScaleOutput], fake: Sequence[ScaleOutput]) -> Tensor:
-    """``mean over scales of mean(relu(1 - D(real))) + mean(relu(1 + D(fake)))``; a scalar."""
-    if len(real) != len(fake) or not real:
-        raise InputError(f"hinge_discriminator_loss needs as many real as fake scales, got {len(real)} and {len(fake)}")
-    return torch.stack([F.relu(1 - r).mean() + F.relu(1 + f).mean() for (r, _), (f, _) in zip(real, fake)]).mean()
-
-
 def l1_feature_matching(fake: Sequence[ScaleOutput], real: Sequence[ScaleOutput]) -> Tensor:
     """``mean over scales of sum over layers of mean|D_l(fake) - D_l(real)|`` (real detached); a scalar."""
-    if len(real) != len(fake) or not real:
-        raise InputError(f"l1_feature_matching needs as many real as fake scales, got {len(real)} and {len(fake)}")
-    return torch.stack([feature_l1(f, r) for (_, f), (_, r) in zip(fake, real)]).mean()
+    return mean_over_scales(feature_l1, [features for _, features in fake], [features for _, features in real])
 
 
 # ------------------------------------------------------------------------------ feature space
@@ -121,11 +103,6 @@ class GradientPyramid(nn.Module):
             down = F.pad(image[..., 1:, :] - image[..., :-1, :], (0, 0, 0, 1))
             maps.append(torch.cat([image, across, down], dim=1))
         return maps
-
-
-def as_feature_list(features: Sequence[Tensor] | Mapping[str, Tensor]) -> list[Tensor]:
-    """A feature extractor's output (a list, or a dict such as :class:`VGG19Features` returns) as a list."""
-    return list(features.values()) if isinstance(features, Mapping) else list(features)
 
 
 # ----------------------------------------------------------------------------- thin modules
@@ -158,20 +135,6 @@ class HoleTVLoss(nn.Module):
 
     def forward(self, image: Tensor, mask: Tensor) -> Tensor:
         return hole_tv_loss(image, mask)
-
-
-class HingeGeneratorLoss(nn.Module):
-    """Module form of :func:`hinge_generator_loss`."""
-
-    def forward(self, fake: Sequence[ScaleOutput]) -> Tensor:
-        return hinge_generator_loss(fake)
-
-
-class HingeDiscriminatorLoss(nn.Module):
-    """Module form of :func:`hinge_discriminator_loss`."""
-
-    def forward(self, real: Sequence[ScaleOutput], fake: Sequence[ScaleOutput]) -> Tensor:
-        return hinge_discriminator_loss(real, fake)
 
 
 class L1FeatureMatchingLoss(nn.Module):

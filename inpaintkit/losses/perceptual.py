@@ -28,6 +28,17 @@ from ..models.backbones import FrozenBackbone, ResNet50Dilated, VGG19Features
 from ..types import InputError, WeightsError
 
 
+def as_feature_list(features: Sequence[Tensor] | Mapping[str, Tensor]) -> list[Tensor]:
+    """A feature extractor's output (a list, or a dict such as :class:`VGG19Features` returns) as a list."""
+    return list(features.values()) if isinstance(features, Mapping) else list(features)
+
+
+def check_feature_pairs(first: Sequence[Tensor], second: Sequence[Tensor], caller: str) -> None:
+    """Raise :class:`InputError` naming ``caller`` unless both lists hold the same non-zero number of maps."""
+    if len(first) != len(second) or not first:
+        raise InputError(f"{caller} needs the same non-zero number of feature maps, got {len(first)} and {len(second)}")
+
+
 def layer_mse(pred_features: Sequence[Tensor], target_features: Sequence[Tensor], caller: str) -> Tensor:
     """``MSE(pred_l, target_l)`` for each layer ``l`` (targets detached), each averaged over its elements.
 
@@ -39,11 +50,7 @@ def layer_mse(pred_features: Sequence[Tensor], target_features: Sequence[Tensor]
     Returns:
         ``(L,)``, one value per layer.
     """
-    if len(pred_features) != len(target_features) or not pred_features:
-        raise InputError(
-            f"{caller} needs the same non-zero number of feature maps, "
-            f"got {len(pred_features)} and {len(target_features)}"
-        )
+    check_feature_pairs(pred_features, target_features, caller)
     return torch.stack([F.mse_loss(p, t.detach()) for p, t in zip(pred_features, target_features)])
 
 
@@ -77,8 +84,7 @@ class PerceptualLoss(nn.Module):
 
     def features(self, image: Tensor) -> list[Tensor]:
         """The backbone's feature maps of ``image`` as a list."""
-        out = self.backbone(image)
-        return list(out.values()) if isinstance(out, Mapping) else list(out)
+        return as_feature_list(self.backbone(image))
 
     def forward(self, pred: Tensor, target: Tensor) -> Tensor:
         with torch.no_grad():

@@ -7,6 +7,10 @@ over **all** elements (batch, channels, pixels). The term is therefore not norma
 area: a known-only L1 on an image with a 40% hole is 0.6 times the mean error of the known pixels.
 That is the reference's scaling, which the published loss weights (L1 known 10) assume.
 (``inpaintkit.metrics.hole_l1`` is the area-normalised metric.)
+
+:func:`masked_mse` is normalised by area instead: the weighted squared error over the pixels with a
+non-zero weight, as GLCIC, image outpainting (weights = the hole mask) and the Context Encoder
+(weights 1 in the hole, 10 on a band around it) train.
 """
 
 from __future__ import annotations
@@ -37,6 +41,27 @@ def masked_l1_loss(
     return ((pred - target).abs() * weights).mean()
 
 
+def masked_mse(pred: Tensor, target: Tensor, weights: Tensor) -> Tensor:
+    """``sum(weights * (pred - target)^2) / (C * #{pixels with weight > 0})``; 0 when no weight is positive.
+
+    With a {0, 1} hole mask as ``weights`` this is the mean squared error over the hole pixels and
+    every channel.
+
+    Args:
+        pred: predicted images.
+        target: reference images.
+        weights: per-pixel weights >= 0 (broadcast over channels), e.g. the hole mask.
+
+    Returns:
+        A scalar.
+
+    Shape:
+        pred, target ``(B, C, H, W)``; weights ``(B, 1, H, W)``.
+    """
+    count = (weights > 0).to(weights.dtype).sum() * pred.shape[1]
+    return ((pred - target).pow(2) * weights).sum() / count.clamp(min=1)
+
+
 class MaskedL1Loss(nn.Module):
     """Module form of :func:`masked_l1_loss`."""
 
@@ -47,3 +72,10 @@ class MaskedL1Loss(nn.Module):
 
     def forward(self, pred: Tensor, target: Tensor, mask: Tensor) -> Tensor:
         return masked_l1_loss(pred, target, mask, self.weight_known, self.weight_missing)
+
+
+class MaskedMSELoss(nn.Module):
+    """Module form of :func:`masked_mse`."""
+
+    def forward(self, pred: Tensor, target: Tensor, weights: Tensor) -> Tensor:
+        return masked_mse(pred, target, weights)

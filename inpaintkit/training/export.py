@@ -10,12 +10,12 @@ from typing import Any
 
 import torch
 
-from .._typed import parse_section
+from .._state import state_mismatch
 from ..registry import build_architecture
 from ..types import WeightsError
 from ..weights import load_weights, save_model_file
 from ._checkpoint import load_checkpoint
-from .config import TrainConfig, generator_config
+from .config import TrainConfig, generator_config, parse_section
 
 
 def export_state(
@@ -80,14 +80,10 @@ def _weights_line(notes: Mapping[str, Any]) -> str:
 
 def _check_layout(arch: str, config: object, weights: Mapping[str, torch.Tensor]) -> None:
     with torch.device("meta"):
-        expected = {k: tuple(v.shape) for k, v in build_architecture(arch, config).state_dict().items()}
-    found = {k: tuple(v.shape) for k, v in weights.items()}
-    if expected != found:
-        wrong = sorted(set(expected) ^ set(found)) or sorted(k for k in expected if expected[k] != found[k])
-        raise WeightsError(
-            f"the trained generator does not match arch {arch!r} with config {config}: "
-            f"{len(wrong)} keys differ, e.g. {wrong[0]}"
-        )
+        expected = build_architecture(arch, config).state_dict()
+    problems = state_mismatch(expected, weights)
+    if problems:
+        raise WeightsError(f"the trained generator does not match arch {arch!r} with config {config}: {problems}")
 
 
 def model_card(weights: str | Path, *, name: str, evidence: str = "") -> str:

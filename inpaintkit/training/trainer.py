@@ -1,12 +1,14 @@
 """The one training loop: any objective, any number of networks, phases, AMP, EMA, checkpoints, DDP.
 
 A method supplies an *objective* (``training.objectives``): an ``nn.Module`` holding its networks,
-whose ``trainable()`` names the networks that get an optimizer and whose ``losses(net, batch,
-phase)`` returns the named, weighted loss terms for updating one of them. One step of phase ``p``
-updates the networks ``p.train`` in order, each: zero its gradients -> sum its terms -> backward ->
-average the gradients over the ranks -> clip -> optimizer step; then ``objective.end_step()`` and
-the generator's EMA update. Before the EMA generator is validated or saved, its batch-norm statistics
-are measured again for its own weights (``run.bn_recalibrate`` fixed training batches).
+whose ``trainable()`` names the networks that get an optimizer, whose ``generate(batch)`` runs the
+generator and whose ``losses(net, batch, output, phase)`` returns the named, weighted loss terms for
+updating one of them. One step of phase ``p`` runs the generator once (with gradients if ``p``
+trains it), then updates the networks ``p.train`` in order, each: its terms on that output (detached
+for all but the generator) -> zero its gradients -> sum -> backward -> average the gradients over
+the ranks -> clip -> optimizer step; then the generator's EMA update. Before the EMA generator is
+validated or saved, its batch-norm statistics are measured again for its own weights
+(``run.bn_recalibrate`` fixed training batches).
 
 Everything the continuation depends on is in the checkpoint (networks, optimizers, EMA, grad scaler,
 RNG states, step); the learning rates (:func:`lr_factor`) and the sample order (see
@@ -52,7 +54,7 @@ from .config import (
 )
 from .ema import EMA, recalibrate_batchnorm
 from .export import export_state
-from .objectives import OBJECTIVES
+from .objectives import OBJECTIVES, Objective
 
 CHECKPOINT_KEYS = (
     "step",
@@ -85,7 +87,7 @@ class Trainer:
     """
 
     def __init__(
-        self, config: TrainConfig, objective: nn.Module, *, dist: ddp.DistInfo | None = None, command: str = ""
+        self, config: TrainConfig, objective: Objective, *, dist: ddp.DistInfo | None = None, command: str = ""
     ) -> None:
         self.config, self.run = config, config.run
         self.dist = dist or ddp.DistInfo(device=ddp.resolve_device(config.run.device))
@@ -93,7 +95,7 @@ class Trainer:
         self.out_dir = Path(config.run.out_dir)
         self.objective = objective.to(self.device)
         self.nets: dict[str, nn.Module] = dict(objective.trainable())
-        self.generator_name: str = getattr(objective, "generator_name", "generator")
+        self.generator_name = objective.generator_name
         _check_networks(config, self.nets, self.generator_name)
         ddp.broadcast_module(self.objective, self.dist)
 
@@ -202,12 +204,15 @@ class Trainer:
             for group in optimizer.param_groups:
                 group["lr"] = self.config.optim[name].lr * factor
         batch = {key: batch[key].to(self.device, non_blocking=True) for key in ("image", "mask")}
+        with self._autocast(), torch.set_grad_enabled(self.generator_name in phase.train):
+            output = self.objective.generate(batch)  # once per step, for every network's terms
         logged: dict[str, float] = {}
         for name in phase.train:
             net, optimizer, settings = self.nets[name], self.optimizers[name], self.config.optim[name]
             optimizer.zero_grad(set_to_none=True)
-            with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp):
-                terms = self.objective.losses(name, batch, phase.name)
+            given = output if name == self.generator_name else output.detach()
+            with self._autocast():
+                terms = self.objective.losses(name, batch, given, phase.name)
             if not terms:
                 continue
             total = torch.stack([value.float() for value in terms.values()]).sum()
@@ -226,7 +231,6 @@ class Trainer:
             logged.update({f"{name}/{key}": float(value.detach()) for key, value in terms.items()})
             logged[f"{name}/total"] = float(total.detach())
         self.scaler.update()
-        self.objective.end_step()
         if self.ema is not None:
             self.ema.update(self.nets[self.generator_name], self.step)
         for net in self.nets.values():
@@ -414,6 +418,9 @@ class Trainer:
             generator=torch.Generator().manual_seed(self.run.seed),
         )
 
+    def _autocast(self) -> torch.autocast:
+        return torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp)
+
     def _tensorboard(self) -> Any:
         if not self.dist.is_main:
             return None
@@ -494,7 +501,7 @@ def _check_networks(config: TrainConfig, nets: dict[str, nn.Module], generator: 
                 raise InputError(f"schedule.phases.{i}.train: unknown network {name!r}; valid: {', '.join(nets)}")
 
 
-def init_generator(objective: nn.Module, path: str, reset: list[str]) -> dict[str, Any]:
+def init_generator(objective: Objective, path: str, reset: list[str]) -> dict[str, Any]:
     """Load the generator of ``objective`` from the weight file ``path`` (see ``run.init_from``).
 
     Returns:
@@ -506,7 +513,7 @@ def init_generator(objective: nn.Module, path: str, reset: list[str]) -> dict[st
         InputError: a file whose tensors do not match the generator (names or shapes), apart from
             those under the ``reset`` prefixes.
     """
-    generator = dict(objective.trainable())[getattr(objective, "generator_name", "generator")]
+    generator = objective.trainable()[objective.generator_name]
 
     def kept(name: str) -> bool:
         return not any(name.startswith(prefix) for prefix in reset)

@@ -1,18 +1,21 @@
 """Training objectives: one per method, each holding that method's networks and computing its losses.
 
 The trainer knows nothing method-specific. It builds an objective with
-``OBJECTIVES[config.method](config.model, config.objective)``, gives every network of
-:meth:`Objective.trainable` its own optimizer, and for each step of a phase calls
-:meth:`Objective.losses` once per network the phase trains (in the phase's order, on the same
-batch), sums the returned terms, backpropagates, clips and steps that network's optimizer; then it
-calls :meth:`Objective.end_step`. An empty dict of terms means "nothing to update for this network
-in this step" (e.g. LaMa's discriminator when the adversarial weight is 0).
+``OBJECTIVES[config.method](config.model, config.objective)`` and gives every network of
+:meth:`Objective.trainable` its own optimizer. Each step it calls :meth:`Objective.generate` once
+(with gradients when the phase trains the generator), then :meth:`Objective.losses` once per network
+the phase trains, in the phase's order, on the same batch and that same output: as it is for the
+generator, detached for every other network. It sums the returned terms, backpropagates, clips and
+steps that network's optimizer. An empty dict of terms means "nothing to update for this network in
+this step" (e.g. LaMa's discriminator when the adversarial weight is 0). Nothing is kept between
+the calls: no objective caches the generator's output.
 """
 
 from __future__ import annotations
 
 import abc
 import contextlib
+import dataclasses
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -27,7 +30,8 @@ class Objective(nn.Module, abc.ABC):
     """Holds every network of a method as submodules; computes named, already-weighted losses.
 
     Attributes:
-        generator_name: the network whose EMA and weights are exported.
+        generator_name: the network whose output :meth:`generate` makes, and whose EMA and weights
+            are exported.
     """
 
     generator_name: str = "generator"
@@ -36,21 +40,31 @@ class Objective(nn.Module, abc.ABC):
     def trainable(self) -> dict[str, nn.Module]:
         """The networks to optimise by name, e.g. ``{"generator": G, "discriminator": D}``."""
 
+    def generate(self, batch: dict[str, Tensor]) -> Tensor:
+        """The generator's output that this step's losses are computed on (default: :meth:`predict`).
+
+        Args:
+            batch: ``{"image": (B,3,H,W) in [0,1], "mask": (B,1,H,W) in {0,1}, 1 = hole}``.
+
+        Returns:
+            The raw output, e.g. ``(B,3,H,W)`` (PD-GAN: two samples per image, ``(2B,3,H,W)``).
+        """
+        return self.predict(batch["image"], batch["mask"])
+
     @abc.abstractmethod
-    def losses(self, net: str, batch: dict[str, Tensor], phase: str) -> dict[str, Tensor]:
+    def losses(self, net: str, batch: dict[str, Tensor], output: Tensor, phase: str) -> dict[str, Tensor]:
         """Named, weighted loss terms for updating network ``net`` in phase ``phase``.
 
         Args:
             net: a key of :meth:`trainable`.
-            batch: ``{"image": (B,3,H,W) in [0,1], "mask": (B,1,H,W) in {0,1}, 1 = hole}``.
+            batch: as for :meth:`generate`.
+            output: ``generate(batch)`` of this step: with its graph for the generator, detached for
+                any other network (the trainer detaches it).
             phase: name of the current phase of the schedule.
 
         Returns:
             Scalar tensors whose sum is minimised (empty: no update for ``net`` this step).
         """
-
-    def end_step(self) -> None:
-        """Drop anything cached between the :meth:`losses` calls of one step."""
 
     @abc.abstractmethod
     def predict(self, image: Tensor, mask: Tensor) -> Tensor:
@@ -72,6 +86,66 @@ def frozen(module: nn.Module) -> Iterator[None]:
     finally:
         for parameter, flag in flags:
             parameter.requires_grad_(flag)
+
+
+def check_non_negative(section: Any) -> None:
+    """Require every number of an ``objective:`` section (a dataclass) to be >= 0.
+
+    Raises:
+        InputError: naming the first negative (or NaN) field, e.g. ``objective.r1 must be >= 0, got -1``.
+    """
+    for item in dataclasses.fields(section):
+        value = getattr(section, item.name)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and not value >= 0:
+            raise InputError(f"objective.{item.name} must be >= 0, got {value}")
+
+
+class GanObjective(Objective):
+    """A ``generator`` and a ``discriminator``: the networks, :meth:`predict` and the dispatch of :meth:`losses`.
+
+    Subclasses set ``self.generator`` and ``self.discriminator`` and implement
+    :meth:`generator_losses` and :meth:`discriminator_losses`.
+
+    Attributes:
+        method: the method's name in error messages.
+        phases: the phase names the objective knows (empty: any name, all trained alike).
+    """
+
+    generator: nn.Module
+    discriminator: nn.Module
+    method: str = ""
+    phases: tuple[str, ...] = ()
+
+    def trainable(self) -> dict[str, nn.Module]:
+        """``{"generator": ..., "discriminator": ...}``."""
+        return {"generator": self.generator, "discriminator": self.discriminator}
+
+    def predict(self, image: Tensor, mask: Tensor) -> Tensor:
+        """The generator's raw output ``(B, 3, H, W)`` in [0, 1]."""
+        return self.generator(image, mask)
+
+    def losses(self, net: str, batch: dict[str, Tensor], output: Tensor, phase: str) -> dict[str, Tensor]:
+        """:meth:`generator_losses` or :meth:`discriminator_losses` (see :meth:`Objective.losses`).
+
+        Raises:
+            InputError: a phase not in :attr:`phases`, or a network other than the two.
+        """
+        if self.phases and phase not in self.phases:
+            known = f"one phase, {self.phases[0]!r}" if len(self.phases) == 1 else f"phases {', '.join(self.phases)}"
+            raise InputError(f"the {self.method} objective has {known}; got {phase!r}")
+        if net == "generator":
+            return self.generator_losses(batch, output, phase)
+        if net == "discriminator":
+            return self.discriminator_losses(batch, output, phase)
+        raise InputError(f"the {self.method} objective trains 'generator' and 'discriminator', not {net!r}")
+
+    @abc.abstractmethod
+    def generator_losses(self, batch: dict[str, Tensor], output: Tensor, phase: str) -> dict[str, Tensor]:
+        """The generator's terms on its ``output`` (with gradients) of ``batch``."""
+
+    @abc.abstractmethod
+    def discriminator_losses(self, batch: dict[str, Tensor], output: Tensor, phase: str) -> dict[str, Tensor]:
+        """The discriminator's terms on real ``batch["image"]`` and the generator's detached ``output``."""
 
 
 # Imported here, not at the top: these modules subclass Objective, defined above.
@@ -105,4 +179,4 @@ OBJECTIVES: dict[str, Callable[[Any, Mapping[str, Any]], Objective]] = {
     "pdgan": build_pdgan_objective,
 }
 
-__all__ = ["OBJECTIVES", "Objective"]
+__all__ = ["OBJECTIVES", "GanObjective", "Objective"]

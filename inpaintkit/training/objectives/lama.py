@@ -23,18 +23,18 @@ of the fake labelled real (``mask_as_fake_target``), plus ``r1 * R1`` on the rea
 reference this loss is not multiplied by the adversarial weight, and it is skipped (no terms) when
 the adversarial weight is 0.
 
-Deliberate deviation: the discriminator step reuses the prediction of the generator step of the
-same batch (cached until :meth:`LamaObjective.end_step`), i.e. made before the generator's update.
-The reference runs the generator again inside the discriminator step, after that update.
+Deliberate deviation: both steps use the one prediction the trainer makes per step (see
+:mod:`inpaintkit.training.objectives`), i.e. made before the generator's update; the discriminator
+sees it detached. The reference runs the generator again inside the discriminator step, after that
+update.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
-import torch
 import torch.nn as nn
 from torch import Tensor
 
@@ -48,9 +48,9 @@ from ...losses import (
 )
 from ...models import lama
 from ...models.discriminators import NLayerDiscriminator
-from ...types import InputError, WeightsError
+from ...types import WeightsError
 from ..config import ModelConfig, parse_section
-from . import Objective, frozen, generator_for
+from . import GanObjective, check_non_negative, frozen, generator_for
 
 
 @dataclass
@@ -86,17 +86,14 @@ class LamaLossConfig:
     discriminator_layers: int = 4
 
     def __post_init__(self) -> None:
-        for item in fields(self):
-            value = getattr(self, item.name)
-            if isinstance(value, (int, float)) and not isinstance(value, bool) and not value >= 0:
-                raise InputError(f"objective.{item.name} must be >= 0, got {value}")
+        check_non_negative(self)
 
 
 #: Perceptual terms: config weight key -> (backbone name, config key of its local file).
 _PERCEPTUAL = {"perceptual_hrf": ("ade20k-resnet50dilated", "hrf_weights"), "perceptual_vgg": ("vgg19", "vgg_weights")}
 
 
-class LamaObjective(Objective):
+class LamaObjective(GanObjective):
     """LaMa's generator (``ffc_resnet``) and PatchGAN discriminator with their losses.
 
     Args:
@@ -108,6 +105,8 @@ class LamaObjective(Objective):
         WeightsError: a perceptual term has a non-zero weight and its backbone weights are absent
             (the message names the file, its URL, where to put it and the key that turns it off).
     """
+
+    method = "lama"
 
     def __init__(
         self, generator_config: lama.LamaConfig, config: LamaLossConfig | None = None, *, progress: bool = True
@@ -122,38 +121,12 @@ class LamaObjective(Objective):
         self.perceptual = nn.ModuleDict(
             {key: _perceptual(self.config, key, progress) for key in _PERCEPTUAL if getattr(self.config, key) > 0}
         )
-        self._cache: tuple[Tensor, Tensor, Tensor] | None = None
 
-    def trainable(self) -> dict[str, nn.Module]:
-        """``{"generator": ..., "discriminator": ...}``."""
-        return {"generator": self.generator, "discriminator": self.discriminator}
-
-    def losses(self, net: str, batch: dict[str, Tensor], phase: str) -> dict[str, Tensor]:
-        """Weighted terms for ``net`` (every phase trains LaMa the same way).
-
-        Returns:
-            generator: ``l1_known``, ``l1_hole``, ``adversarial``, ``feature_matching``,
-            ``perceptual_hrf``, ``perceptual_vgg`` (zero-weight terms left out);
-            discriminator: ``adversarial`` and ``r1`` (nothing when ``adversarial`` is 0).
-        """
-        if net == "generator":
-            return self._generator_losses(batch["image"], batch["mask"])
-        if net == "discriminator":
-            return self._discriminator_losses(batch["image"], batch["mask"])
-        raise InputError(f"the lama objective trains 'generator' and 'discriminator', not {net!r}")
-
-    def end_step(self) -> None:
-        """Forget the cached prediction."""
-        self._cache = None
-
-    def predict(self, image: Tensor, mask: Tensor) -> Tensor:
-        """The generator's raw output (B,3,H,W) in [0,1]."""
-        return self.generator(image, mask)
-
-    def _generator_losses(self, image: Tensor, mask: Tensor) -> dict[str, Tensor]:
+    def generator_losses(self, batch: dict[str, Tensor], output: Tensor, phase: str) -> dict[str, Tensor]:
+        """``l1_known``, ``l1_hole``, ``adversarial``, ``feature_matching``, ``perceptual_hrf``,
+        ``perceptual_vgg`` (zero-weight terms left out) on the prediction ``output``; every phase alike."""
+        image, mask, pred = batch["image"], batch["mask"], output
         c = self.config
-        pred = self.generator(image, mask)
-        self._cache = (image, mask, pred)
         terms: dict[str, Tensor] = {}
         if c.l1_known > 0:
             terms["l1_known"] = c.l1_known * masked_l1_loss(pred, image, mask, weight_known=1.0, weight_missing=0.0)
@@ -171,17 +144,15 @@ class LamaObjective(Objective):
             terms[key] = getattr(c, key) * loss(pred, image)
         return terms
 
-    def _discriminator_losses(self, image: Tensor, mask: Tensor) -> dict[str, Tensor]:
+    def discriminator_losses(self, batch: dict[str, Tensor], output: Tensor, phase: str) -> dict[str, Tensor]:
+        """``adversarial`` and ``r1`` on real images and the detached prediction ``output`` (nothing
+        when the adversarial weight is 0); every phase alike."""
         if self.config.adversarial == 0:
             return {}
-        if self._cache is not None and self._cache[0] is image and self._cache[1] is mask:
-            pred = self._cache[2].detach()
-        else:  # no generator step on this batch (e.g. a discriminator-only phase)
-            with torch.no_grad():
-                pred = self.generator(image, mask)
+        image, mask = batch["image"], batch["mask"]
         real = image.detach().requires_grad_(self.config.r1 > 0)
         real_logits, _ = self.discriminator(real)
-        fake_logits, _ = self.discriminator(pred)
+        fake_logits, _ = self.discriminator(output)
         return self.discriminator_loss(real_logits, fake_logits, real, mask)
 
 

@@ -11,8 +11,8 @@ with the L2 weighted 10 times on a 4-pixel overlap band; Adam, lr 2e-4, beta1 0.
 * generator ``adversarial``: ``mean(softplus(-D(completed)))`` (non-saturating), where the
   discriminator sees the completed frame (the prediction in the hole, the input elsewhere); its
   parameters are frozen for this term.
-* discriminator ``adversarial``: ``mean(softplus(-D(real)) + softplus(D(completed)))``, unweighted;
-  it reuses the generator's output of the same step when the generator stepped first.
+* discriminator ``adversarial``: ``mean(softplus(-D(real)) + softplus(D(completed)))``, unweighted,
+  on the generator's output of the step (the trainer makes it once; the discriminator sees it detached).
 
 One phase, ``joint``. An adversarial weight of 0 trains the generator on the L2 term alone (the
 discriminator then has nothing to update).
@@ -25,16 +25,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
-from ...losses import discriminator_adversarial_loss, generator_adversarial_loss
+from ...losses import discriminator_adversarial_loss, generator_adversarial_loss, masked_mse
 from ...masks import disk
 from ...models import neural_patch
 from ...types import InputError
 from ..config import ModelConfig, parse_section
-from . import Objective, frozen, generator_for
+from . import GanObjective, check_non_negative, frozen, generator_for
 
 PHASES = ("joint",)
 
@@ -60,11 +59,7 @@ class ContentLossConfig:
     discriminator_width: int = 64
 
     def __post_init__(self) -> None:
-        for key in ("l2", "adversarial", "overlap_weight"):
-            if not getattr(self, key) >= 0:
-                raise InputError(f"objective.{key} must be >= 0, got {getattr(self, key)}")
-        if self.overlap < 0:
-            raise InputError(f"objective.overlap must be >= 0, got {self.overlap}")
+        check_non_negative(self)
         if self.discriminator_width < 1:
             raise InputError(f"objective.discriminator_width must be >= 1, got {self.discriminator_width}")
 
@@ -95,18 +90,22 @@ def overlap_mse(pred: Tensor, target: Tensor, mask: Tensor, overlap: int = 4, we
 
     Shape: pred, target ``(B, C, H, W)``, mask ``(B, 1, H, W)`` -> scalar.
     """
-    weights = overlap_weights(mask, overlap, weight)
-    count = (weights > 0).sum() * pred.shape[1]
-    return ((pred - target).pow(2) * weights).sum() / count.clamp(min=1)
+    return masked_mse(pred, target, overlap_weights(mask, overlap, weight))
 
 
-class ContentObjective(Objective):
+class ContentObjective(GanObjective):
     """The content network and its DCGAN discriminator with the Context Encoder's joint loss.
 
     Args:
         generator_config: size of the content network.
         config: loss weights, overlap band and discriminator width.
+
+    Raises:
+        InputError: ``config.image_size`` differs from the network's size.
     """
+
+    method = "neural-patch-content"
+    phases = PHASES
 
     def __init__(self, generator_config: neural_patch.ContentConfig, config: ContentLossConfig | None = None) -> None:
         super().__init__()
@@ -118,57 +117,23 @@ class ContentObjective(Objective):
             )
         self.generator = neural_patch.ContentNetwork(generator_config)
         self.discriminator = neural_patch.ContentDiscriminator(self.config.discriminator_width, generator_config.size)
-        self._cache: tuple[Tensor, Tensor, Tensor] | None = None
 
-    def trainable(self) -> dict[str, nn.Module]:
-        """``{"generator": ..., "discriminator": ...}``."""
-        return {"generator": self.generator, "discriminator": self.discriminator}
-
-    def losses(self, net: str, batch: dict[str, Tensor], phase: str) -> dict[str, Tensor]:
-        """Weighted terms for ``net`` (see the module docstring).
-
-        Returns:
-            generator: ``l2`` and (adversarial weight > 0) ``adversarial``; discriminator:
-            ``adversarial``, or nothing when the adversarial weight is 0.
-
-        Raises:
-            InputError: an unknown phase or network name, or images of another size than the network's.
-        """
-        if phase not in PHASES:
-            raise InputError(f"the neural-patch-content objective has one phase, 'joint'; got {phase!r}")
-        image, mask = batch["image"], batch["mask"]
-        if net == "generator":
-            return self._generator_terms(image, mask)
-        if net == "discriminator":
-            return self._discriminator_terms(image, mask) if self.config.adversarial > 0 else {}
-        raise InputError(f"the neural-patch-content objective trains 'generator' and 'discriminator', not {net!r}")
-
-    def end_step(self) -> None:
-        """Forget the cached completed frame."""
-        self._cache = None
-
-    def predict(self, image: Tensor, mask: Tensor) -> Tensor:
-        """The content network's raw output ``(B, 3, H, W)`` in [0, 1]."""
-        return self.generator(image, mask)
-
-    def _generator_terms(self, image: Tensor, mask: Tensor) -> dict[str, Tensor]:
-        c = self.config
-        pred = self.generator(image, mask)
-        completed = mask * pred + (1 - mask) * image
-        self._cache = (image, mask, completed)
-        terms = {"l2": c.l2 * overlap_mse(pred, image, mask, c.overlap, c.overlap_weight)}
+    def generator_losses(self, batch: dict[str, Tensor], output: Tensor, phase: str) -> dict[str, Tensor]:
+        """``l2`` and (adversarial weight > 0) ``adversarial`` on the completed frame."""
+        c, image, mask = self.config, batch["image"], batch["mask"]
+        terms = {"l2": c.l2 * overlap_mse(output, image, mask, c.overlap, c.overlap_weight)}
         if c.adversarial > 0:
+            completed = mask * output + (1 - mask) * image
             with frozen(self.discriminator):
                 terms["adversarial"] = c.adversarial * generator_adversarial_loss(self.discriminator(completed))
         return terms
 
-    def _discriminator_terms(self, image: Tensor, mask: Tensor) -> dict[str, Tensor]:
-        if self._cache is not None and self._cache[0] is image and self._cache[1] is mask:
-            completed = self._cache[2].detach()
-        else:  # the discriminator steps first, or alone
-            with torch.no_grad():
-                completed = mask * self.generator(image, mask) + (1 - mask) * image
-        real, fake = self.discriminator(image), self.discriminator(completed)
+    def discriminator_losses(self, batch: dict[str, Tensor], output: Tensor, phase: str) -> dict[str, Tensor]:
+        """``adversarial`` on real and completed frames; nothing when the adversarial weight is 0."""
+        if self.config.adversarial == 0:
+            return {}
+        image, mask = batch["image"], batch["mask"]
+        real, fake = self.discriminator(image), self.discriminator(mask * output + (1 - mask) * image)
         return {"adversarial": discriminator_adversarial_loss(real, fake)}
 
 

@@ -19,37 +19,36 @@ building the objective stops with a message naming the file and the alternatives
 not the paper's perceptual space). The choice is logged.
 
 The noise comes from torch's default generator, which the trainer seeds with ``run.seed`` and
-stores in every checkpoint, so ``--resume`` draws the same noise. The discriminator step reuses the
-outputs of the generator step of the same batch (cached until :meth:`PdganObjective.end_step`), as
-the LaMa objective does; the authors step the discriminator first on the same outputs.
+stores in every checkpoint, so ``--resume`` draws the same noise. :meth:`PdganObjective.generate`
+draws the two completions once per step and both networks' terms use them (the discriminator's
+detached), as the authors' code does.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.nn as nn
 from torch import Tensor
 
-from ...losses import load_backbone
+from ...losses import hinge_discriminator_loss, hinge_generator_loss, load_backbone, mean_over_scales
 from ...losses.pdgan import (
     GradientPyramid,
-    as_feature_list,
+    ScaleOutput,
     diversity_loss,
     feature_l1,
-    hinge_discriminator_loss,
-    hinge_generator_loss,
     hole_tv_loss,
     l1_feature_matching,
 )
+from ...losses.perceptual import as_feature_list
 from ...models import pdgan
 from ...types import InpaintKitError, InputError, UnknownModelError, WeightsError
 from ..config import ModelConfig, parse_section
-from . import Objective, frozen, generator_for
+from . import GanObjective, check_non_negative, frozen, generator_for
 
 log = logging.getLogger(__name__)
 
@@ -98,10 +97,7 @@ class PdganLossConfig:
     discriminator_scales: int = 2
 
     def __post_init__(self) -> None:
-        for item in fields(self):
-            value = getattr(self, item.name)
-            if isinstance(value, (int, float)) and not isinstance(value, bool) and not value >= 0:
-                raise InputError(f"objective.{item.name} must be >= 0, got {value}")
+        check_non_negative(self)
         if self.features not in FEATURE_SPACES:
             raise InputError(f"objective.features must be one of {', '.join(FEATURE_SPACES)}, got {self.features!r}")
         if min(self.discriminator_ndf, self.discriminator_layers, self.discriminator_scales) < 1:
@@ -110,7 +106,7 @@ class PdganLossConfig:
             raise InputError(f"objective.diversity_eps must be > 0, got {self.diversity_eps}")
 
 
-class PdganObjective(Objective):
+class PdganObjective(GanObjective):
     """PD-GAN's generator (with its frozen prior) and multi-scale discriminator with their losses.
 
     Args:
@@ -119,6 +115,8 @@ class PdganObjective(Objective):
         prior: the frozen inpainting network that gives ``P`` (attached to the generator).
         features: the feature space: ``[0,1]`` images -> a list or dict of feature maps.
     """
+
+    method = "pdgan"
 
     def __init__(
         self, generator_config: pdgan.PdganConfig, config: PdganLossConfig, *, prior: nn.Module, features: nn.Module
@@ -130,32 +128,10 @@ class PdganObjective(Objective):
             config.discriminator_ndf, config.discriminator_layers, config.discriminator_scales
         )
         self.features = features.eval().requires_grad_(False)
-        self._cache: tuple[Tensor, Tensor, Tensor] | None = None
 
-    def trainable(self) -> dict[str, nn.Module]:
-        """``{"generator": ..., "discriminator": ...}``."""
-        return {"generator": self.generator, "discriminator": self.discriminator}
-
-    def losses(self, net: str, batch: dict[str, Tensor], phase: str) -> dict[str, Tensor]:
-        """Weighted terms for ``net`` (every phase trains PD-GAN the same way).
-
-        Returns:
-            generator: ``diversity``, ``adversarial``, ``feature_matching``, ``perceptual``, ``tv``
-            (zero-weight terms left out); discriminator: ``adversarial``.
-        """
-        if net == "generator":
-            return self._generator_losses(batch["image"], batch["mask"])
-        if net == "discriminator":
-            return self._discriminator_losses(batch["image"], batch["mask"])
-        raise InputError(f"the pdgan objective trains 'generator' and 'discriminator', not {net!r}")
-
-    def end_step(self) -> None:
-        """Forget the cached outputs."""
-        self._cache = None
-
-    def predict(self, image: Tensor, mask: Tensor) -> Tensor:
-        """The generator's raw output for ``z = 0``, ``(B, 3, H, W)`` in [0, 1]."""
-        return self.generator(image, mask)
+    def generate(self, batch: dict[str, Tensor]) -> Tensor:
+        """Two completions per image (:meth:`sample_pair`), ``(2B, 3, H, W)``."""
+        return self.sample_pair(batch["image"], batch["mask"])
 
     def sample_pair(self, image: Tensor, mask: Tensor) -> Tensor:
         """Two completions per image: ``(2B, 3, H, W)``, the first B from one noise draw, the rest from another."""
@@ -166,10 +142,10 @@ class PdganObjective(Objective):
     def _features(self, image: Tensor) -> list[Tensor]:
         return as_feature_list(self.features(image))
 
-    def _generator_losses(self, image: Tensor, mask: Tensor) -> dict[str, Tensor]:
-        c = self.config
-        out = self.sample_pair(image, mask)
-        self._cache = (image, mask, out)
+    def generator_losses(self, batch: dict[str, Tensor], output: Tensor, phase: str) -> dict[str, Tensor]:
+        """``diversity``, ``adversarial``, ``feature_matching``, ``perceptual``, ``tv`` (zero-weight terms
+        left out) on the two completions ``output``; every phase alike."""
+        c, image, mask, out = self.config, batch["image"], batch["mask"], output
         masks, images = mask.repeat(SAMPLES, 1, 1, 1), image.repeat(SAMPLES, 1, 1, 1)
         terms: dict[str, Tensor] = {}
         if c.adversarial > 0 or c.feature_matching > 0:
@@ -177,7 +153,7 @@ class PdganObjective(Objective):
                 fake = self.discriminator(out, masks)
                 real = self.discriminator(images, masks) if c.feature_matching > 0 else []
             if c.adversarial > 0:
-                terms["adversarial"] = c.adversarial * SAMPLES * hinge_generator_loss(fake)
+                terms["adversarial"] = c.adversarial * SAMPLES * mean_over_scales(hinge_generator_loss, _logits(fake))
             if c.feature_matching > 0:
                 terms["feature_matching"] = c.feature_matching * SAMPLES * l1_feature_matching(fake, real)
         if c.perceptual > 0 or c.diversity > 0:
@@ -200,15 +176,17 @@ class PdganObjective(Objective):
             terms["tv"] = c.tv * SAMPLES * hole_tv_loss(masks * out + (1 - masks) * images, masks)
         return terms
 
-    def _discriminator_losses(self, image: Tensor, mask: Tensor) -> dict[str, Tensor]:
-        if self._cache is not None and self._cache[0] is image and self._cache[1] is mask:
-            out = self._cache[2].detach()
-        else:  # no generator step on this batch (e.g. a discriminator-only phase)
-            with torch.no_grad():
-                out = self.sample_pair(image, mask)
+    def discriminator_losses(self, batch: dict[str, Tensor], output: Tensor, phase: str) -> dict[str, Tensor]:
+        """``adversarial``: the hinge loss on real images and the two detached completions ``output``."""
+        image, mask = batch["image"], batch["mask"]
         real = self.discriminator(image, mask)
-        fake = self.discriminator(out, mask.repeat(SAMPLES, 1, 1, 1))
-        return {"adversarial": SAMPLES * hinge_discriminator_loss(real, fake)}
+        fake = self.discriminator(output, mask.repeat(SAMPLES, 1, 1, 1))
+        return {"adversarial": SAMPLES * mean_over_scales(hinge_discriminator_loss, _logits(real), _logits(fake))}
+
+
+def _logits(scales: Sequence[ScaleOutput]) -> list[Tensor]:
+    """The logits of each scale of a multi-scale discriminator's output."""
+    return [logits for logits, _ in scales]
 
 
 def build_pdgan_objective(model: ModelConfig, objective: Mapping[str, Any], *, progress: bool = True) -> PdganObjective:

@@ -43,8 +43,7 @@ from _common import memory_gib, reset_peak, spawn_case, write_section
 
 from inpaintkit.api import load_model
 from inpaintkit.models.backbones import VGG19Features
-from inpaintkit.models.neural_patch import ContentNetwork
-from inpaintkit.pipelines.neural_patch import NeuralPatchInpainter
+from inpaintkit.models.neural_patch import ContentNetwork, NeuralPatchInpainter
 from inpaintkit.registry import get_spec
 from inpaintkit.weights import WEIGHT_SPECS, cached_path
 

@@ -11,9 +11,31 @@ Quick start::
 
 __version__ = "0.1.0"
 
-from .api import load, load_model, load_outpainter  # noqa: E402
-from .registry import create_model, list_models  # noqa: E402
-from .types import InpaintKitError, InpaintResult, InputError, UnknownModelError, WeightsError  # noqa: E402
+from typing import TYPE_CHECKING
+
+from .types import InpaintKitError, InpaintResult, InputError, UnknownModelError, WeightsError
+
+if TYPE_CHECKING:
+    from .api import load, load_model, load_outpainter
+    from .registry import create_model, list_models
+
+#: Where each lazily imported name lives: ``import inpaintkit`` stays light (no torch) until one is used.
+_LAZY = {
+    "load": "api",
+    "load_model": "api",
+    "load_outpainter": "api",
+    "create_model": "registry",
+    "list_models": "registry",
+}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module 'inpaintkit' has no attribute {name!r}")
+
 
 __all__ = [
     "load",

@@ -12,11 +12,10 @@ import torch.nn as nn
 
 from ._state import state_mismatch
 from .classical import POSTPROCESSORS
-from .models.neural_patch import ContentNetwork
+from .models.neural_patch import ContentNetwork, content_alone
 from .optimize import PRECISIONS, optimization_enabled, optimize_for_inference
 from .pipelines.diverse import DiversePipeline
 from .pipelines.inpaint import InpaintPipeline
-from .pipelines.neural_patch import content_alone
 from .pipelines.outpaint import OutpaintPipeline
 from .registry import DEFAULT_MODEL, DEFAULT_OUTPAINT_MODEL, REGISTRY, ModelSpec, build_architecture, get_spec
 from .types import InpaintKitError, InputError, UnknownModelError, WeightsError, check_device
@@ -40,7 +39,7 @@ def load_model(
         trust: allow full unpickling of ``.ckpt`` files you trust (never needed for safetensors).
         device: where to put the network.
         options: settings of an optimisation model, e.g. neural-patch's ``scales``, ``iterations``,
-            ``feature_space``, ``vgg_weights`` (:class:`~inpaintkit.pipelines.neural_patch.NeuralPatchInpainter`).
+            ``feature_space``, ``vgg_weights`` (:class:`~inpaintkit.models.neural_patch.NeuralPatchInpainter`).
 
     Returns:
         ``(module in eval mode, display name)``.
@@ -158,7 +157,7 @@ def load(
     :class:`~inpaintkit.pipelines.diverse.DiversePipeline` (an ``InpaintPipeline`` that also draws
     several samples, ``seed=`` per call); ``postprocess`` and ``precision`` do not apply to it.
     The neural-patch content network alone (``content-small``, whose input is a fixed square) runs
-    through :func:`~inpaintkit.pipelines.neural_patch.content_alone`, so it fills images of any size
+    through :func:`~inpaintkit.models.neural_patch.content_alone`, so it fills images of any size
     (in :func:`load_outpainter` too).
     ``model_options`` configure an optimisation model (see :func:`load_model`).
     """
@@ -181,7 +180,7 @@ def load(
 
 def _any_size(module: nn.Module) -> nn.Module:
     """``module``, or for the fixed-size neural-patch content network (``content-small``) that network
-    run through :func:`~inpaintkit.pipelines.neural_patch.content_alone`, so it fills any size."""
+    run through :func:`~inpaintkit.models.neural_patch.content_alone`, so it fills any size."""
     return content_alone(module) if isinstance(module, ContentNetwork) else module
 
 

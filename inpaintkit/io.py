@@ -45,6 +45,8 @@ _FORMATS = {
     ".tiff": "TIFF",
     ".bmp": "BMP",
 }
+#: File name endings read and written as pictures (folders of images are filtered by these).
+IMAGE_SUFFIXES = tuple(_FORMATS)
 _SIXTEEN_BIT_FORMATS = frozenset({"PNG", "TIFF"})
 _ALPHA_FORMATS = frozenset({"PNG", "WEBP", "TIFF"})
 # Pillow's decompression-bomb limit is a process-wide setting; it is lifted only while a header is

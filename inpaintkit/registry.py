@@ -14,14 +14,12 @@ from typing import Any
 import torch.nn as nn
 
 from ._typed import coerce
-from .classical import NavierStokesInpainter, PatchMatchInpainter, TeleaInpainter, patchmatch_available
+from .catalog import ASSETS_DIR, CATALOG_FILE, OPTIONAL_PACKAGES, first_ready, weights_status
+from .classical import NavierStokesInpainter, PatchMatchInpainter, TeleaInpainter
 from .models import glcic, lama, neural_patch, outpaint, pdgan
 from .models.contract import FAMILIES
 from .types import InputError, UnknownModelError
 from .weights import WEIGHT_SPECS, WeightSpec, cached_path
-
-#: Where the weight files we train and ship with the package live.
-ASSETS_DIR = Path(__file__).parent / "assets"
 
 
 @dataclass(frozen=True)
@@ -41,7 +39,7 @@ class ModelSpec:
         recipe: the training recipe (``configs/*.yaml``) that makes the bundled weights.
         factory: builds the module: ``factory()`` for classical models, ``factory(network, **options)``
             for optimisation models (``network`` = the learned starting network with its weights).
-        available: ``False`` when an optional dependency is missing.
+        requires: the optional package it needs (a key of :data:`inpaintkit.catalog.OPTIONAL_PACKAGES`).
         postprocess: a step of :data:`inpaintkit.classical.POSTPROCESSORS` run on the network's output
             (instead of the one the network names, if any): ``guided-texture`` for ``lama-detail``.
     """
@@ -56,8 +54,13 @@ class ModelSpec:
     bundled: str | None = None
     recipe: str | None = None
     factory: Callable[..., nn.Module] | None = None
-    available: bool = True
+    requires: str | None = None
     postprocess: str | None = None
+
+    @property
+    def available(self) -> bool:
+        """``False`` when the optional package it requires is missing."""
+        return OPTIONAL_PACKAGES[self.requires]() if self.requires else True
 
     @property
     def gives_several(self) -> bool:
@@ -79,13 +82,9 @@ class ModelSpec:
 
     def weights_status(self) -> str:
         """One phrase for listings: ``none needed``, ``bundled``, ``present``, ``not downloaded`` ..."""
-        if self.kind == "classical":
-            return "none needed" if self.available else "package missing"
-        if self.bundled_path is not None and self.bundled_path.is_file():
-            return "bundled"
-        if self.weights is not None:
-            return "present" if cached_path(self.weights).is_file() else "not downloaded"
-        return f"not shipped (train: {self.recipe})" if self.recipe else "no published weights"
+        bundled = self.bundled_path is not None and self.bundled_path.is_file()
+        download = cached_path(self.weights).is_file() if self.weights else None
+        return weights_status(self.kind, self.available, bundled, download, self.recipe)
 
 
 #: Licence of the weights we train on ../shared/datasets/train (BSDS500, Urban100, Sun-Hays 80).
@@ -103,12 +102,6 @@ def _lama(name: str, description: str, licence: str = "Apache-2.0", **trained: s
         weights=WEIGHT_SPECS.get(name),
         **trained,
     )
-
-
-def _neural_patch(content: nn.Module, **options: object) -> nn.Module:
-    from .pipelines.neural_patch import NeuralPatchInpainter  # a pipeline: imported when first built
-
-    return NeuralPatchInpainter(content, **options)
 
 
 REGISTRY: dict[str, ModelSpec] = {
@@ -220,7 +213,7 @@ REGISTRY: dict[str, ModelSpec] = {
             config=neural_patch.PRESETS["content-small"],
             bundled="content-small.safetensors",
             recipe="configs/content-small-cpu.yaml",
-            factory=_neural_patch,
+            factory=neural_patch.NeuralPatchInpainter,
         ),
         ModelSpec(
             "telea", "classical", "OpenCV fast marching (Telea 2004)", "Apache-2.0 (OpenCV)", factory=TeleaInpainter
@@ -238,7 +231,7 @@ REGISTRY: dict[str, ModelSpec] = {
             "PatchMatch (Barnes et al. 2009) via pypatchmatch",
             "MIT (pypatchmatch)",
             factory=PatchMatchInpainter,
-            available=patchmatch_available(),
+            requires="patchmatch",
         ),
     ]
 }
@@ -246,14 +239,8 @@ REGISTRY: dict[str, ModelSpec] = {
 
 def _first_ready(trained: str, weights_of: str) -> str:
     """``trained`` when the weights of ``weights_of`` are installed, else a classical method that needs none."""
-    return next(
-        name
-        for name, ok in [
-            (trained, REGISTRY[weights_of].local_weights() is not None),
-            ("patchmatch", REGISTRY["patchmatch"].available),
-            ("telea", True),
-        ]
-        if ok
+    return first_ready(
+        trained, lambda: REGISTRY[weights_of].local_weights() is not None, lambda: REGISTRY["patchmatch"].available
     )
 
 
@@ -344,3 +331,35 @@ def create_model(name: str) -> nn.Module:
     if module.needs_prior:  # PD-GAN: its frozen prior is another registered model
         module.attach_prior(create_model(spec.config.prior))
     return module
+
+
+def catalog() -> list[dict]:
+    """The registry as plain rows for :mod:`inpaintkit.catalog` (``inpaintkit models`` without torch)."""
+    import torch
+
+    rows = []
+    for spec in list_models():
+        parameters = None
+        if spec.kind != "classical":
+            with torch.device("meta"):
+                parameters = sum(p.numel() for p in create_model(spec.name).parameters())
+        rows.append(
+            {
+                "name": spec.name,
+                "kind": spec.kind,
+                "parameters": parameters,
+                "licence": spec.licence,
+                "bundled": spec.bundled,
+                "download": spec.weights.filename if spec.weights else None,
+                "recipe": spec.recipe,
+                "requires": spec.requires,
+            }
+        )
+    return rows
+
+
+if __name__ == "__main__":  # python -m inpaintkit.registry: rewrite inpaintkit/assets/catalog.json
+    import json
+
+    CATALOG_FILE.write_text(json.dumps(catalog(), indent=1) + "\n", encoding="utf-8")
+    print(f"wrote {CATALOG_FILE}")

@@ -12,9 +12,11 @@ internal convention (mean fill, ``[-1, 1]``, 1 = known ...) inside their own cod
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import numpy as np
-import torch
+if TYPE_CHECKING:  # torch is imported by the checks that need it: the errors stay light to import
+    import numpy as np
+    import torch
 
 
 class InpaintKitError(Exception):
@@ -38,6 +40,8 @@ class UnknownModelError(InpaintKitError, KeyError):
 
 def check_device(device: str | torch.device) -> torch.device:
     """``device`` as a :class:`torch.device` that can run a model here, or an :class:`InputError` saying why not."""
+    import torch
+
     try:
         resolved = torch.device(device)
     except (RuntimeError, TypeError, ValueError):
@@ -61,6 +65,8 @@ def check_device(device: str | torch.device) -> torch.device:
 
 def check_image(image: torch.Tensor, name: str = "image") -> None:
     """Raise :class:`InputError` unless ``image`` is a float ``(B,3,H,W)`` tensor in ``[0,1]``."""
+    import torch
+
     if not isinstance(image, torch.Tensor):
         raise InputError(f"{name} must be a torch.Tensor of shape (B,3,H,W), got {type(image).__name__}")
     if image.ndim != 4 or image.shape[1] != 3:
@@ -77,6 +83,8 @@ def check_mask(mask: torch.Tensor, image: torch.Tensor | None = None, name: str 
 
     When ``image`` is given, batch size and spatial size must match it.
     """
+    import torch
+
     if not isinstance(mask, torch.Tensor):
         raise InputError(f"{name} must be a torch.Tensor of shape (B,1,H,W), got {type(mask).__name__}")
     if mask.ndim != 4 or mask.shape[1] != 1:

@@ -39,6 +39,7 @@ from safetensors.torch import save as safetensors_bytes
 from tqdm import tqdm
 
 from ._safe_pickle import RESTRICTED_PICKLE, Refused, StandIn, plain, torchscript_tensors
+from .catalog import cache_dir
 from .models import lama
 from .torch7 import TORCH7_TABLE_HEADER, load_glcic_t7
 from .types import WeightsError
@@ -204,12 +205,6 @@ WEIGHT_SPECS: dict[str, WeightSpec] = {
 
 
 # ------------------------------------------------------------------------------ cache + download
-def cache_dir() -> Path:
-    """Root of the local cache: ``$INPAINTKIT_HOME`` or ``~/.cache/inpaintkit``."""
-    home = os.environ.get("INPAINTKIT_HOME")
-    return Path(home).expanduser() if home else Path.home() / ".cache" / "inpaintkit"
-
-
 def cached_path(spec: WeightSpec) -> Path:
     """Where :func:`fetch` keeps ``spec``'s file (it may not exist yet)."""
     return cache_dir() / "weights" / spec.filename

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import csv
 import re
 import urllib.error
@@ -19,12 +18,12 @@ from PIL import Image
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 import inpaintkit
+from inpaintkit.cli import build_parser
 from inpaintkit.evaluation import (
     AREA_BINS,
     LPIPS,
     FIDInceptionV3,
     MetricNetworks,
-    add_eval_arguments,
     area_bin,
     build_protocol,
     evaluate,
@@ -352,10 +351,9 @@ def test_broken_inputs_are_listed_and_the_run_goes_on(tmp_path, capsys):
     assert "- holes / img0.png / flaky: RuntimeError: boom" in summary
     assert "| holes | telea | 2 | 2 |" in summary  # img0 and img3 done, img2 and broken failed
 
-    parser = argparse.ArgumentParser()
-    add_eval_arguments(parser)
-    args = parser.parse_args(
+    args = build_parser().parse_args(
         [
+            "eval",
             "--data",
             str(data),
             "--masks",

@@ -1,5 +1,6 @@
 """Neural patch synthesis: patch extraction and matching against brute force, the energies' gradients,
-the multi-scale optimisation (periodic texture vs Telea, any hole, known pixels kept), feature spaces."""
+the multi-scale optimisation (periodic texture vs Telea, any hole, a raw prediction that keeps the known
+pixels at full size), feature spaces."""
 
 from __future__ import annotations
 
@@ -13,9 +14,9 @@ import torch
 import torch.nn.functional as F
 
 from inpaintkit.losses.texture import nearest_patches, neural_patches, texture_energy, tv_energy
-from inpaintkit.masks import feather
-from inpaintkit.pipelines.neural_patch import SynthesisConfig, scale_sizes, synthesize
-from inpaintkit.pipelines.patch_features import PixelPatchFeatures, load_feature_space
+from inpaintkit.models._patch_features import PixelPatchFeatures, load_feature_space
+from inpaintkit.models.neural_patch import SynthesisConfig, scale_sizes, synthesize
+from inpaintkit.pipelines.processing import resize
 from inpaintkit.types import InputError, WeightsError
 
 torch.set_num_threads(1)
@@ -126,29 +127,38 @@ def test_periodic_texture_is_filled_better_than_telea() -> None:
     assert ours_error < 0.2 * telea_error, (ours_error, telea_error)
 
 
-def _distance_to_hole(mask: np.ndarray) -> np.ndarray:
-    return cv2.distanceTransform((mask == 0).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
-
-
-@pytest.mark.parametrize("max_side", [64, 24])  # filled at full size, and at 24 px then upsampled
-def test_known_pixels_beyond_the_feather_ramp_are_unchanged(max_side: int) -> None:
+def _holes() -> tuple[torch.Tensor, torch.Tensor]:
     gen = torch.Generator().manual_seed(5)
     image = torch.rand(2, 3, 40, 56, generator=gen)
     mask = torch.zeros(2, 1, 40, 56)
     mask[0, :, 10:22, 14:30] = 1
     mask[1, :, 0:9, 40:56] = 1  # a corner hole
-    config = SynthesisConfig(scales=2, iterations=4, max_side=max_side, feather=5)
-    out = synthesize(image, mask, torch.rand(2, 3, 16, 16, generator=gen), PixelPatchFeatures(), config)
+    return image, mask
+
+
+def test_at_full_size_the_raw_prediction_keeps_every_known_pixel() -> None:
+    """Only hole pixels are optimised: no compositing needed for the known pixels to come back bit for bit."""
+    image, mask = _holes()
+    coarse = torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(6))
+    out = synthesize(image, mask, coarse, PixelPatchFeatures(), SynthesisConfig(scales=2, iterations=4, max_side=64))
     assert out.shape == image.shape and float(out.min()) >= 0 and float(out.max()) <= 1
-    for b in range(2):
-        hole = mask[b, 0].numpy()
-        weights = torch.from_numpy(feather(hole, 5))
-        beyond = torch.from_numpy(_distance_to_hole(hole) > 6)  # weight 0: distance >= feather + 1
-        assert torch.equal(weights[beyond], torch.zeros_like(weights[beyond]))
-        assert torch.equal(out[b][:, beyond], image[b][:, beyond])  # bit for bit
-        band = torch.from_numpy((weights > 0).numpy() & (hole == 0))
-        assert not torch.equal(out[b][:, band], image[b][:, band])  # the ramp blends
-        assert not torch.equal(out[b][:, hole > 0], image[b][:, hole > 0])
+    assert torch.equal(out * (1 - mask), image * (1 - mask))
+    assert not torch.equal(out * mask, image * mask)
+
+
+def test_filled_smaller_the_raw_prediction_is_the_upsampled_frame_not_composited() -> None:
+    """At a 24-px working size the whole frame is upsampled: known pixels are the upsampled ones (no feather
+    ramp, no pasting of the input; the pipeline composites), and with no iterations that frame is the content
+    guess in the hole and the shrunk image elsewhere."""
+    image, mask = _holes()
+    coarse = torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(6))
+    config = SynthesisConfig(scales=1, iterations=0, max_side=24)
+    out = synthesize(image, mask, coarse, PixelPatchFeatures(), config)
+    small = (17, 24)  # 40 x 56 with its long side shrunk to max_side (40 * 24 / 56 = 17.1)
+    hole = (resize(mask, small, "area") > 0).float()
+    frame = torch.where(hole > 0, resize(coarse, small), resize(image, small))
+    assert torch.equal(out, resize(frame, (40, 56)).clamp(0, 1))
+    assert not torch.equal(out * (1 - mask), image * (1 - mask))  # far from the hole too: nothing pasted back
 
 
 def test_any_hole_shape_and_position_is_filled() -> None:
@@ -159,7 +169,7 @@ def test_any_hole_shape_and_position_is_filled() -> None:
     stroke = cv2.line(np.zeros((48, 40), np.uint8), (3, 40), (36, 6), 1, thickness=5)
     mask[2, 0] = torch.from_numpy(stroke).float()
     mask[2, :, 5:9, 5:9] = 1  # and a second, separate hole
-    config = SynthesisConfig(scales=2, iterations=20, feather=0)
+    config = SynthesisConfig(scales=2, iterations=20)
     out = synthesize(image, mask, torch.full((3, 3, 8, 8), 0.5), PixelPatchFeatures(), config)
     assert torch.isfinite(out).all() and torch.equal(out * (1 - mask), image * (1 - mask))
     errors = ((out - image) ** 2 * mask).sum((1, 2, 3)) / (3 * mask.sum((1, 2, 3)))

@@ -3,7 +3,6 @@ and the pipeline (every side, recursion, blending, any model, the command)."""
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import numpy as np
@@ -15,12 +14,13 @@ from PIL import Image
 
 from inpaintkit.api import load_model, load_outpainter
 from inpaintkit.classical import TeleaInpainter, clone_known_region
+from inpaintkit.cli import build_parser
 from inpaintkit.io import read_image
 from inpaintkit.models._layers import telea_fill
 from inpaintkit.models.lama import PRESETS as LAMA_PRESETS
 from inpaintkit.models.lama import LamaGenerator
 from inpaintkit.models.outpaint import PRESETS, OutpaintConfig, OutpaintDiscriminator, OutpaintGenerator, visible_mean
-from inpaintkit.pipelines.outpaint import add_outpaint_arguments, outpaint, split_amount
+from inpaintkit.pipelines.outpaint import outpaint, split_amount
 from inpaintkit.registry import DEFAULT_OUTPAINT_MODEL, REGISTRY, create_model
 from inpaintkit.training import Trainer, run_training
 from inpaintkit.training.config import ModelConfig, load_config, save_config
@@ -327,11 +327,10 @@ def test_a_tiny_picture_extends_with_the_poisson_blend(size) -> None:
 
 
 def test_command_writes_the_extended_image(tmp_path: Path, capsys) -> None:
-    parser = argparse.ArgumentParser()
-    add_outpaint_arguments(parser)
     Image.fromarray(_picture()).save(tmp_path / "in.png")
-    args = parser.parse_args(
+    args = build_parser().parse_args(
         [
+            "outpaint",
             str(tmp_path / "in.png"),
             "--left",
             "6",
@@ -348,7 +347,8 @@ def test_command_writes_the_extended_image(tmp_path: Path, capsys) -> None:
     assert args.func(args) == 0
     assert read_image(tmp_path / "out.png").rgb.shape == (20, 42, 3)
     assert f"wrote {tmp_path / 'out.png'} (42x20, telea, 2 step(s), " in capsys.readouterr().out
-    assert parser.parse_args([str(tmp_path / "in.png"), "-o", "x.png"]).model == DEFAULT_OUTPAINT_MODEL == "lama-small"
+    unnamed = build_parser().parse_args(["outpaint", str(tmp_path / "in.png"), "-o", "x.png"])
+    assert unnamed.model is None and DEFAULT_OUTPAINT_MODEL == "lama-small"  # the registry's, read when it runs
     with pytest.raises(InpaintKitError, match="exists; pass --overwrite"):
         args.func(args)
     pipe = load_outpainter("telea")

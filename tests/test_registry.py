@@ -139,3 +139,42 @@ def test_a_model_class_without_its_declarations_is_refused():
 
             def size_rule(self) -> SizeRule:
                 return SizeRule()
+
+
+# ------------------------------------------------------------------------- the catalog (models, fast)
+def test_the_catalog_file_is_the_registry():
+    from inpaintkit.catalog import read_catalog
+
+    assert read_catalog() == registry.catalog(), "the registry changed: run `python -m inpaintkit.registry`"
+
+
+def test_the_fast_listing_says_what_the_registry_says(monkeypatch, tmp_path):
+    from inpaintkit.catalog import listing
+
+    monkeypatch.setenv("INPAINTKIT_HOME", str(tmp_path))  # no downloads cached
+    header, *rows = listing()
+    assert header == ("name", "kind", "parameters", "weights", "licence")
+    assert [row[0].removesuffix(" (default)") for row in rows] == [spec.name for spec in list_models()]
+    for row, spec in zip(rows, list_models()):
+        with torch.device("meta"):
+            count = sum(p.numel() for p in create_model(spec.name).parameters())
+        assert row[1:] == (
+            spec.kind,
+            "-" if spec.kind == "classical" else f"{count:,}",
+            spec.weights_status(),
+            spec.licence,
+        )
+    assert [row[0] for row in rows if row[0].endswith(" (default)")] == [f"{DEFAULT_MODEL} (default)"]
+    (tmp_path / "weights").mkdir()
+    (tmp_path / "weights" / "big-lama.pt").touch()
+    assert dict((row[0], row[3]) for row in listing()[1:])["big-lama"] == "present"
+
+
+def test_models_answers_without_importing_torch():
+    import subprocess
+    import sys
+
+    code = "import sys; from inpaintkit.cli import main; main(['models']); assert 'torch' not in sys.modules"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "lama-small" in result.stdout and "(default)" in result.stdout

@@ -121,12 +121,14 @@ def test_cli_convert_reads_no_code(hostile: Path, victim: Path, tmp_path: Path, 
 
 
 class _OneGenerator(nn.Module):
+    generator_name = "generator"
+
     def __init__(self) -> None:
         super().__init__()
         self.generator = LamaGenerator(LAMA_PRESETS["lama-tiny"])
 
-    def trainable(self) -> list[tuple[str, nn.Module]]:
-        return [("generator", self.generator)]
+    def trainable(self) -> dict[str, nn.Module]:
+        return {"generator": self.generator}
 
 
 def test_training_init_from_reads_no_code(hostile: Path, victim: Path) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import base64
 import json
@@ -24,9 +23,11 @@ from fastapi.testclient import TestClient  # noqa: E402
 import inpaintkit  # noqa: E402
 from inpaintkit import registry  # noqa: E402
 from inpaintkit.classical._convert import PictureInpainter  # noqa: E402
+from inpaintkit.cli import build_parser  # noqa: E402
+from inpaintkit.cli.serve import cmd_serve  # noqa: E402
+from inpaintkit.io import to_pil  # noqa: E402
 from inpaintkit.pipelines.inpaint import InpaintPipeline  # noqa: E402
 from inpaintkit.types import InputError, UnknownModelError  # noqa: E402
-from inpaintkit.web import add_serve_arguments, cmd_serve  # noqa: E402
 from inpaintkit.web import server as web_server  # noqa: E402
 from inpaintkit.web._guard import DATA_POLICY, DOCS_POLICY, PAGE_POLICY  # noqa: E402
 from inpaintkit.web._http import WebError  # noqa: E402
@@ -217,6 +218,59 @@ def test_outpaint_without_borders_is_refused(client):
     assert "nothing to extend" in error(client.post("/api/outpaint", files=files, data={"model": "telea"}), 422)
 
 
+def test_outpaint_steps_give_the_library_outpainters_picture(client):
+    """The endpoint runs the library's OutpaintPipeline: steps=2 is load_outpainter(name)(..., steps=2)."""
+    image = photo(40, 48, seed=3)
+    files = {"image": ("photo.png", png(image), "image/png")}
+    fields = {"model": "outpaint-small", "left": "12", "bottom": "6"}
+    two = client.post("/api/outpaint", files=files, data={**fields, "steps": "2"})
+    assert two.headers["x-inpaint-model"] == "outpaint-small" and two.headers["x-inpaint-strategy"] == "original"
+    library = inpaintkit.load_outpainter("outpaint-small")(image, left=12, bottom=6, steps=2, blend=False)
+    np.testing.assert_array_equal(decode(two), np.asarray(to_pil(library.image)))
+    one = decode(client.post("/api/outpaint", files=files, data=fields))  # the default: one step
+    assert one.shape == (46, 60, 3) and (one != decode(two)).any()
+    np.testing.assert_array_equal(one[:40, 12:], image)  # known pixels kept exactly (blend=False)
+
+
+@pytest.mark.parametrize(
+    ("steps", "right", "status", "expected"),
+    [
+        ("0", "8", 422, "form field 'steps' must lie in [1, 8], got 0"),
+        ("9", "8", 422, "form field 'steps' must lie in [1, 8], got 9"),
+        ("two", "8", 422, "form field 'steps' must be a whole number, got 'two'"),
+        ("4", "3", 422, "right = 3 px cannot be split over 4 steps"),
+    ],
+)
+def test_outpaint_refuses_bad_steps(client, steps, right, status, expected):
+    files = {"image": ("photo.png", png(photo()), "image/png")}
+    response = client.post("/api/outpaint", files=files, data={"model": "telea", "right": right, "steps": steps})
+    assert error(response, status) == expected
+
+
+def test_outpaint_documents_steps_and_takes_no_hd_strategy(client):
+    schema = client.get("/openapi.json").json()["paths"]["/api/outpaint"]["post"]["requestBody"]["content"]
+    properties = schema["multipart/form-data"]["schema"]["properties"]
+    assert properties["steps"] == {
+        "description": "extend in this many steps, each feeding its result to the next (recursive outpainting); "
+        "every side that grows must grow by at least this many pixels",
+        "type": "integer",
+        "default": 1,
+        "minimum": 1,
+        "maximum": 8,
+    }
+    files = {"image": ("photo.png", png(photo()), "image/png")}
+    fields = {"model": "telea", "right": "8", "hd_strategy": "crop"}
+    assert "unknown form field(s) hd_strategy" in error(client.post("/api/outpaint", files=files, data=fields), 422)
+
+
+def test_outpaint_refuses_a_model_that_draws_fixed_size_samples(client):
+    files = {"image": ("photo.png", png(photo()), "image/png")}
+    response = client.post("/api/outpaint", files=files, data={"model": "pdgan-small", "right": "8"})
+    assert error(response, 422) == (
+        "pdgan-small draws samples of a fixed size and cannot extend a picture; choose another model"
+    )
+
+
 # ------------------------------------------------------------------------------------------ limits
 def test_oversize_upload_by_content_length_is_413():
     small = local(create_app(max_upload_bytes=2000))
@@ -384,10 +438,9 @@ def test_work_queue_rejects_bad_sizes():
 def test_serve_arguments_reach_serve(monkeypatch):
     calls = []
     monkeypatch.setattr(web_server, "serve", lambda *args, **kwargs: calls.append((args, kwargs)))
-    parser = argparse.ArgumentParser()
-    add_serve_arguments(parser)
-    args = parser.parse_args(
+    args = build_parser().parse_args(
         [
+            "serve",
             "--port",
             "9000",
             "--models",
@@ -526,10 +579,15 @@ def test_whole_image_over_the_run_limit_is_413_and_crop_or_resize_still_run(monk
     assert decode(resize).shape == (20, 1400, 3) and resize.headers["x-inpaint-strategy"] == "resize"
     assert sizes == [(20, 238), (18, 1280)]  # the crop around the hole (+128 px), the downscaled picture
     files = {"image": ("photo.png", png(photo(20, 1000)), "image/png")}
-    canvas = app.post(
-        "/api/outpaint", files=files, data={"model": "recording", "right": "400", "hd_strategy": "original"}
+    canvas = app.post("/api/outpaint", files=files, data={"model": "recording", "right": "400", "steps": "2"})
+    assert error(canvas, 413) == (
+        "outpainting runs the model on the whole 1400x20 extended canvas (28,000 pixels), more than this server "
+        "runs in one piece (25,000): extend by fewer pixels, or send a smaller picture"
     )
-    assert "whole 1400x20 extended canvas (28,000 pixels)" in error(canvas, 413)
+    assert len(sizes) == 2  # refused before the model ran again
+    files = {"image": ("photo.png", png(photo(20, 1000)), "image/png")}
+    grown = app.post("/api/outpaint", files=files, data={"model": "recording", "right": "240", "steps": "2"})
+    assert decode(grown).shape == (20, 1240, 3) and sizes[2:] == [(20, 1120), (20, 1240)]  # one canvas per step
 
 
 def test_a_crop_over_the_run_limit_is_refused_before_the_model_runs(monkeypatch):

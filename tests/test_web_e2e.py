@@ -235,9 +235,12 @@ def test_extend_mode_adds_the_chosen_border(page):
     page.click("#mode-extend")
     page.fill("#pad-right", "24")
     page.fill("#pad-top", "8")
+    page.fill("#extend-steps", "2")
     assert page.text_content("#extend-size") == "64×48 → 88×56"
+    assert page.locator("#hd-strategy").is_hidden()  # outpainting runs the model on the whole canvas
     form = run(page)
     assert form["right"] == b"24" and form["top"] == b"8" and form["left"] == b"0"
+    assert form["steps"] == b"2" and "hd_strategy" not in form
     out = rgb(download(page))
     assert out.shape == (56, 88, 3)
     np.testing.assert_array_equal(out[8:, :64], picture)

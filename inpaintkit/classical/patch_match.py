@@ -14,23 +14,13 @@ state of the library: calls from several threads at once with different seeds ma
 
 from __future__ import annotations
 
-import functools
 import importlib
 
 import numpy as np
 
+from ..catalog import patchmatch_available
 from ..types import InpaintKitError, InputError
 from ._convert import PictureInpainter
-
-
-@functools.cache
-def patchmatch_available() -> bool:
-    """Whether ``pypatchmatch`` is installed and its native library loads (checked once)."""
-    try:
-        module = importlib.import_module("patchmatch")
-    except (ImportError, OSError):
-        return False
-    return bool(getattr(module, "patchmatch_available", False))
 
 
 class PatchMatchInpainter(PictureInpainter):

@@ -16,11 +16,10 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 from torch.utils.data import Dataset
 
+from ..io import IMAGE_SUFFIXES
 from ..masks import MaskGenerator
 from ..types import InputError
 
-#: File suffixes read as images (case-insensitive).
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
 _READ_ERRORS = (OSError, UnidentifiedImageError, ValueError, SyntaxError, Image.DecompressionBombError)
 
 

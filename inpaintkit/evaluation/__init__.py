@@ -9,7 +9,7 @@
 * :mod:`.command`: :func:`run_eval` and the ``eval`` command's arguments.
 """
 
-from .command import add_eval_arguments, cmd_eval, format_command, run_eval
+from .command import format_command, run_eval
 from .diversity import MultiSampleInpainter, pairwise_diversity
 from .fid import feature_statistics, fid_from_features, frechet_distance
 from .inception import FIDInceptionV3, load_fid_inception
@@ -20,8 +20,6 @@ from .runner import EvalReport, evaluate
 from .scores import AREA_BINS, area_bin, hole_rmse_255, pixel_scores
 
 __all__ = [
-    "add_eval_arguments",
-    "cmd_eval",
     "format_command",
     "run_eval",
     "MultiSampleInpainter",

@@ -30,7 +30,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from ..io import read_image, to_uint8
+from ..io import IMAGE_SUFFIXES, read_image, to_uint8
 from ..masks import (
     border_mask,
     eval_mask_generator,
@@ -41,7 +41,6 @@ from ..masks import (
 from ..masks.evalset import INDEX_FILE, mask_rng
 from ..types import InputError
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 STROKE_PRESETS = ("thin", "medium", "thick")
 NAMED_MASK_SETS = (*STROKE_PRESETS, "glcic", "outpaint")
 MIN_SIZE = 32

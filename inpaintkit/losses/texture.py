@@ -14,7 +14,7 @@ arXiv:1601.04589):
 * the smoothness energy is the total variation with squared neighbour differences (:func:`tv_energy`).
 
 Both energies are means (over patch elements, or neighbour pairs and channels), so their weights do
-not depend on the hole's size; the optimiser in :mod:`inpaintkit.pipelines.neural_patch` combines them.
+not depend on the hole's size; the optimiser in :mod:`inpaintkit.models.neural_patch` combines them.
 """
 
 from __future__ import annotations

@@ -25,11 +25,9 @@ evaluation's :class:`~inpaintkit.evaluation.diversity.MultiSampleInpainter` prot
 
 from __future__ import annotations
 
-import argparse
 import logging
 import math
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import cv2
@@ -38,7 +36,7 @@ import torch
 import torch.nn as nn
 
 from ..types import InpaintResult, InputError
-from .inpaint import HD_STRATEGIES, InpaintPipeline
+from .inpaint import InpaintPipeline
 from .processing import pad_to_multiple, resize, unpad
 
 log = logging.getLogger(__name__)
@@ -197,76 +195,3 @@ def contact_sheet(
         top, left = (index // cols) * (h + gap), (index % cols) * (w + gap)
         sheet[top : top + h, left : left + w] = picture
     return np.clip(sheet, 0.0, 1.0)
-
-
-# ------------------------------------------------------------------------------------------- CLI
-def add_diverse_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the ``inpaintkit diverse`` options to ``parser`` and make :func:`cmd_diverse` its handler."""
-    parser.add_argument("image", help="image file")
-    parser.add_argument("--mask", required=True, help="mask file (non-zero grey or non-transparent alpha = hole)")
-    parser.add_argument("-n", "--samples", type=int, default=8, metavar="N", help="completions to draw (default 8)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the noise; the same seed gives the same samples")
-    parser.add_argument(
-        "--model", default="pdgan-small", help="noise-driven model or weight file (default pdgan-small)"
-    )
-    parser.add_argument("--weights", help="weight file to use instead of the bundled one")
-    parser.add_argument("--trust", action="store_true", help="allow full unpickling of a .ckpt you trust")
-    parser.add_argument(
-        "--hd-strategy",
-        choices=HD_STRATEGIES,
-        default="crop",
-        help="large images: whole image, downscaled, or crops around each hole (default crop)",
-    )
-    parser.add_argument("--dilate", type=int, default=0, metavar="N", help="grow the hole by N pixels")
-    parser.add_argument("--resize-mask", action="store_true", help="resize a mask whose size differs from the image")
-    parser.add_argument("--max-pixels", type=int, default=None, help="refuse larger images (default 64 MP)")
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("-o", "--output", required=True, help="output folder")
-    parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
-    parser.set_defaults(func=cmd_diverse)
-
-
-def cmd_diverse(args: argparse.Namespace) -> int:
-    """Run ``inpaintkit diverse``: read, draw ``-n`` completions, write them and a contact sheet."""
-    from ..api import load
-    from ..io import output_set, read_image, write_image
-    from ..masks import load_mask
-
-    if args.samples < 1:
-        raise InputError(f"-n must be at least 1, got {args.samples}")
-    out = Path(args.output)
-    if out.exists() and not out.is_dir():
-        raise InputError(f"-o {out} exists and is not a folder")
-    targets = [out / name for name in sample_names(args.samples)]
-    existing = [path for path in [*targets, out / CONTACT_SHEET] if path.exists()]
-    if existing and not args.overwrite:
-        raise InputError(
-            f"{existing[0]} exists ({len(existing)} of the output files do); pass --overwrite to replace them"
-        )
-    picture = read_image(args.image, max_pixels=args.max_pixels)
-    hole = load_mask(args.mask, max_pixels=args.max_pixels)
-    pipe = load(
-        args.model,
-        weights=args.weights,
-        trust=args.trust,
-        device=args.device,
-        hd_strategy=args.hd_strategy,
-        max_pixels=args.max_pixels,
-    )
-    if not isinstance(pipe, DiversePipeline):
-        raise InputError(
-            f"{args.model} gives a single completion per input; diverse needs a noise-driven model such as pdgan-small"
-        )
-    results = pipe.generate(
-        picture, hole, args.samples, seed=args.seed, dilate=args.dilate, resize_mask=args.resize_mask
-    )
-    for message in results[0].warnings:
-        log.warning("%s: %s", Path(args.image).name, message)
-    sheet = contact_sheet(picture.rgb, results[0].mask, [result.image.rgb for result in results])
-    with output_set() as written:  # all of them or none
-        for target, result in zip(targets, results):
-            written.append(write_image(target, result.image, overwrite=args.overwrite))
-        written.append(write_image(out / CONTACT_SHEET, sheet, overwrite=args.overwrite))
-    seconds = sum(result.seconds for result in results)
-    print(f"wrote {args.samples} samples and {CONTACT_SHEET} to {out} ({seconds:.2f} s)")
-    return 0

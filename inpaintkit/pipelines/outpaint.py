@@ -24,11 +24,9 @@ mix), GLCIC or the classical methods.
 
 from __future__ import annotations
 
-import argparse
 import os
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -209,58 +207,3 @@ def outpaint(
     sizes = model.size_rule() if isinstance(model, Inpainter) else SizeRule()
     pipe = OutpaintPipeline(model, name=name, pad_multiple=sizes.multiple, min_size=sizes.minimum, device=device)
     return pipe(image, left, right, top, bottom, steps=steps, blend=blend)
-
-
-# ------------------------------------------------------------------------------------------- CLI
-def add_outpaint_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the ``inpaintkit outpaint`` options to ``parser`` and make :func:`cmd_outpaint` its handler."""
-    from ..registry import DEFAULT_OUTPAINT_MODEL  # the registry builds on the pipelines
-
-    parser.add_argument("image", help="image file to extend")
-    for side in SIDES:
-        parser.add_argument(f"--{side}", type=int, default=0, metavar="N", help=f"pixels to add on the {side}")
-    parser.add_argument(
-        "--steps",
-        type=int,
-        default=1,
-        metavar="K",
-        help="extend in K steps, feeding each result back (recursive outpainting; default 1)",
-    )
-    parser.add_argument(
-        "--model",
-        default=DEFAULT_OUTPAINT_MODEL,
-        help=f"registered name or weight file (default {DEFAULT_OUTPAINT_MODEL}; outpaint-small, "
-        "GLCIC and the classical methods work too)",
-    )
-    parser.add_argument("--weights", help="weight file to use instead of the registered download")
-    parser.add_argument("--trust", action="store_true", help="allow full unpickling of a .ckpt you trust")
-    parser.add_argument(
-        "--no-blend",
-        action="store_true",
-        help="keep the original pixels exactly instead of Poisson-blending them into the result",
-    )
-    parser.add_argument("--max-pixels", type=int, default=None, help="refuse larger images (default 64 MP)")
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("-o", "--output", required=True, help="output image file")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
-    parser.set_defaults(func=cmd_outpaint)
-
-
-def cmd_outpaint(args: argparse.Namespace) -> int:
-    """Run ``inpaintkit outpaint``: read, extend, write; prints one line."""
-    from ..api import load_outpainter
-    from ..io import write_image
-
-    target = Path(args.output)
-    if target.exists() and not args.overwrite:
-        raise InputError(f"{target} exists; pass --overwrite to replace it")
-    pipe = load_outpainter(
-        args.model, weights=args.weights, trust=args.trust, device=args.device, max_pixels=args.max_pixels
-    )
-    result = pipe(
-        Path(args.image), args.left, args.right, args.top, args.bottom, steps=args.steps, blend=not args.no_blend
-    )
-    write_image(target, result.image, overwrite=args.overwrite)
-    width, height = result.image.size
-    print(f"wrote {target} ({width}x{height}, {result.model}, {result.steps} step(s), {result.seconds:.2f} s)")
-    return 0

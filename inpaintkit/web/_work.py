@@ -5,7 +5,8 @@ is read (the rest get a 503 "busy, retry") and run one at a time in a thread, wh
 loop free to answer other requests. Each model is loaded once, on first use, and reused.
 
 Memory: one job runs at a time, and its model runs on at most ``max_run_pixels`` pixels in one
-piece (the whole picture with ``hd_strategy=original``, one crop, an outpainted canvas); a model's
+piece (the whole picture with ``hd_strategy=original``, one crop, an outpainted canvas: the
+outpainting pipeline shares the inpainting pipeline's model, so the same check guards both); a model's
 full-resolution post-processing (lama-detail's texture transfer) on at most
 ``POSTPROCESS_FACTOR`` times that. Larger runs are refused (413) before they allocate anything.
 """
@@ -23,6 +24,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ..api import load
 from ..pipelines.inpaint import InpaintPipeline
+from ..pipelines.outpaint import OutpaintPipeline
 from ..registry import DEFAULT_MODEL, REGISTRY, ModelSpec, get_spec
 from ..types import InputError
 from ._http import WebError
@@ -116,6 +118,7 @@ class ModelCache:
         self.device = device
         self.allow_downloads = allow_downloads
         self._pipelines: dict[str, InpaintPipeline] = {}
+        self._outpainters: dict[str, OutpaintPipeline] = {}
         self._lock = threading.Lock()
 
     @property
@@ -181,6 +184,34 @@ class ModelCache:
                 self._pipelines[name] = limit_runs(pipe, self.max_run_pixels)
             return self._pipelines[name]
 
+    def outpainter(self, name: str) -> OutpaintPipeline:
+        """The outpainting pipeline of ``name``, built on first use around the model its inpainting
+        pipeline loaded (one copy in memory, under the same run limit), as
+        :func:`inpaintkit.api.load_outpainter` would build it.
+
+        Raises:
+            WebError: 404 for a model not offered, 409 when it cannot run on this server, 422 for a
+                model that draws fixed-size samples (PD-GAN), which cannot extend a picture.
+            WeightsError: the weights exist but cannot be loaded.
+        """
+        spec = self.spec(name)
+        if spec.gives_several:
+            raise WebError(
+                422, f"{name} draws samples of a fixed size and cannot extend a picture; choose another model"
+            )
+        inpaint = self.pipeline(name)
+        with self._lock:
+            if name not in self._outpainters:
+                self._outpainters[name] = OutpaintPipeline(
+                    inpaint.model,
+                    name=inpaint.name,
+                    pad_multiple=inpaint.pad_multiple,
+                    min_size=inpaint.min_size,
+                    device=self.device,
+                    max_pixels=self.max_pixels,
+                )
+            return self._outpainters[name]
+
     def _check_runnable(self, spec: ModelSpec) -> None:
         if not spec.available:
             raise WebError(409, f"{spec.name} needs an optional package that is not installed ({spec.description})")
@@ -199,12 +230,29 @@ class ModelCache:
 # --------------------------------------------------------------------------------------- run limits
 def check_whole_image(width: int, height: int, limit: int, what: str = "image") -> None:
     """Refuse (413) ``hd_strategy=original`` on a picture of more than ``limit`` pixels, naming the other strategies."""
-    if width * height > limit:
+    _check_one_piece(
+        f"hd_strategy=original runs the model on the whole {width}x{height} {what}",
+        width * height,
+        limit,
+        "send hd_strategy=crop (fills around each hole) or resize (downscales the picture)",
+    )
+
+
+def check_canvas(width: int, height: int, limit: int) -> None:
+    """Refuse (413) an outpainted canvas of more than ``limit`` pixels (outpainting runs the model on all of it)."""
+    _check_one_piece(
+        f"outpainting runs the model on the whole {width}x{height} extended canvas",
+        width * height,
+        limit,
+        "extend by fewer pixels, or send a smaller picture",
+    )
+
+
+def _check_one_piece(run: str, pixels: int, limit: int, advice: str) -> None:
+    if pixels > limit:
         raise WebError(
             413,
-            f"hd_strategy=original runs the model on the whole {width}x{height} {what} "
-            f"({width * height:,} pixels), more than this server runs in one piece ({limit:,}): "
-            "send hd_strategy=crop (fills around each hole) or resize (downscales the picture)",
+            f"{run} ({pixels:,} pixels), more than this server runs in one piece ({limit:,}): {advice}",
             max_run_pixels=limit,
         )
 

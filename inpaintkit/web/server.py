@@ -7,7 +7,10 @@ Endpoints (documented at ``/docs``, schema at ``/openapi.json``):
 * ``POST /api/inpaint``  multipart ``image`` + ``mask`` (+ options) -> PNG; for a model that gives
   several completions (PD-GAN) JSON ``{"images": [base64 PNG, ...], "seed": s, ...}`` with
   ``samples`` results drawn from ``seed``;
-* ``POST /api/outpaint`` multipart ``image`` + ``left/right/top/bottom`` px (+ options) -> PNG;
+* ``POST /api/outpaint`` multipart ``image`` + ``left/right/top/bottom`` px (+ ``model``, ``steps``) -> PNG,
+  through :class:`~inpaintkit.pipelines.outpaint.OutpaintPipeline` (the library's and the CLI's
+  outpainting): ``steps`` (1 to :data:`MAX_STEPS`) extends in that many steps, each feeding its result
+  to the next; the known pixels are kept exactly (``blend=False``);
 * ``GET  /``             the page; ``/static/...`` its script and style sheet;
 * ``GET  /docs``, ``/redoc``  the OpenAPI pages, their scripts served locally (no CDN).
 
@@ -21,7 +24,8 @@ disk unless ``allow_downloads`` fetches weights into the cache.
 
 Memory: at most ``queue_size`` requests are held at once, one job runs at a time, and a model runs
 on at most ``max_run_pixels`` pixels in one piece (default 2048x2048), so ``hd_strategy=original``
-is refused on larger pictures while ``crop`` and ``resize`` still take them (:mod:`._work`).
+is refused on larger pictures while ``crop`` and ``resize`` still take them, and an extended canvas
+larger than that is refused (outpainting runs the model on the whole canvas) (:mod:`._work`).
 """
 
 from __future__ import annotations
@@ -34,7 +38,6 @@ from collections.abc import Sequence
 from io import BytesIO
 from pathlib import Path
 
-import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -43,10 +46,11 @@ from PIL import Image, ImageOps
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
-from .. import __version__, masks
-from ..io import check_pixel_limit, from_array, resolve_max_pixels, to_pil
+from .. import __version__
+from ..io import check_pixel_limit, resolve_max_pixels, to_pil
 from ..pipelines.diverse import DiversePipeline
-from ..pipelines.inpaint import HD_STRATEGIES, InpaintPipeline
+from ..pipelines.inpaint import HD_STRATEGIES
+from ..pipelines.outpaint import OutpaintResult
 from ..types import InpaintKitError, InpaintResult, InputError, UnknownModelError, WeightsError
 from ._guard import LOCAL_HOSTS, Guard
 from ._http import (
@@ -60,7 +64,7 @@ from ._http import (
     read_fields,
     upright_size,
 )
-from ._work import DEFAULT_MAX_RUN_PIXELS, ModelCache, WorkQueue, check_whole_image
+from ._work import DEFAULT_MAX_RUN_PIXELS, ModelCache, WorkQueue, check_canvas, check_whole_image
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +74,8 @@ DEFAULT_MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 MAX_BORDER = 4096
 #: Most completions one request may ask of a model that gives several.
 MAX_SAMPLES = 8
-_PIL_MODES = ("L", "LA", "RGB", "RGBA", "I;16")
+#: Most steps one outpainting request may take (each runs the model once on a growing canvas).
+MAX_STEPS = 8
 
 
 class ErrorBody(BaseModel):
@@ -155,11 +160,18 @@ def create_app(
     cache = ModelCache(
         models_allowed, max_pixels=pixel_limit, max_run_pixels=run_limit, device=device, allow_downloads=allow_downloads
     )
-    common = _common_fields(cache)
+    model_field = FormField("model", "string", f"registered model name, one of {', '.join(cache.specs)}", cache.default)
     inpaint_fields = (
         FormField("image", "file", "the picture (PNG, JPEG, WebP, BMP, TIFF)"),
         FormField("mask", "file", "the hole, same size as the image: white / non-zero or alpha > 0 = hole"),
-        *common,
+        model_field,
+        FormField(
+            "hd_strategy",
+            "string",
+            "large pictures: crops around each hole, downscaled, or whole",
+            "crop",
+            choices=HD_STRATEGIES,
+        ),
         FormField("dilate", "integer", "grow the hole by this many pixels first", 0, minimum=0, maximum=256),
         FormField(
             "feather",
@@ -193,7 +205,16 @@ def create_app(
             FormField(side, "integer", f"pixels to add on the {side}", 0, minimum=0, maximum=MAX_BORDER)
             for side in ("left", "right", "top", "bottom")
         ),
-        *common,
+        model_field,  # no hd_strategy: outpainting runs the model on the whole canvas
+        FormField(
+            "steps",
+            "integer",
+            "extend in this many steps, each feeding its result to the next (recursive outpainting); "
+            "every side that grows must grow by at least this many pixels",
+            1,
+            minimum=1,
+            maximum=MAX_STEPS,
+        ),
     )
 
     # FastAPIOffline serves the /docs and /redoc pages' scripts from the package instead of a CDN.
@@ -271,7 +292,7 @@ def create_app(
                 )
                 return JSONResponse(body.model_dump(), headers={"Cache-Control": "no-store"})
             png, result = await queue.run(_inpaint_job, cache, form["model"], image, mask, options)
-        return _png_response(png, result)
+        return _png_response(png, result.model, result.strategy, result.seconds, result.warnings)
 
     @app.post(
         "/api/outpaint",
@@ -295,25 +316,11 @@ def create_app(
                 check_pixel_limit(*canvas, pixel_limit, what="the extended canvas")
             except InputError as err:
                 raise WebError(413, str(err), max_pixels=pixel_limit) from None
-            if form["hd_strategy"] == "original":
-                check_whole_image(*canvas, run_limit, what="extended canvas")
-            png, result = await queue.run(_outpaint_job, cache, form["model"], image, borders, form["hd_strategy"])
-        return _png_response(png, result)
+            check_canvas(*canvas, run_limit)
+            png, result = await queue.run(_outpaint_job, cache, form["model"], image, borders, form["steps"])
+        return _png_response(png, result.model, "original", result.seconds, result.warnings)
 
     return app
-
-
-def _common_fields(cache: ModelCache) -> tuple[FormField, ...]:
-    return (
-        FormField("model", "string", f"registered model name, one of {', '.join(cache.specs)}", cache.default),
-        FormField(
-            "hd_strategy",
-            "string",
-            "large pictures: crops around each hole, downscaled, or whole",
-            "crop",
-            choices=HD_STRATEGIES,
-        ),
-    )
 
 
 _PNG = {
@@ -323,7 +330,7 @@ _PNG = {
         name: {"description": text, "schema": {"type": "string"}}
         for name, text in (
             ("X-Inpaint-Model", "the model that ran"),
-            ("X-Inpaint-Strategy", "the HD strategy that ran (original, resize or crop)"),
+            ("X-Inpaint-Strategy", "the HD strategy that ran (original, resize or crop; outpainting: original)"),
             ("X-Inpaint-Seconds", "wall time of the inpainting call"),
             ("X-Inpaint-Warnings", "JSON list of notes (empty mask, orientation applied, ...)"),
         )
@@ -402,18 +409,13 @@ def _samples_job(
 
 
 def _outpaint_job(
-    cache: ModelCache, model: str, image: Image.Image, borders: tuple[int, int, int, int], hd_strategy: str
-) -> tuple[bytes, InpaintResult]:
-    pipe: InpaintPipeline = cache.pipeline(model)
+    cache: ModelCache, model: str, image: Image.Image, borders: tuple[int, int, int, int], steps: int
+) -> tuple[bytes, OutpaintResult]:
+    pipe = cache.outpainter(model)
     upright = ImageOps.exif_transpose(_decoded(image, "image"))
-    if upright.mode not in _PIL_MODES:
-        upright = to_pil(from_array(upright))
-    array = np.asarray(upright)
-    # New pixels are black and, when there is an alpha channel, opaque: the model fills them.
-    fill = [0] * (array.shape[2] - 1) + [np.iinfo(array.dtype).max] if upright.mode in ("LA", "RGBA") else 0
-    canvas, hole = masks.expand_canvas(array, *borders, fill=fill)
-    result = pipe(Image.fromarray(canvas), hole, hd_strategy=hd_strategy)
-    return _encode_png(result.image), result
+    left, right, top, bottom = borders
+    result = pipe(upright, left, right, top, bottom, steps=steps, blend=False)  # new alpha: opaque
+    return _encode_png(to_pil(result.image)), result
 
 
 def _encode_png(image: Image.Image) -> bytes:
@@ -422,12 +424,12 @@ def _encode_png(image: Image.Image) -> bytes:
     return buffer.getvalue()
 
 
-def _png_response(png: bytes, result: InpaintResult) -> Response:
+def _png_response(png: bytes, model: str, strategy: str, seconds: float, warnings: list[str]) -> Response:
     headers = {
-        "X-Inpaint-Model": result.model,
-        "X-Inpaint-Strategy": result.strategy,
-        "X-Inpaint-Seconds": f"{result.seconds:.3f}",
-        "X-Inpaint-Warnings": json.dumps(result.warnings),  # ASCII: header-safe
+        "X-Inpaint-Model": model,
+        "X-Inpaint-Strategy": strategy,
+        "X-Inpaint-Seconds": f"{seconds:.3f}",
+        "X-Inpaint-Warnings": json.dumps(warnings),  # ASCII: header-safe
         "Cache-Control": "no-store",
     }
     return Response(png, media_type="image/png", headers=headers)

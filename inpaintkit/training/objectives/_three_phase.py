@@ -31,7 +31,7 @@ import torch.nn as nn
 from torch import Tensor
 
 from ...losses import discriminator_adversarial_loss, generator_adversarial_loss, masked_mse
-from . import GanObjective, frozen
+from ._base import GanObjective, frozen
 
 #: Phase names, in the papers' order (18 : 2 : 80 of the iterations).
 PHASES = ("completion", "discriminator", "joint")

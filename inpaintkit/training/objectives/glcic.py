@@ -24,7 +24,7 @@ from torch import Tensor
 from ...models import glcic
 from ...types import InputError
 from ..config import ModelConfig, parse_section
-from . import generator_for
+from ._base import generator_for
 from ._three_phase import ThreePhaseObjective
 
 

@@ -50,7 +50,7 @@ from ...models import lama
 from ...models.discriminators import NLayerDiscriminator
 from ...types import WeightsError
 from ..config import ModelConfig, parse_section
-from . import GanObjective, check_non_negative, frozen, generator_for
+from ._base import GanObjective, check_non_negative, frozen, generator_for
 
 
 @dataclass

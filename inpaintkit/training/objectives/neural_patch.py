@@ -33,7 +33,7 @@ from ...masks import disk
 from ...models import neural_patch
 from ...types import InputError
 from ..config import ModelConfig, parse_section
-from . import GanObjective, check_non_negative, frozen, generator_for
+from ._base import GanObjective, check_non_negative, frozen, generator_for
 
 PHASES = ("joint",)
 

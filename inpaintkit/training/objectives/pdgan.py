@@ -48,7 +48,7 @@ from ...losses.perceptual import as_feature_list
 from ...models import pdgan
 from ...types import InpaintKitError, InputError, UnknownModelError, WeightsError
 from ..config import ModelConfig, parse_section
-from . import GanObjective, check_non_negative, frozen, generator_for
+from ._base import GanObjective, check_non_negative, frozen, generator_for
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,8 @@ const ui = {
   brushPanel: $("brush-panel"), extendPanel: $("extend-panel"), brush: $("tool-brush"), eraser: $("tool-eraser"),
   size: $("brush-size"), sizeValue: $("brush-size-value"), undo: $("undo"), redo: $("redo"), clear: $("clear-mask"),
   pads: { left: $("pad-left"), right: $("pad-right"), top: $("pad-top"), bottom: $("pad-bottom") },
-  extendSize: $("extend-size"), model: $("model"), modelNote: $("model-note"), hd: $("hd-strategy"),
+  extendSize: $("extend-size"), extendSteps: $("extend-steps"), model: $("model"), modelNote: $("model-note"),
+  hd: $("hd-strategy"), hdField: $("hd-field"),
   dilate: $("dilate"), dilateField: $("dilate-field"), run: $("run"), status: $("status"),
   samplesField: $("samples-field"), samples: $("samples"), seed: $("seed"),
   resultPanel: $("result-panel"), compare: $("compare"), showSource: $("show-source"), apply: $("apply-result"),
@@ -260,13 +261,13 @@ async function run() {
   const form = new FormData();
   form.append("image", state.source.blob, state.source.blob.name || `${state.source.name}.png`);
   form.append("model", model);
-  form.append("hd_strategy", ui.hd.value);
   let url = "/api/inpaint";
   let offset = [0, 0];
   if (state.mode === "remove") {
     const mask = await maskBlob();
     if (!mask) return setStatus("Paint over what should disappear first.", "error");
     form.append("mask", mask, "mask.png");
+    form.append("hd_strategy", ui.hd.value);
     form.append("dilate", String(Math.max(0, Math.round(Number(ui.dilate.value) || 0))));
     if (currentModel()?.gives_several) {
       form.append("samples", String(Math.min(8, Math.max(1, Math.round(Number(ui.samples.value) || 1)))));
@@ -276,6 +277,7 @@ async function run() {
     const sides = pads();
     if (!Object.values(sides).some((n) => n > 0)) return setStatus("Give at least one side a number of pixels.", "error");
     for (const [side, n] of Object.entries(sides)) form.append(side, String(n));
+    form.append("steps", String(Math.min(8, Math.max(1, Math.round(Number(ui.extendSteps.value) || 1)))));
     url = "/api/outpaint";
     offset = [sides.left, sides.top];
   }
@@ -370,6 +372,7 @@ function render() {
   ui.stage.hidden = !source;
   ui.brushPanel.hidden = state.mode !== "remove";
   ui.dilateField.hidden = state.mode !== "remove";
+  ui.hdField.hidden = state.mode !== "remove";  // outpainting runs the model on the whole canvas
   ui.samplesField.hidden = state.mode !== "remove" || !currentModel()?.gives_several;
   ui.extendPanel.hidden = state.mode !== "extend";
   ui.modeRemove.setAttribute("aria-pressed", state.mode === "remove");

@@ -1,4 +1,4 @@
-"""Feature spaces for the texture energy of neural patch synthesis (:mod:`.neural_patch`).
+"""Feature spaces for the texture energy of neural patch synthesis (:mod:`inpaintkit.models.neural_patch`).
 
 A feature space maps one image ``(1, 3, H, W)`` in [0, 1] to a list of feature maps ``(C, H // s,
 W // s)``, one per layer with stride ``s`` (a cell of a map covers an ``s x s`` block of pixels). It
@@ -16,10 +16,10 @@ hole its patches depend on (``margin``) and its default settings (``iterations``
 Default settings: the ``pixel`` weights were tuned on Kodak photos (256 x 256, a 128 x 128 hole,
 squared error in the hole and visual checks). The VGG weights could not be tuned here (no VGG
 weights offline); the texture energy of each layer is divided by the mean square of its matched
-patches (:mod:`.neural_patch`), which keeps the feature scale (torchvision's vs caffe's VGG) out of
-the weight, and the VGG defaults reuse the pixel space's. VGG's iteration count is lower so that a
-512 x 512 photo stays well under 30 s on two CPU cores (one VGG pass over the crop around a 256 x 256
-hole costs ~1.5 s).
+patches (:mod:`inpaintkit.models.neural_patch`), which keeps the feature scale (torchvision's vs
+caffe's VGG) out of the weight, and the VGG defaults reuse the pixel space's. VGG's iteration count
+is lower so that a 512 x 512 photo stays well under 30 s on two CPU cores (one VGG pass over the crop
+around a 256 x 256 hole costs ~1.5 s).
 """
 
 from __future__ import annotations
@@ -33,9 +33,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..losses.perceptual import load_backbone
-from ..models.backbones import IMAGENET_MEAN, IMAGENET_STD, VGG19_LAYERS, VGG19Features
 from ..types import InputError
 from ..weights import WEIGHT_SPECS, cached_path
+from .backbones import IMAGENET_MEAN, IMAGENET_STD, VGG19_LAYERS, VGG19Features
 
 log = logging.getLogger(__name__)
 

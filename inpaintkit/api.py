@@ -12,7 +12,6 @@ import torch.nn as nn
 
 from ._state import state_mismatch
 from .classical import POSTPROCESSORS
-from .models.neural_patch import ContentNetwork, content_alone
 from .optimize import PRECISIONS, optimization_enabled, optimize_for_inference
 from .pipelines.diverse import DiversePipeline
 from .pipelines.inpaint import InpaintPipeline
@@ -162,7 +161,7 @@ def load(
     ``model_options`` configure an optimisation model (see :func:`load_model`).
     """
     module, name = load_model(model, weights=weights, trust=trust, device=device, options=model_options)
-    module = _any_size(module)
+    module = module.for_pipeline()
     if module.pipeline == "diverse":  # PD-GAN: fixed-size, noise-driven; several samples
         return DiversePipeline(module, name=name, device=device, **pipeline_options)
     sizes = module.size_rule()
@@ -176,12 +175,6 @@ def load(
         postprocess=POSTPROCESSORS[step] if postprocess and step else None,
         **pipeline_options,
     )
-
-
-def _any_size(module: nn.Module) -> nn.Module:
-    """``module``, or for the fixed-size neural-patch content network (``content-small``) that network
-    run through :func:`~inpaintkit.models.neural_patch.content_alone`, so it fills any size."""
-    return content_alone(module) if isinstance(module, ContentNetwork) else module
 
 
 def _for_inference(module: nn.Module, name: str, precision: str, device: str | torch.device) -> nn.Module:
@@ -225,7 +218,7 @@ def load_outpainter(
     ``precision`` as in :func:`load`; ``pipeline_options`` go to the pipeline (``max_pixels``).
     """
     module, name = load_model(model, weights=weights, trust=trust, device=device)
-    module = _any_size(module)
+    module = module.for_pipeline()
     sizes = module.size_rule()
     return OutpaintPipeline(
         _for_inference(module, name, precision, device),

@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .models._layers import finish_output
+from .models._layers import check_spatial_size, finish_output
 from .models.lama import (
     FFC,
     ConcatTupleLayer,
@@ -292,12 +292,7 @@ class OptimizedLama(nn.Module):
 
     def forward(self, image: Tensor, mask: Tensor) -> Tensor:
         """Predict the whole frame (not composited); see :class:`LamaGenerator`."""
-        m = self.pad_multiple
-        h, w = image.shape[-2:]
-        if h % m or w % m or h < 2 * m or w < 2 * m:
-            raise InputError(
-                f"LaMa needs H and W to be multiples of {m} (at least {2 * m}), got {h}x{w}; pad the input first"
-            )
+        check_spatial_size(image, self.pad_multiple, 2 * self.pad_multiple, "LaMa")
         filled = prefill_holes(image, mask, self.config.prefill)
         x = torch.cat([filled, mask], dim=1).to(self.dtype, memory_format=self.memory_format)
         return finish_output(self.model(x).to(image.dtype), filled, self.config.residual).contiguous()

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from ..pipelines.diverse import sample_seed
 from ..types import InpaintResult, InputError
 from ._files import (
     ERROR,
@@ -210,7 +211,7 @@ def evaluate(
                             mask,
                             networks,
                             samples,
-                            seed=_sample_seed(protocol.seed, index),
+                            seed=sample_seed(protocol.seed, index),
                         )
                     )
                     bar.update(1)
@@ -283,11 +284,6 @@ def _complete_scores(out: Path, rows: list[Row]) -> tuple[list[Row], int]:
             completed += 1
         kept.append(row)
     return kept, completed
-
-
-def _sample_seed(seed: int, index: int) -> int:
-    """The seed given to ``samples`` for image ``index``: a function of ``(seed, index)`` only."""
-    return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
 
 
 def _run_one(

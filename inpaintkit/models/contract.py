@@ -73,6 +73,11 @@ class Inpainter(nn.Module):
         """The input sizes this model takes."""
         raise NotImplementedError
 
+    def for_pipeline(self) -> Inpainter:
+        """The module a pipeline runs: this one, unless a fixed-size network needs a wrapper to fill
+        pictures of any size (the neural-patch content network alone)."""
+        return self
+
     def attach_prior(self, prior: nn.Module) -> Inpainter:
         """Give a model that ``needs_prior`` its frozen companion; others have none to take."""
         raise TypeError(f"{type(self).__name__} takes no prior")

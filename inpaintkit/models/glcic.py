@@ -42,6 +42,7 @@ import torch.nn as nn
 from torch import Tensor
 
 from ._layers import StridedConvBranch, check_spatial_size, conv_block, fill_holes
+from .backbones import IMAGENET_MEAN  # the hole fill of our own presets (see the module docstring)
 from .contract import Family, Inpainter, SizeRule, register_family
 
 
@@ -83,9 +84,6 @@ COMPLETION_LAYERS: tuple[LayerSpec, ...] = (
     LayerSpec("conv", 3, 1, 1, 0.5),
     LayerSpec("conv", 3, 1, 1, 0),
 )
-
-#: The ImageNet mean colour, used as the hole fill of our own presets (see the module docstring).
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
 
 
 @dataclass

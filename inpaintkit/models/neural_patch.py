@@ -183,6 +183,11 @@ class ContentNetwork(Inpainter):
         """Only ``config.size`` squares (:func:`content_alone` fills any size)."""
         return SizeRule(1, self.config.size, fixed=self.config.size)
 
+
+    def for_pipeline(self) -> Inpainter:
+        """:func:`content_alone`: this network as an inpainter of any size (resized to its square)."""
+        return content_alone(self)
+
     def forward(self, image: Tensor, mask: Tensor) -> Tensor:
         """Predict the whole frame (not composited).
 

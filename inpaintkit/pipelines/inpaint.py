@@ -32,7 +32,7 @@ from tqdm import tqdm
 from .. import masks
 from ..io import Picture, check_pixel_limit, from_array, luma, read_image, to_pil, to_uint8, to_uint16
 from ..types import InpaintResult, InputError, check_image
-from .processing import Box, blend, mask_boxes, pad_to_multiple, resize, resize_long_side, to_numpy, to_tensor, unpad
+from .processing import Box, blend, mask_boxes, resize, resize_long_side, run_padded, to_numpy, to_tensor
 
 HD_STRATEGIES = ("original", "resize", "crop")
 _PIL_MODES = ("L", "LA", "RGB", "RGBA", "I;16")
@@ -183,13 +183,7 @@ class InpaintPipeline:
 
     def _run_model(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Pad to the model's multiple, run it without autograd, crop back."""
-        padded, padding = pad_to_multiple(image, self.pad_multiple, min_size=self.min_size)
-        padded_mask, _ = pad_to_multiple(mask, self.pad_multiple, min_size=self.min_size)
-        with torch.inference_mode():
-            pred = self.model(padded.to(self.device), padded_mask.to(self.device))
-        if pred.shape != padded.shape:
-            raise RuntimeError(f"{self.name} returned shape {tuple(pred.shape)} for input {tuple(padded.shape)}")
-        return unpad(pred.float(), padding)
+        return run_padded(self.model, image, mask, self.pad_multiple, self.min_size, self.device, self.name)
 
 
 def _check_strategy(strategy: str) -> str:

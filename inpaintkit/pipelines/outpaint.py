@@ -38,7 +38,7 @@ from ..masks import expand_canvas
 from ..masks.shapes import SIDES, border_pixels
 from ..models.contract import Inpainter, SizeRule
 from ..types import InputError
-from .processing import composite, pad_to_multiple, to_numpy, to_tensor, unpad
+from .processing import composite, run_padded, to_numpy, to_tensor
 
 
 @dataclass
@@ -176,13 +176,10 @@ class OutpaintPipeline:
 
     def _run_model(self, canvas: np.ndarray, hole: np.ndarray) -> np.ndarray:
         """The model's raw output on the whole canvas, ``(H, W, 3)`` float32 in [0, 1]."""
-        image, padding = pad_to_multiple(to_tensor(canvas), self.pad_multiple, min_size=self.min_size)
-        mask, _ = pad_to_multiple(to_tensor(hole), self.pad_multiple, min_size=self.min_size)
-        with torch.inference_mode():
-            pred = self.model(image.to(self.device), mask.to(self.device))
-        if pred.shape != image.shape:
-            raise RuntimeError(f"{self.name} returned shape {tuple(pred.shape)} for input {tuple(image.shape)}")
-        return to_numpy(unpad(pred.float(), padding).clamp(0.0, 1.0))
+        pred = run_padded(
+            self.model, to_tensor(canvas), to_tensor(hole), self.pad_multiple, self.min_size, self.device, self.name
+        )
+        return to_numpy(pred.clamp(0.0, 1.0))
 
 
 def outpaint(

@@ -11,6 +11,7 @@ from typing import TypeVar
 import cv2
 import numpy as np
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 
 from ..types import InputError
@@ -77,6 +78,31 @@ def unpad(x: torch.Tensor, padding: tuple[int, int]) -> torch.Tensor:
 
 
 # -------------------------------------------------------------------------------------- resizing
+
+
+def run_padded(
+    model: nn.Module,
+    image: torch.Tensor,
+    mask: torch.Tensor,
+    multiple: int,
+    minimum: int,
+    device: torch.device,
+    name: str,
+) -> torch.Tensor:
+    """Pad ``image`` and ``mask`` to ``model``'s size rule, run it without autograd, crop back (float32).
+
+    Raises:
+        RuntimeError: the model answered with another shape than its input's.
+    """
+    padded, padding = pad_to_multiple(image, multiple, min_size=minimum)
+    padded_mask, _ = pad_to_multiple(mask, multiple, min_size=minimum)
+    with torch.inference_mode():
+        pred = model(padded.to(device), padded_mask.to(device))
+    if pred.shape != padded.shape:
+        raise RuntimeError(f"{name} returned shape {tuple(pred.shape)} for input {tuple(padded.shape)}")
+    return unpad(pred.float(), padding)
+
+
 def resize(x: torch.Tensor, size: tuple[int, int], mode: str = "bilinear") -> torch.Tensor:
     """Resize ``(B,C,H,W)`` to ``size = (height, width)``.
 

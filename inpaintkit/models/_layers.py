@@ -60,7 +60,7 @@ def conv_block(
     """
     if transposed:
         if dilation != 1:
-            raise ValueError("conv_block: a transposed convolution takes no dilation")
+            raise InputError("conv_block: a transposed convolution takes no dilation")
         conv: nn.Module = nn.ConvTranspose2d(
             in_channels, out_channels, kernel_size, stride, padding=(kernel_size - stride) // 2
         )
@@ -127,7 +127,7 @@ class StridedConvBranch(nn.Module):
         factor = 2 ** len(widths)
         height, width = input_size
         if height % factor or width % factor or height < factor or width < factor:
-            raise ValueError(
+            raise InputError(
                 f"a branch of {len(widths)} stride-2 convolutions needs H and W divisible by "
                 f"{factor}, got {height}x{width}"
             )
@@ -141,7 +141,7 @@ class StridedConvBranch(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         if tuple(x.shape[-2:]) != self.input_size:
-            raise ValueError(
+            raise InputError(
                 f"this discriminator branch takes {self.input_size[0]}x{self.input_size[1]} inputs, "
                 f"got {x.shape[-2]}x{x.shape[-1]}"
             )

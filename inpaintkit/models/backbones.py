@@ -28,6 +28,8 @@ import torch
 import torch.nn as nn
 from torch import Tensor
 
+from ..types import InputError
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -216,7 +218,7 @@ class VGG19Features(FrozenBackbone):
         super().__init__()
         unknown = [tap for tap in taps if tap not in VGG19_LAYERS]
         if unknown or not taps:
-            raise ValueError(
+            raise InputError(
                 f"VGG19Features: unknown taps {unknown or '(none given)'}; layers are {', '.join(VGG19_LAYERS)}"
             )
         self.taps = tuple(taps)

@@ -25,6 +25,8 @@ from __future__ import annotations
 import torch.nn as nn
 from torch import Tensor
 
+from ..types import InputError
+
 #: Kernel size and padding of every convolution (the reference's ``ceil((kw - 1) / 2)``).
 KERNEL = 4
 PADDING = 2
@@ -48,7 +50,7 @@ class NLayerDiscriminator(nn.Module):
     def __init__(self, input_nc: int = 3, ndf: int = 64, n_layers: int = 4, max_features: int = 512) -> None:
         super().__init__()
         if min(input_nc, ndf, n_layers) < 1:
-            raise ValueError(
+            raise InputError(
                 f"NLayerDiscriminator: input_nc, ndf and n_layers must be >= 1, got {input_nc}, {ndf}, {n_layers}"
             )
         self.n_layers = n_layers

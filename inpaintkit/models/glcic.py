@@ -41,6 +41,7 @@ import torch
 import torch.nn as nn
 from torch import Tensor
 
+from ..types import InputError
 from ._layers import StridedConvBranch, check_spatial_size, conv_block, fill_holes
 from .backbones import IMAGENET_MEAN  # the hole fill of our own presets (see the module docstring)
 from .contract import Family, Inpainter, SizeRule, register_family
@@ -103,11 +104,11 @@ class GlcicConfig:
 
     def __post_init__(self) -> None:
         if self.width < 2 or self.width % 2:
-            raise ValueError(f"GlcicConfig: width must be an even number >= 2, got {self.width}")
+            raise InputError(f"GlcicConfig: width must be an even number >= 2, got {self.width}")
         if len(self.mean) != 3 or not all(0.0 <= float(v) <= 1.0 for v in self.mean):
-            raise ValueError(f"GlcicConfig: mean must be three values in [0, 1], got {self.mean}")
+            raise InputError(f"GlcicConfig: mean must be three values in [0, 1], got {self.mean}")
         if not self.bn_eps > 0:
-            raise ValueError(f"GlcicConfig: bn_eps must be > 0, got {self.bn_eps}")
+            raise InputError(f"GlcicConfig: bn_eps must be > 0, got {self.bn_eps}")
         self.mean = [float(v) for v in self.mean]
 
     def channels(self, spec: LayerSpec) -> int:
@@ -208,7 +209,7 @@ class GlcicDiscriminator(nn.Module):
     def __init__(self, width: int = 64, image_size: int = 256, local_size: int = 128) -> None:
         super().__init__()
         if local_size > image_size:
-            raise ValueError(f"the local patch ({local_size}) cannot be larger than the image ({image_size})")
+            raise InputError(f"the local patch ({local_size}) cannot be larger than the image ({image_size})")
         features = 16 * width
         self.image_size, self.local_size = image_size, local_size
         self.local_branch = StridedConvBranch(

@@ -48,7 +48,7 @@ import torch.nn as nn
 from torch import Tensor
 
 from ..classical.pushpull import pushpull_fill
-from ..types import WeightsError
+from ..types import InputError, WeightsError
 from ._layers import check_spatial_size, finish_output, telea_fill
 from .contract import Family, Inpainter, SizeRule, register_family
 
@@ -195,7 +195,7 @@ class FFC(nn.Module):
         self.in_cl, self.in_cg = split_channels(in_channels, ratio_gin)
         self.out_cl, self.out_cg = split_channels(out_channels, ratio_gout)
         if self.in_cg and self.out_cg and stride != 1:
-            raise ValueError("FFC: a strided global->global path is not supported (LaMa never uses one)")
+            raise InputError("FFC: a strided global->global path is not supported (LaMa never uses one)")
 
         def spatial_conv(cin: int, cout: int) -> nn.Module:
             if cin == 0 or cout == 0:
@@ -211,7 +211,7 @@ class FFC(nn.Module):
     def forward(self, x: Tensor | Features) -> Features:
         x_l, x_g = _as_pair(x)
         if self.in_cg and x_g is None:
-            raise ValueError(f"FFC expects a global input with {self.in_cg} channels, got none")
+            raise InputError(f"FFC expects a global input with {self.in_cg} channels, got none")
         local_in = x_l if self.in_cl else None
         global_in = x_g if self.in_cg else None
 
@@ -336,17 +336,17 @@ class LamaConfig:
 
     def __post_init__(self) -> None:
         if min(self.input_nc, self.output_nc, self.ngf, self.n_downsampling) < 1 or self.n_blocks < 0:
-            raise ValueError(f"LamaConfig: sizes must be positive (n_blocks >= 0), got {self}")
+            raise InputError(f"LamaConfig: sizes must be positive (n_blocks >= 0), got {self}")
         if self.n_blocks > 64 or self.n_downsampling > 8:  # big-lama: 18 and 3
-            raise ValueError(
+            raise InputError(
                 f"LamaConfig: at most 64 blocks and 8 downsamplings, got {self.n_blocks} and {self.n_downsampling}"
             )
         if self.max_features < self.ngf:
-            raise ValueError(f"LamaConfig: max_features ({self.max_features}) must be >= ngf ({self.ngf})")
+            raise InputError(f"LamaConfig: max_features ({self.max_features}) must be >= ngf ({self.ngf})")
         if not 0.0 <= self.ratio_g < 1.0:
-            raise ValueError(f"LamaConfig: ratio_g must lie in [0, 1), got {self.ratio_g}")
+            raise InputError(f"LamaConfig: ratio_g must lie in [0, 1), got {self.ratio_g}")
         if self.prefill not in PREFILLS:
-            raise ValueError(f"LamaConfig: prefill must be one of {', '.join(PREFILLS)}, got {self.prefill!r}")
+            raise InputError(f"LamaConfig: prefill must be one of {', '.join(PREFILLS)}, got {self.prefill!r}")
 
     def width(self, level: int) -> int:
         """Channels at encoder level ``level`` (0 = full resolution)."""
@@ -433,7 +433,7 @@ class LamaGenerator(Inpainter):
         head = nn.Conv2d(c.ngf, c.output_nc, kernel_size=7)
         if c.residual:
             if c.output_nc != 3:
-                raise ValueError(f"LamaConfig: a residual network needs output_nc 3, got {c.output_nc}")
+                raise InputError(f"LamaConfig: a residual network needs output_nc 3, got {c.output_nc}")
             nn.init.zeros_(head.weight)
             nn.init.zeros_(head.bias)
         layers += [nn.ReflectionPad2d(3), head]

@@ -97,14 +97,14 @@ class ContentConfig:
 
     def __post_init__(self) -> None:
         if not self.widths or min(self.widths) < 1:
-            raise ValueError(f"ContentConfig: widths must be a non-empty list of positive numbers, got {self.widths}")
+            raise InputError(f"ContentConfig: widths must be a non-empty list of positive numbers, got {self.widths}")
         factor = 2 ** len(self.widths)
         if self.size < factor or self.size % factor:
-            raise ValueError(f"ContentConfig: size must be a multiple of 2 ** len(widths) = {factor}, got {self.size}")
+            raise InputError(f"ContentConfig: size must be a multiple of 2 ** len(widths) = {factor}, got {self.size}")
         if self.bottleneck < 1:
-            raise ValueError(f"ContentConfig: bottleneck must be >= 1, got {self.bottleneck}")
+            raise InputError(f"ContentConfig: bottleneck must be >= 1, got {self.bottleneck}")
         if len(self.mean) != 3 or not all(0.0 <= float(v) <= 1.0 for v in self.mean):
-            raise ValueError(f"ContentConfig: mean must be three values in [0, 1], got {self.mean}")
+            raise InputError(f"ContentConfig: mean must be three values in [0, 1], got {self.mean}")
         self.widths = [int(w) for w in self.widths]
         self.mean = [float(v) for v in self.mean]
 
@@ -183,7 +183,6 @@ class ContentNetwork(Inpainter):
         """Only ``config.size`` squares (:func:`content_alone` fills any size)."""
         return SizeRule(1, self.config.size, fixed=self.config.size)
 
-
     def for_pipeline(self) -> Inpainter:
         """:func:`content_alone`: this network as an inpainter of any size (resized to its square)."""
         return content_alone(self)
@@ -227,7 +226,7 @@ class ContentDiscriminator(nn.Module):
         super().__init__()
         steps = (size // 4).bit_length() - 1
         if width < 1 or size % 4 or size // 4 != 2**steps or steps < 1:
-            raise ValueError(
+            raise InputError(
                 f"ContentDiscriminator: size / 4 must be a power of two >= 2 and width >= 1, "
                 f"got size {size}, width {width}"
             )
@@ -243,7 +242,7 @@ class ContentDiscriminator(nn.Module):
 
     def forward(self, image: Tensor) -> Tensor:
         if tuple(image.shape[-2:]) != (self.size, self.size):
-            raise ValueError(
+            raise InputError(
                 f"this discriminator takes {self.size}x{self.size} images, got {image.shape[-2]}x{image.shape[-1]}"
             )
         return self.model(image * 2 - 1).flatten()

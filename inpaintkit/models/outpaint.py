@@ -40,6 +40,7 @@ import torch
 import torch.nn as nn
 from torch import Tensor
 
+from ..types import InputError
 from ._layers import StridedConvBranch, check_spatial_size, conv_block, fill_holes, finish_output, telea_fill
 from .contract import Family, Inpainter, SizeRule, register_family
 
@@ -68,9 +69,9 @@ class OutpaintConfig:
 
     def __post_init__(self) -> None:
         if self.width < 1:
-            raise ValueError(f"OutpaintConfig: width must be >= 1, got {self.width}")
+            raise InputError(f"OutpaintConfig: width must be >= 1, got {self.width}")
         if self.prefill not in PREFILLS:
-            raise ValueError(f"OutpaintConfig: prefill must be one of {', '.join(PREFILLS)}, got {self.prefill!r}")
+            raise InputError(f"OutpaintConfig: prefill must be one of {', '.join(PREFILLS)}, got {self.prefill!r}")
 
 
 #: outpaint: the paper's generator, 3,335,747 parameters. outpaint-small: a quarter of the widths for

@@ -89,24 +89,24 @@ class PdganConfig:
         self.hard_kernels = [int(k) for k in self.hard_kernels]
         units = len(self.channels)
         if units < 1 or min(self.channels) < 2 or self.latent_dim < 1 or self.hidden < 1:
-            raise ValueError(
+            raise InputError(
                 f"PdganConfig: channels (>= 2 each, at least one unit), latent_dim and hidden "
                 f"must be positive, got {self.channels}, {self.latent_dim}, {self.hidden}"
             )
         if len(self.hard_iterations) != units or len(self.hard_kernels) != units:
-            raise ValueError(
+            raise InputError(
                 f"PdganConfig: hard_iterations and hard_kernels need one entry per unit ({units}), "
                 f"got {self.hard_iterations} and {self.hard_kernels}"
             )
         if min(self.hard_iterations) < 1 or any(k < 3 or k % 2 == 0 for k in self.hard_kernels):
-            raise ValueError(
+            raise InputError(
                 f"PdganConfig: hard_iterations must be >= 1 and hard_kernels odd and >= 3, "
                 f"got {self.hard_iterations} and {self.hard_kernels}"
             )
         if not self.hard_base > 1:
-            raise ValueError(f"PdganConfig: hard_base must be > 1, got {self.hard_base}")
+            raise InputError(f"PdganConfig: hard_base must be > 1, got {self.hard_base}")
         if not self.prior or self.prior in PDGAN_NAMES:
-            raise ValueError(f"PdganConfig: prior must name another inpainting model, got {self.prior!r}")
+            raise InputError(f"PdganConfig: prior must name another inpainting model, got {self.prior!r}")
 
     @property
     def size(self) -> int:
@@ -368,7 +368,7 @@ class PatchDiscriminator(nn.Module):
     def __init__(self, in_channels: int = 4, ndf: int = 64, n_layers: int = 4) -> None:
         super().__init__()
         if min(in_channels, ndf, n_layers) < 1:
-            raise ValueError(
+            raise InputError(
                 f"PatchDiscriminator: in_channels, ndf and n_layers must be >= 1, got {in_channels}, {ndf}, {n_layers}"
             )
         stages = [nn.Sequential(nn.Conv2d(in_channels, ndf, 4, stride=2, padding=2), nn.LeakyReLU(0.2))]
@@ -404,7 +404,7 @@ class PdganDiscriminator(nn.Module):
     def __init__(self, ndf: int = 64, n_layers: int = 4, scales: int = 2) -> None:
         super().__init__()
         if scales < 1:
-            raise ValueError(f"PdganDiscriminator: scales must be >= 1, got {scales}")
+            raise InputError(f"PdganDiscriminator: scales must be >= 1, got {scales}")
         self.scales = nn.ModuleList(PatchDiscriminator(4, ndf, n_layers) for _ in range(scales))
 
     def forward(self, image: Tensor, mask: Tensor) -> list[tuple[Tensor, list[Tensor]]]:

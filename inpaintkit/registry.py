@@ -305,9 +305,7 @@ def config_from_dict(cls: type, data: Mapping[str, Any], what: str) -> Any:
     """
     try:
         config = coerce(dict(data), cls, what)
-    except InputError:
-        raise
-    except ValueError as err:  # the config's own checks (__post_init__)
+    except ValueError as err:  # InputError from the keys, types and the config's own checks; ValueError elsewhere
         raise InputError(str(err)) from None
     for field in fields(cls):
         value = getattr(config, field.name)

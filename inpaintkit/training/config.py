@@ -303,7 +303,6 @@ def generator_config(model: ModelConfig) -> tuple[str, Any]:
     fields = dataclasses.asdict(spec.config) | model.overrides
     try:
         return spec.arch, parse_section(type(spec.config), fields, "model.overrides")
-    except InputError:
-        raise
-    except ValueError as err:  # the config class's own range checks
-        raise InputError(f"model.overrides: {err}") from None
+    except ValueError as err:  # a key or type error names model.overrides already; the config's own checks do not
+        message = str(err)
+        raise InputError(message if "model.overrides" in message else f"model.overrides: {message}") from None

@@ -110,10 +110,14 @@ class _RestrictedUnpickler(pickle.Unpickler):
         if full in _SAFE_GLOBALS:
             return _SAFE_GLOBALS[full]
         if module.split(".")[0] in _INERT_PACKAGES:
-            if full not in self._stand_ins:
-                self._stand_ins[full] = type(name, (StandIn,), {"origin": full})
-            return self._stand_ins[full]
+            return self._stand_in(full, name)
         raise Refused(full)
+
+    def _stand_in(self, full: str, name: str) -> type[StandIn]:
+        """The inert class standing in for ``full`` (one per name, so instances share it)."""
+        if full not in self._stand_ins:
+            self._stand_ins[full] = type(name, (StandIn,), {"origin": full})
+        return self._stand_ins[full]
 
 
 RESTRICTED_PICKLE = SimpleNamespace(  # what torch.load needs of a pickle module
@@ -182,9 +186,7 @@ class _ArchiveUnpickler(_RestrictedUnpickler):
         if full in _TORCHSCRIPT_HELPERS:
             return _TORCHSCRIPT_HELPERS[full]
         if module == "__torch__" or module.startswith("__torch__."):
-            if full not in self._stand_ins:
-                self._stand_ins[full] = type(name, (StandIn,), {"origin": full})
-            return self._stand_ins[full]
+            return self._stand_in(full, name)
         return super().find_class(module, name)
 
     def persistent_load(self, pid: Any) -> torch.storage.TypedStorage:

@@ -63,6 +63,13 @@ def weights_status(kind: str, available: bool, bundled: bool, download: bool | N
     return f"not shipped (train: {recipe})" if recipe else "no published weights"
 
 
+#: The defaults when lama-small's weights are installed (the registry explains the choice), and the model
+#: whose weights decide it.
+DEFAULT_TRAINED = "lama-detail"
+DEFAULT_OUTPAINT_TRAINED = "lama-small"
+DEFAULT_WEIGHTS_OF = "lama-small"
+
+
 def first_ready(trained: str, weights_present: Callable[[], bool], patchmatch_available: Callable[[], bool]) -> str:
     """The default model's rule: ``trained`` when its weights are installed, else PatchMatch if its
     package loads, else Telea (which needs nothing)."""
@@ -88,8 +95,8 @@ def listing() -> list[tuple[str, ...]]:
 
     statuses = {row["name"]: status(row) for row in rows}
     default = first_ready(
-        "lama-detail",
-        lambda: statuses["lama-small"] in ("bundled", "present"),
+        DEFAULT_TRAINED,
+        lambda: statuses[DEFAULT_WEIGHTS_OF] in ("bundled", "present"),
         lambda: statuses["patchmatch"] == "none needed",
     )
     table = [("name", "kind", "parameters", "weights", "licence")]

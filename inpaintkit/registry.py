@@ -14,7 +14,16 @@ from typing import Any
 import torch.nn as nn
 
 from ._typed import coerce
-from .catalog import ASSETS_DIR, CATALOG_FILE, OPTIONAL_PACKAGES, first_ready, weights_status
+from .catalog import (
+    ASSETS_DIR,
+    CATALOG_FILE,
+    DEFAULT_OUTPAINT_TRAINED,
+    DEFAULT_TRAINED,
+    DEFAULT_WEIGHTS_OF,
+    OPTIONAL_PACKAGES,
+    first_ready,
+    weights_status,
+)
 from .classical import NavierStokesInpainter, PatchMatchInpainter, TeleaInpainter
 from .models import glcic, lama, neural_patch, outpaint, pdgan
 from .models.contract import FAMILIES
@@ -249,13 +258,13 @@ def _first_ready(trained: str, weights_of: str) -> str:
 #: weights. On kodak24 at 512 (docs/BENCHMARKS.md, lama-detail-512) it beats Telea, Navier-Stokes and
 #: PatchMatch on PSNR and PatchMatch on HaarPSI for medium and thick masks, with a hole detail ratio near 1;
 #: lama-small alone scores higher PSNR but fills with a smooth smear (hole detail 0.24).
-DEFAULT_MODEL = _first_ready("lama-detail", weights_of="lama-small")
+DEFAULT_MODEL = _first_ready(DEFAULT_TRAINED, weights_of=DEFAULT_WEIGHTS_OF)
 
 #: The method used when none is named for outpainting: lama-small (the texture step of lama-detail
 #: runs in hole filling only). It beat outpaint-small on 3-step recursive extension of kodim03 / kodim23,
 #: RMSE 40.5 / 54.3 against 41.3 / 55.9, and on SSIM and hole L1 in one step (docs/BENCHMARKS.md,
 #: outpaint-128).
-DEFAULT_OUTPAINT_MODEL = _first_ready("lama-small", weights_of="lama-small")
+DEFAULT_OUTPAINT_MODEL = _first_ready(DEFAULT_OUTPAINT_TRAINED, weights_of=DEFAULT_WEIGHTS_OF)
 
 
 def get_spec(name: str) -> ModelSpec:

@@ -19,6 +19,10 @@ if TYPE_CHECKING:  # torch is imported by the checks that need it: the errors st
     import torch
 
 
+#: The sides of a picture, in the order every API takes them (outpainting pads, canvas masks).
+SIDES = ("left", "right", "top", "bottom")
+
+
 class InpaintKitError(Exception):
     """Base class of every error meant for the user: the message is one readable line."""
 

@@ -9,15 +9,16 @@ import torch.nn as nn
 from inpaintkit.models.lama import LamaGenerator
 
 
-def official_hparams(**generator_changes) -> omegaconf.DictConfig:
-    """A LaMa training config shaped like big-lama's config.yaml (interpolations included)."""
-    generator = {
+def official_generator(**changes) -> dict:
+    """The ``generator`` section of a LaMa training config as big-lama's YAML writes it (interpolations as
+    strings), with ``changes`` applied: big-lama's own is ``official_generator()``."""
+    return {
         "kind": "ffc_resnet",
         "input_nc": 4,
         "output_nc": 3,
-        "ngf": 8,
+        "ngf": 64,
         "n_downsampling": 3,
-        "n_blocks": 2,
+        "n_blocks": 18,
         "add_out_act": "sigmoid",
         "init_conv_kwargs": {"ratio_gin": 0, "ratio_gout": 0, "enable_lfu": False},
         "downsample_conv_kwargs": {
@@ -30,8 +31,14 @@ def official_hparams(**generator_changes) -> omegaconf.DictConfig:
             "ratio_gout": "${generator.resnet_conv_kwargs.ratio_gin}",
             "enable_lfu": False,
         },
-        **generator_changes,
+        **changes,
     }
+
+
+def official_hparams(**generator_changes) -> omegaconf.DictConfig:
+    """A LaMa training config shaped like big-lama's config.yaml (interpolations included); its generator is
+    a tiny one (ngf 8, 2 blocks) unless ``generator_changes`` say otherwise."""
+    generator = official_generator(**{"ngf": 8, "n_blocks": 2, **generator_changes})
     return omegaconf.OmegaConf.create(
         {
             "run_title": "tiny",

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from _official_files import official_generator
 
 from inpaintkit.classical.pushpull import pushpull_fill
 from inpaintkit.models.lama import (
@@ -330,33 +331,9 @@ def test_from_state_dict_rejects_incomplete_state():
         LamaConfig.from_state_dict({"conv.weight": torch.zeros(3, 3, 1, 1)})
 
 
-def _official_big_lama() -> dict:
-    """The ``generator`` section of the released big-lama training config, as written in its YAML."""
-    return {
-        "kind": "ffc_resnet",
-        "input_nc": 4,
-        "output_nc": 3,
-        "ngf": 64,
-        "n_downsampling": 3,
-        "n_blocks": 18,
-        "add_out_act": "sigmoid",
-        "init_conv_kwargs": {"ratio_gin": 0, "ratio_gout": 0, "enable_lfu": False},
-        "downsample_conv_kwargs": {
-            "ratio_gin": "${generator.init_conv_kwargs.ratio_gout}",
-            "ratio_gout": "${generator.downsample_conv_kwargs.ratio_gin}",
-            "enable_lfu": False,
-        },
-        "resnet_conv_kwargs": {
-            "ratio_gin": 0.75,
-            "ratio_gout": "${generator.resnet_conv_kwargs.ratio_gin}",
-            "enable_lfu": False,
-        },
-    }
-
-
 def test_from_official_big_lama_config():
-    assert LamaConfig.from_official(_official_big_lama()) == PRESETS["big-lama"]
-    section = _official_big_lama()
+    assert LamaConfig.from_official(official_generator()) == PRESETS["big-lama"]
+    section = official_generator()
     del section["n_blocks"]  # reference default: 9 blocks
     assert LamaConfig.from_official(section) == PRESETS["lama-fourier"]
 
@@ -375,7 +352,7 @@ def test_from_official_big_lama_config():
     ],
 )
 def test_from_official_rejects_unsupported(path, value, message):
-    section = _official_big_lama()
+    section = official_generator()
     *parents, key = path.split(".")
     node = section
     for part in parents:

@@ -279,6 +279,24 @@ def test_oversize_upload_by_content_length_is_413():
     assert response.json()["max_upload_bytes"] == 2000
 
 
+def _multipart_post_scope(server: str) -> dict:
+    """The ASGI scope of a multipart POST to /api/inpaint for localhost, to drive the app by hand."""
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "path": "/api/inpaint",
+        "raw_path": b"/api/inpaint",
+        "query_string": b"",
+        "root_path": "",
+        "scheme": "http",
+        "server": (server, 80),
+        "client": ("test", 1),
+        "headers": [(b"host", b"localhost"), (b"content-type", b"multipart/form-data; boundary=xyz")],
+    }
+
+
 def test_oversize_streamed_upload_stops_reading_at_the_limit():
     """Without Content-Length the body is counted as it arrives and refused once over the limit."""
     app = create_app(max_upload_bytes=10_000)
@@ -295,20 +313,7 @@ def test_oversize_streamed_upload_stops_reading_at_the_limit():
     async def send(message):
         sent.append(message)
 
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "path": "/api/inpaint",
-        "raw_path": b"/api/inpaint",
-        "query_string": b"",
-        "root_path": "",
-        "scheme": "http",
-        "server": ("test", 80),
-        "client": ("test", 1),
-        "headers": [(b"host", b"localhost"), (b"content-type", b"multipart/form-data; boundary=xyz")],
-    }
+    scope = _multipart_post_scope(server="test")
     asyncio.run(app(scope, receive, send))
     assert sent[0]["status"] == 413
     assert json.loads(sent[1]["body"])["max_upload_bytes"] == 10_000
@@ -641,20 +646,7 @@ def test_requests_over_the_queue_are_refused_before_their_upload_is_read(monkeyp
     async def send(message):
         sent.append(message)
 
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "path": "/api/inpaint",
-        "raw_path": b"/api/inpaint",
-        "query_string": b"",
-        "root_path": "",
-        "scheme": "http",
-        "server": ("localhost", 80),
-        "client": ("test", 1),
-        "headers": [(b"host", b"localhost"), (b"content-type", b"multipart/form-data; boundary=xyz")],
-    }
+    scope = _multipart_post_scope(server="localhost")
     oversize = {**scope, "headers": [*scope["headers"], (b"content-length", b"999999999")]}
     try:
         assert started.wait(10)

@@ -7,11 +7,10 @@ import logging
 import sys
 from pathlib import Path
 
-from ..types import InpaintKitError, InputError
+from ..types import SIDES, InpaintKitError, InputError
 from ._options import DEFAULT_MODEL_HELP, DEFAULT_OUTPAINT_HELP, HD_STRATEGY_HELP, add_output, add_weights
 
 log = logging.getLogger("inpaintkit")
-SIDES = ("left", "right", "top", "bottom")
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:

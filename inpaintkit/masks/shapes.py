@@ -7,11 +7,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..types import InputError
+from ..types import SIDES, InputError
 from ._common import check_canvas
 
 MAX_CANVAS_SIDE = 1 << 15  # sanity limit for expand_canvas; far beyond any model's working size
-SIDES = ("left", "right", "top", "bottom")
 
 
 def glcic_hole(

@@ -35,9 +35,9 @@ import torch.nn as nn
 from ..classical.poisson import clone_known_region
 from ..io import Picture, check_pixel_limit, from_array, read_image
 from ..masks import expand_canvas
-from ..masks.shapes import SIDES, border_pixels
+from ..masks.shapes import border_pixels
 from ..models.contract import Inpainter, SizeRule
-from ..types import InputError
+from ..types import SIDES, InputError
 from .processing import composite, run_padded, to_numpy, to_tensor
 
 

@@ -1,24 +1,26 @@
-"""The public entry point: ``inpaintkit.load(name_or_path)`` returns a ready pipeline."""
+"""The public entry point: ``inpaintkit.load(name_or_path)`` returns a ready pipeline.
+
+A classical method (``telea`` ...) is built and run without importing torch; networks import it.
+"""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-import torch.nn as nn
-
-from ._state import state_mismatch
-from .classical import POSTPROCESSORS
-from .optimize import PRECISIONS, optimization_enabled, optimize_for_inference
-from .pipelines.diverse import DiversePipeline
+from .classical import POSTPROCESSORS, PictureMethod
 from .pipelines.inpaint import InpaintPipeline
 from .pipelines.outpaint import OutpaintPipeline
 from .registry import DEFAULT_MODEL, DEFAULT_OUTPAINT_MODEL, REGISTRY, ModelSpec, build_architecture, get_spec
-from .types import InpaintKitError, InputError, UnknownModelError, WeightsError, check_device
-from .weights import fetch, load_weights
+from .types import PRECISIONS, InpaintKitError, InputError, UnknownModelError, WeightsError, check_device
+
+if TYPE_CHECKING:
+    import torch
+    import torch.nn as nn
+
+    from .models.contract import Inpainter
 
 
 def load_model(
@@ -52,9 +54,9 @@ def load_model(
         if spec.kind == "optimisation":  # neural-patch: the learned network it starts from, then its factory
             module = spec.factory(_load_learned(spec, weights, trust), **(options or {}))
         elif spec.kind == "classical":
-            if weights is not None:
-                raise InpaintKitError(f"{name} is a classical method and takes no weights")
-            module = spec.factory()
+            from .classical.modules import as_module
+
+            module = as_module(_classical_method(spec, weights))
         else:
             module = _load_learned(spec, weights, trust)
     elif Path(name).is_file():
@@ -67,6 +69,12 @@ def load_model(
     return module.to(device).eval(), name
 
 
+def _classical_method(spec: ModelSpec, weights: str | os.PathLike | None) -> PictureMethod | Inpainter:
+    if weights is not None:
+        raise InpaintKitError(f"{spec.name} is a classical method and takes no weights")
+    return spec.factory()
+
+
 def _load_learned(spec: ModelSpec, weights: str | os.PathLike | None, trust: bool) -> nn.Module:
     if weights is None:
         weights = spec.local_weights()
@@ -77,6 +85,8 @@ def _load_learned(spec: ModelSpec, weights: str | os.PathLike | None, trust: boo
             )
             missing = f"its bundled file {spec.bundled_path} is missing; " if spec.bundled else ""
             raise WeightsError(f"no weights for {spec.name}: {missing}{how}, or pass a weight file with --weights PATH")
+        from .weights import fetch
+
         weights = fetch(spec.weights)
     return _build(weights, trust, spec)
 
@@ -92,6 +102,11 @@ def _build(path: str | os.PathLike, trust: bool, spec: ModelSpec | None = None, 
     its tensor shapes with the file's, so that a crafted config cannot make us allocate more than
     the file holds.
     """
+    import torch
+
+    from ._state import state_mismatch
+    from .weights import load_weights
+
     loaded = load_weights(path, trust=trust)
     if spec is not None and loaded.arch != spec.arch:
         raise WeightsError(f"{path} holds a {loaded.arch!r} network, but {spec.name} is {spec.arch!r}")
@@ -151,8 +166,9 @@ def load(
     Learned models run through :func:`~inpaintkit.optimize.optimize_for_inference` on the CPU
     (BatchNorm folded, channels-last; ``precision="bf16"`` about halves LaMa's time on CPUs with
     AVX512-BF16 at ~45 dB PSNR to float32) unless ``INPAINTKIT_OPTIMIZE=0``; classical methods
-    ignore ``precision``. ``pipeline_options`` go to the pipeline (``hd_strategy``, ``hd_trigger``,
-    ``hd_margin``, ``hd_resize_limit``, ``max_pixels``). A noise-driven model (PD-GAN) gets a
+    ignore ``precision`` and run on the picture's arrays without torch. ``pipeline_options`` go to
+    the pipeline (``hd_strategy``, ``hd_trigger``, ``hd_margin``, ``hd_resize_limit``, ``max_pixels``,
+    ``max_run_pixels``). A noise-driven model (PD-GAN) gets a
     :class:`~inpaintkit.pipelines.diverse.DiversePipeline` (an ``InpaintPipeline`` that also draws
     several samples, ``seed=`` per call); ``postprocess`` and ``precision`` do not apply to it.
     The neural-patch content network alone (``content-small``, whose input is a fixed square) runs
@@ -160,42 +176,21 @@ def load(
     (in :func:`load_outpainter` too).
     ``model_options`` configure an optimisation model (see :func:`load_model`).
     """
-    module, name = load_model(model, weights=weights, trust=trust, device=device, options=model_options)
-    module = module.for_pipeline()
-    if module.pipeline == "diverse":  # PD-GAN: fixed-size, noise-driven; several samples
-        return DiversePipeline(module, name=name, device=device, **pipeline_options)
-    sizes = module.size_rule()
-    step = REGISTRY[name].postprocess if name in REGISTRY and REGISTRY[name].postprocess else module.postprocess
+    runner, name, declared = _pipeline_model(model, weights, trust, device, precision, model_options)
+    if declared.pipeline == "diverse":  # PD-GAN: fixed-size, noise-driven; several samples
+        from .pipelines.diverse import DiversePipeline
+
+        return DiversePipeline(runner, name=name, device=device, **pipeline_options)
+    spec = REGISTRY[name] if name in REGISTRY else None
+    step = spec.postprocess if spec is not None and spec.postprocess else declared.postprocess
     return InpaintPipeline(
-        _for_inference(module, name, precision, device),
+        runner,
         name=name,
-        pad_multiple=sizes.multiple,
-        min_size=sizes.minimum,
+        **_sizes(declared),
         device=device,
         postprocess=POSTPROCESSORS[step] if postprocess and step else None,
         **pipeline_options,
     )
-
-
-def _for_inference(module: nn.Module, name: str, precision: str, device: str | torch.device) -> nn.Module:
-    """The module the pipeline runs: the optimised copy of a learned CPU model (see :func:`load`).
-
-    An optimisation model (neural-patch) runs as it is: its per-image L-BFGS needs its own float32 graph.
-    """
-    if precision not in PRECISIONS:
-        raise InputError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
-    if name in REGISTRY and REGISTRY[name].kind == "optimisation":
-        if precision != "fp32":
-            raise InputError(f"{name} optimises each image in float32; precision {precision} does not apply")
-        return module
-    learned = any(True for _ in module.parameters())
-    if not learned or torch.device(device).type != "cpu":
-        return module
-    if not optimization_enabled():
-        if precision != "fp32":
-            raise InputError(f"precision {precision} needs the optimised path, which INPAINTKIT_OPTIMIZE=0 turns off")
-        return module
-    return optimize_for_inference(module, precision=precision)
 
 
 def load_outpainter(
@@ -215,16 +210,69 @@ def load_outpainter(
         pipe = inpaintkit.load_outpainter("lama-small", weights="lama-small.safetensors")
         result = pipe("photo.jpg", left=64, right=64, steps=2)   # result.image is a Picture
 
-    ``precision`` as in :func:`load`; ``pipeline_options`` go to the pipeline (``max_pixels``).
+    ``precision`` as in :func:`load`; ``pipeline_options`` go to the pipeline (``max_pixels``,
+    ``max_run_pixels``).
     """
-    module, name = load_model(model, weights=weights, trust=trust, device=device)
-    module = module.for_pipeline()
-    sizes = module.size_rule()
-    return OutpaintPipeline(
-        _for_inference(module, name, precision, device),
-        name=name,
-        pad_multiple=sizes.multiple,
-        min_size=sizes.minimum,
-        device=device,
-        **pipeline_options,
-    )
+    runner, name, declared = _pipeline_model(model, weights, trust, device, precision, None)
+    return OutpaintPipeline(runner, name=name, **_sizes(declared), device=device, **pipeline_options)
+
+
+def _sizes(declared: Inpainter | PictureMethod) -> dict[str, int]:
+    """The pipeline's padding, from the model's size rule."""
+    rule = declared.size_rule()
+    return {"pad_multiple": rule.multiple, "min_size": rule.minimum}
+
+
+def _pipeline_model(
+    model: str | os.PathLike,
+    weights: str | os.PathLike | None,
+    trust: bool,
+    device: str | torch.device,
+    precision: str,
+    options: Mapping[str, Any] | None,
+) -> tuple[nn.Module | PictureMethod, str, Inpainter | PictureMethod]:
+    """What a pipeline runs for ``model``, its display name, and the model whose declarations
+    (:mod:`inpaintkit.models.contract`) the pipeline follows.
+
+    A registered classical method is its torch-free :class:`~inpaintkit.classical.picture.PictureMethod`;
+    a network is :func:`load_model`'s module as the pipeline runs it (``for_pipeline``), optimised
+    for the CPU (a copy that runs the same function) unless it is noise-driven or declares itself
+    ``float32_only``.
+    """
+    if precision not in PRECISIONS:
+        raise InputError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    name = os.fspath(model)
+    if name in REGISTRY and REGISTRY[name].kind == "classical" and not options:
+        if str(device) != "cpu":
+            check_device(device)
+        method = _classical_method(REGISTRY[name], weights).for_pipeline()
+        return method, name, method
+    module, name = load_model(model, weights=weights, trust=trust, device=device, options=options)
+    declared = module.for_pipeline()
+    if declared.pipeline == "diverse":
+        return declared, name, declared
+    return _for_inference(declared, name, precision, device), name, declared
+
+
+def _for_inference(module: Inpainter, name: str, precision: str, device: str | torch.device) -> nn.Module:
+    """The module the pipeline runs: the optimised copy of a learned CPU model (see :func:`load`).
+
+    A module that declares itself ``float32_only`` (neural-patch: its per-image L-BFGS needs its own
+    float32 graph) runs as it is.
+    """
+    import torch
+
+    from .optimize import optimization_enabled, optimize_for_inference
+
+    if module.float32_only:
+        if precision != "fp32":
+            raise InputError(f"{name} {module.float32_only}; precision {precision} does not apply")
+        return module
+    learned = any(True for _ in module.parameters())
+    if not learned or torch.device(device).type != "cpu":
+        return module
+    if not optimization_enabled():
+        if precision != "fp32":
+            raise InputError(f"precision {precision} needs the optimised path, which INPAINTKIT_OPTIMIZE=0 turns off")
+        return module
+    return optimize_for_inference(module, precision=precision)

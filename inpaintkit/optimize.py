@@ -42,9 +42,9 @@ from .models.lama import (
     SpectralTransform,
     prefill_holes,
 )
-from .types import InputError
+from .types import PRECISIONS, InputError
 
-PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16}
+_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 
 
 def optimization_enabled() -> bool:
@@ -263,12 +263,14 @@ class OptimizedLama(nn.Module):
 
     Shape:
         image ``(B, 3, H, W)`` in [0, 1], mask ``(B, 1, H, W)`` with 1 = hole -> ``(B, 3, H, W)`` in
-        [0, 1], in the image's dtype. H and W must be multiples of :attr:`pad_multiple`.
+        [0, 1], in the image's dtype. H and W must be multiples of :attr:`pad_multiple`, at least
+        :attr:`min_size` (the generator's rule).
     """
 
     def __init__(self, generator: LamaGenerator, dtype: torch.dtype, memory_format: torch.memory_format):
         super().__init__()
         self.config = generator.config
+        self.pad_multiple, self.min_size = generator.pad_multiple, generator.min_size  # its size rule
         self.dtype, self.memory_format = dtype, memory_format
         layers: list[nn.Module] = []
         for layer in generator.model:  # the sigmoid (or the residual sum) runs in forward, in float32
@@ -285,14 +287,9 @@ class OptimizedLama(nn.Module):
         layers[-1] = _RowSumConv(layers[-1])
         self.model = nn.Sequential(*layers).to(dtype).to(memory_format=memory_format).requires_grad_(False)
 
-    @property
-    def pad_multiple(self) -> int:
-        """H and W of the input must be multiples of this (``2 ** n_downsampling``)."""
-        return 2**self.config.n_downsampling
-
     def forward(self, image: Tensor, mask: Tensor) -> Tensor:
         """Predict the whole frame (not composited); see :class:`LamaGenerator`."""
-        check_spatial_size(image, self.pad_multiple, 2 * self.pad_multiple, "LaMa")
+        check_spatial_size(image, "LaMa", multiple=self.pad_multiple, min_size=self.min_size)
         filled = prefill_holes(image, mask, self.config.prefill)
         x = torch.cat([filled, mask], dim=1).to(self.dtype, memory_format=self.memory_format)
         return finish_output(self.model(x).to(image.dtype), filled, self.config.residual).contiguous()
@@ -336,7 +333,7 @@ def optimize_for_inference(model: nn.Module, *, precision: str = "fp32", channel
     """
     if precision not in PRECISIONS:
         raise InputError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
-    dtype = PRECISIONS[precision]
+    dtype = _DTYPES[precision]
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
     if isinstance(model, LamaGenerator):
         return OptimizedLama(model, dtype, memory_format).eval()

@@ -1,4 +1,11 @@
-"""The one explicit registry: model name -> how to build it, its preset and its weights.
+"""The one registry: model name -> how to build it, its preset and its weights.
+
+Each model is declared by the file that implements it (a model file in :mod:`inpaintkit.models`, a
+method in :mod:`inpaintkit.classical`), which calls :func:`register_models` at import. The registry
+reads ``inpaintkit/assets/catalog.json`` (written by ``python -m inpaintkit.registry``, kept equal
+by a test) to know which file declares a name, and imports only that file when a name is first
+looked up: ``inpaintkit.load("telea")`` never imports torch or a network. Listing every model
+imports every declaring file.
 
 It feeds :func:`create_model`, :func:`inpaintkit.load`, the ``inpaintkit models`` command and the
 contract tests that run over every registered model.
@@ -6,12 +13,13 @@ contract tests that run over every registered model.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import functools
+import importlib
+import pkgutil
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
-
-import torch.nn as nn
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._typed import coerce
 from .catalog import (
@@ -19,16 +27,19 @@ from .catalog import (
     CATALOG_FILE,
     DEFAULT_OUTPAINT_TRAINED,
     DEFAULT_TRAINED,
-    DEFAULT_WEIGHTS_OF,
     OPTIONAL_PACKAGES,
-    first_ready,
+    WeightSpec,
+    cached_path,
+    default_model,
+    read_catalog,
     weights_status,
 )
-from .classical import NavierStokesInpainter, PatchMatchInpainter, TeleaInpainter
-from .models import glcic, lama, neural_patch, outpaint, pdgan
-from .models.contract import FAMILIES
 from .types import InputError, UnknownModelError
-from .weights import WEIGHT_SPECS, WeightSpec, cached_path
+
+if TYPE_CHECKING:
+    import torch.nn as nn
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -46,8 +57,9 @@ class ModelSpec:
         weights: where the pretrained weights come from; ``None`` = no published weights.
         bundled: file name under ``inpaintkit/assets/`` of the weights we trained and ship.
         recipe: the training recipe (``configs/*.yaml``) that makes the bundled weights.
-        factory: builds the module: ``factory()`` for classical models, ``factory(network, **options)``
-            for optimisation models (``network`` = the learned starting network with its weights).
+        factory: ``factory()`` builds a classical method (a torch-free
+            :class:`~inpaintkit.classical.picture.PictureMethod`); ``factory(network, **options)`` builds
+            an optimisation model (``network`` = the learned starting network with its weights).
         requires: the optional package it needs (a key of :data:`inpaintkit.catalog.OPTIONAL_PACKAGES`).
         postprocess: a step of :data:`inpaintkit.classical.POSTPROCESSORS` run on the network's output
             (instead of the one the network names, if any): ``guided-texture`` for ``lama-detail``.
@@ -62,9 +74,14 @@ class ModelSpec:
     weights: WeightSpec | None = None
     bundled: str | None = None
     recipe: str | None = None
-    factory: Callable[..., nn.Module] | None = None
+    factory: Callable[..., Any] | None = None
     requires: str | None = None
     postprocess: str | None = None
+
+    @property
+    def declared_in(self) -> str:
+        """The module that declares this model (where its config class or its method lives)."""
+        return (self.factory if self.kind == "classical" else type(self.config)).__module__
 
     @property
     def available(self) -> bool:
@@ -75,6 +92,8 @@ class ModelSpec:
     def gives_several(self) -> bool:
         """Whether the model draws several different completions of one input (PD-GAN): its
         network class declares the ``diverse`` pipeline."""
+        from .models.contract import FAMILIES
+
         return self.arch is not None and FAMILIES[self.arch].module_cls.pipeline == "diverse"
 
     @property
@@ -97,160 +116,88 @@ class ModelSpec:
 
 
 #: Licence of the weights we train on ../shared/datasets/train (BSDS500, Urban100, Sun-Hays 80).
-_TRAINED_HERE = "research only (terms of its training photos; see its model card)"
+TRAINED_HERE = "research only (terms of its training photos; see its model card)"
+
+#: The packages whose modules may declare models (their modules not starting with ``_``).
+DECLARING_PACKAGES = ("inpaintkit.models", "inpaintkit.classical")
+
+_SPECS: dict[str, ModelSpec] = {}
 
 
-def _lama(name: str, description: str, licence: str = "Apache-2.0", **trained: str) -> ModelSpec:
-    return ModelSpec(
-        name=name,
-        kind="learned",
-        description=description,
-        licence=licence,
-        arch="lama",
-        config=lama.PRESETS[name],
-        weights=WEIGHT_SPECS.get(name),
-        **trained,
-    )
+def register_models(*specs: ModelSpec) -> None:
+    """Add ``specs`` to the registry (the file that implements them calls this once, at import).
+
+    Raises:
+        ValueError: another model already has one of the names.
+    """
+    for spec in specs:
+        if spec.name in _SPECS and _SPECS[spec.name] != spec:
+            raise ValueError(f"two models are registered as {spec.name!r}")
+        _SPECS[spec.name] = spec
 
 
-REGISTRY: dict[str, ModelSpec] = {
-    spec.name: spec
-    for spec in [
-        _lama("big-lama", "LaMa big (FFC, 18 blocks), official weights trained on Places2"),
-        _lama("lama-fourier", "LaMa-Fourier (FFC, 9 blocks), paper configuration"),
-        _lama(
-            "lama-small",
-            "LaMa FFC generator sized for CPU, trained here (see its model card)",
-            _TRAINED_HERE,
-            bundled="lama-small.safetensors",
-            recipe="configs/lama-small-cpu-refine.yaml",
-        ),
-        ModelSpec(
-            "lama-detail",
-            "learned",
-            "lama-small's fill with the photo's own fine texture copied in (guided texture transfer); the default",
-            _TRAINED_HERE,
-            arch="lama",
-            config=lama.PRESETS["lama-small"],
-            bundled="lama-small.safetensors",
-            recipe="configs/lama-small-cpu-refine.yaml",
-            postprocess="guided-texture",
-        ),
-        _lama("lama-tiny", "LaMa FFC generator for tests and smoke runs"),
-        ModelSpec(
-            "glcic",
-            "learned",
-            "GLCIC completion network (Iizuka et al. 2017), paper widths; the authors' "
-            "completionnet_*.t7 loads with --weights",
-            "CC BY-NC-SA 4.0 (authors' weights)",
-            arch="glcic",
-            config=glcic.PRESETS["glcic"],
-            weights=WEIGHT_SPECS["glcic"],
-        ),
-        ModelSpec(
-            "glcic-small",
-            "learned",
-            "GLCIC completion network at a quarter of the widths, trained here",
-            _TRAINED_HERE,
-            arch="glcic",
-            config=glcic.PRESETS["glcic-small"],
-            bundled="glcic-small.safetensors",
-            recipe="configs/glcic-small-cpu-refine.yaml",
-        ),
-        ModelSpec(
-            "outpaint",
-            "learned",
-            "Image outpainting generator (Sabini & Rusak 2018), paper widths",
-            "Apache-2.0",
-            arch="outpaint",
-            config=outpaint.PRESETS["outpaint"],
-        ),
-        ModelSpec(
-            "outpaint-small",
-            "learned",
-            "Outpainting generator at a quarter of the widths, correcting a Telea fill, trained here",
-            _TRAINED_HERE,
-            arch="outpaint",
-            config=outpaint.PRESETS["outpaint-small"],
-            bundled="outpaint-small.safetensors",
-            recipe="configs/outpaint-small-cpu-refine.yaml",
-        ),
-        ModelSpec(
-            "pdgan",
-            "learned",
-            "PD-GAN diverse inpainting (Liu et al. 2021), paper widths at 256; prior lama-small",
-            "Apache-2.0",
-            arch="pdgan",
-            config=pdgan.PRESETS["pdgan"],
-            recipe="configs/pdgan-paper.yaml",
-        ),
-        ModelSpec(
-            "pdgan-small",
-            "learned",
-            "PD-GAN at 128x128 sized for CPU, prior lama-small, trained here",
-            _TRAINED_HERE,
-            arch="pdgan",
-            config=pdgan.PRESETS["pdgan-small"],
-            bundled="pdgan-small.safetensors",
-            recipe="configs/pdgan-small-cpu.yaml",
-        ),
-        ModelSpec(
-            "content",
-            "learned",
-            "Neural-patch-synthesis content network (Yang et al. 2017), paper widths",
-            "Apache-2.0",
-            arch="content",
-            config=neural_patch.PRESETS["content"],
-        ),
-        ModelSpec(
-            "content-small",
-            "learned",
-            "Neural-patch-synthesis content network sized for CPU, trained here",
-            _TRAINED_HERE,
-            arch="content",
-            config=neural_patch.PRESETS["content-small"],
-            bundled="content-small.safetensors",
-            recipe="configs/content-small-cpu.yaml",
-        ),
-        ModelSpec(
-            "neural-patch",
-            "optimisation",
-            "Multi-scale neural patch synthesis (Yang et al. 2017): "
-            "content-small refined by texture optimisation (VGG-19 or pixel patches)",
-            _TRAINED_HERE,
-            arch="content",
-            config=neural_patch.PRESETS["content-small"],
-            bundled="content-small.safetensors",
-            recipe="configs/content-small-cpu.yaml",
-            factory=neural_patch.NeuralPatchInpainter,
-        ),
-        ModelSpec(
-            "telea", "classical", "OpenCV fast marching (Telea 2004)", "Apache-2.0 (OpenCV)", factory=TeleaInpainter
-        ),
-        ModelSpec(
-            "navier-stokes",
-            "classical",
-            "OpenCV Navier-Stokes (Bertalmio et al. 2001)",
-            "Apache-2.0 (OpenCV)",
-            factory=NavierStokesInpainter,
-        ),
-        ModelSpec(
-            "patchmatch",
-            "classical",
-            "PatchMatch (Barnes et al. 2009) via pypatchmatch",
-            "MIT (pypatchmatch)",
-            factory=PatchMatchInpainter,
-            requires="patchmatch",
-        ),
-    ]
-}
+@functools.cache
+def _declared_in() -> dict[str, str]:
+    """Name -> declaring module, from the catalog file (empty when it is missing or unreadable)."""
+    try:
+        return {row["name"]: row["module"] for row in read_catalog()}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
 
 
-def _first_ready(trained: str, weights_of: str) -> str:
-    """``trained`` when the weights of ``weights_of`` are installed, else a classical method that needs none."""
-    return first_ready(
-        trained, lambda: REGISTRY[weights_of].local_weights() is not None, lambda: REGISTRY["patchmatch"].available
-    )
+@functools.cache
+def import_declaring_modules() -> None:
+    """Import every module that may declare models (and learned families)."""
+    for package_name in DECLARING_PACKAGES:
+        package = importlib.import_module(package_name)
+        for info in pkgutil.iter_modules(package.__path__):
+            if not info.name.startswith("_"):
+                importlib.import_module(f"{package_name}.{info.name}")
+
+
+class DeclaredTable(MutableMapping[str, T]):
+    """A name -> entry table that the declaring modules fill as they are imported.
+
+    Looking up a name that is not there yet imports the module that declares it (``index`` maps
+    names to modules) or, failing that, every declaring module; iterating imports them all.
+    """
+
+    def __init__(self, entries: dict[str, T], index: Callable[[], dict[str, str]] = dict) -> None:
+        self._entries, self._index = entries, index
+
+    def __getitem__(self, name: str) -> T:
+        if name not in self._entries and isinstance(name, str):
+            module = self._index().get(name)
+            if module is not None:
+                importlib.import_module(module)
+            if name not in self._entries:  # a name the index does not list (yet)
+                import_declaring_modules()
+        return self._entries[name]
+
+    def __contains__(self, name: object) -> bool:
+        try:
+            self[name]  # type: ignore[index]
+        except KeyError:
+            return False
+        return True
+
+    def __setitem__(self, name: str, entry: T) -> None:
+        self._entries[name] = entry
+
+    def __delitem__(self, name: str) -> None:
+        del self._entries[name]
+
+    def __iter__(self) -> Iterator[str]:
+        import_declaring_modules()
+        return iter(dict(self._entries))
+
+    def __len__(self) -> int:
+        import_declaring_modules()
+        return len(self._entries)
+
+
+#: Every registered model by name.
+REGISTRY: MutableMapping[str, ModelSpec] = DeclaredTable(_SPECS, _declared_in)
 
 
 #: The method used when none is named for filling holes: lama-detail (lama-small's fill with the photo's
@@ -258,13 +205,13 @@ def _first_ready(trained: str, weights_of: str) -> str:
 #: weights. On kodak24 at 512 (docs/BENCHMARKS.md, lama-detail-512) it beats Telea, Navier-Stokes and
 #: PatchMatch on PSNR and PatchMatch on HaarPSI for medium and thick masks, with a hole detail ratio near 1;
 #: lama-small alone scores higher PSNR but fills with a smooth smear (hole detail 0.24).
-DEFAULT_MODEL = _first_ready(DEFAULT_TRAINED, weights_of=DEFAULT_WEIGHTS_OF)
+DEFAULT_MODEL = default_model(DEFAULT_TRAINED)
 
 #: The method used when none is named for outpainting: lama-small (the texture step of lama-detail
 #: runs in hole filling only). It beat outpaint-small on 3-step recursive extension of kodim03 / kodim23,
 #: RMSE 40.5 / 54.3 against 41.3 / 55.9, and on SSIM and hole L1 in one step (docs/BENCHMARKS.md,
 #: outpaint-128).
-DEFAULT_OUTPAINT_MODEL = _first_ready(DEFAULT_OUTPAINT_TRAINED, weights_of=DEFAULT_WEIGHTS_OF)
+DEFAULT_OUTPAINT_MODEL = default_model(DEFAULT_OUTPAINT_TRAINED)
 
 
 def get_spec(name: str) -> ModelSpec:
@@ -289,6 +236,8 @@ def build_architecture(arch: str, config: object | dict) -> nn.Module:
         UnknownModelError: ``arch`` is no known family.
         InputError: the dict does not describe a valid config of that family.
     """
+    from .models.contract import FAMILIES
+
     try:
         entry = FAMILIES[arch]
     except KeyError:
@@ -328,10 +277,13 @@ def config_from_dict(cls: type, data: Mapping[str, Any], what: str) -> Any:
 
 
 def create_model(name: str) -> nn.Module:
-    """Build the registered model ``name`` without loading weights (random init for learned ones)."""
+    """Build the registered model ``name`` as a module, without loading weights (random init for
+    learned ones; a classical method as its module on tensors)."""
     spec = get_spec(name)
     if spec.kind == "classical":
-        return spec.factory()
+        from .classical.modules import as_module
+
+        return as_module(spec.factory())
     module = build_architecture(spec.arch, spec.config)
     if spec.kind == "optimisation":  # no weights at all: the weight-free feature space of neural-patch
         return spec.factory(module, feature_space="pixel")
@@ -360,6 +312,7 @@ def catalog() -> list[dict]:
                 "download": spec.weights.filename if spec.weights else None,
                 "recipe": spec.recipe,
                 "requires": spec.requires,
+                "module": spec.declared_in,
             }
         )
     return rows
@@ -368,5 +321,7 @@ def catalog() -> list[dict]:
 if __name__ == "__main__":  # python -m inpaintkit.registry: rewrite inpaintkit/assets/catalog.json
     import json
 
-    CATALOG_FILE.write_text(json.dumps(catalog(), indent=1) + "\n", encoding="utf-8")
+    from inpaintkit import registry  # the module the model files register into (this one runs as __main__)
+
+    CATALOG_FILE.write_text(json.dumps(registry.catalog(), indent=1) + "\n", encoding="utf-8")
     print(f"wrote {CATALOG_FILE}")

@@ -19,8 +19,31 @@ if TYPE_CHECKING:  # torch is imported by the checks that need it: the errors st
     import torch
 
 
+#: The precisions a learned model may run in on the CPU (:func:`inpaintkit.optimize.optimize_for_inference`).
+PRECISIONS = ("fp32", "bf16")
+
 #: The sides of a picture, in the order every API takes them (outpainting pads, canvas masks).
 SIDES = ("left", "right", "top", "bottom")
+
+
+@dataclass(frozen=True)
+class SizeRule:
+    """The input sizes a model takes.
+
+    Attributes:
+        multiple: H and W must be multiples of this (the pipeline pads).
+        minimum: H and W must be at least this after padding (the pipeline pads).
+        fixed: the side of the only square size the model takes (the pipeline resizes regions to
+            it and back), or ``None`` for any size.
+    """
+
+    multiple: int = 1
+    minimum: int = 0
+    fixed: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.multiple < 1 or self.minimum < 0 or (self.fixed is not None and self.fixed < 1):
+            raise ValueError(f"SizeRule: multiple >= 1, minimum >= 0 and fixed >= 1 or None, got {self}")
 
 
 class InpaintKitError(Exception):
@@ -29,6 +52,23 @@ class InpaintKitError(Exception):
 
 class InputError(InpaintKitError, ValueError):
     """A bad image, mask or argument given by the user."""
+
+
+class RegionTooLarge(InputError):
+    """A model run, or a post-processing step, would work on more pixels in one piece than a
+    pipeline's ``max_run_pixels`` allows; raised before anything is allocated.
+
+    Attributes:
+        subject: what would run on what, e.g. ``"lama-small would run on a 4000x3000 region in one
+            piece (12,000,000 pixels)"``.
+        limit: the limit that applies to it.
+        advice: what to send instead.
+        max_run_pixels: the pipeline's ``max_run_pixels`` (the post-processing limit is a multiple).
+    """
+
+    def __init__(self, subject: str, limit: int, advice: str, max_run_pixels: int) -> None:
+        super().__init__(f"{subject}, more than the limit of {limit:,} (max_run_pixels): use {advice}")
+        self.subject, self.limit, self.advice, self.max_run_pixels = subject, limit, advice, max_run_pixels
 
 
 class WeightsError(InpaintKitError):

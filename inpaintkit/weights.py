@@ -1,6 +1,7 @@
 """Weights: where published weights come from, the local cache, and reading/writing weight files.
 
-* :class:`WeightSpec` / :data:`WEIGHT_SPECS`: what upstream publishes (URL, checksums, licence).
+* :class:`~inpaintkit.catalog.WeightSpec` / :data:`~inpaintkit.catalog.WEIGHT_SPECS`: what upstream publishes
+  (URL, checksums, licence), declared in the torch-free catalog.
 * :func:`fetch`: download once into ``<cache_dir()>/weights/``, verify, reuse.
 * :func:`load_weights`: read a weight file into a :class:`LoadedWeights` (arch + config + tensors);
   :func:`save_model_file` and :func:`convert` write our own format.
@@ -39,7 +40,7 @@ from safetensors.torch import save as safetensors_bytes
 from tqdm import tqdm
 
 from ._safe_pickle import RESTRICTED_PICKLE, Refused, StandIn, plain, torchscript_tensors
-from .catalog import cache_dir
+from .catalog import GLCIC_T7_LICENCE, WEIGHT_SPECS, WeightSpec, cached_path
 from .models import lama
 from .torch7 import TORCH7_TABLE_HEADER, load_glcic_t7
 from .types import WeightsError
@@ -48,168 +49,9 @@ _FORMATS = (
     "inpaintkit .safetensors, the official LaMa Lightning .ckpt, IOPaint's TorchScript "
     "big-lama.pt, plain PyTorch state dicts and the GLCIC authors' Torch7 .t7"
 )
-#: Licence of the GLCIC authors' released models (their README).
-GLCIC_T7_LICENCE = "CC BY-NC-SA 4.0"
-
-
-@dataclass(frozen=True)
-class WeightSpec:
-    """A published weight file.
-
-    Attributes:
-        name: registry name the weights belong to.
-        url: where the upstream project publishes the file.
-        filename: file name in the cache (``<cache_dir()>/weights/<filename>``).
-        sha256: expected SHA-256 hex digest; ``None`` when no public source states one.
-        licence: licence of the weights.
-        format: ``"torchscript-lama"``, ``"lightning-lama"`` or ``"inpaintkit"``.
-        input_convention: what the network expects, in short.
-        md5: expected MD5 hex digest when upstream pins one (checked as well as sha256).
-        sha256_prefix: the leading hex digits of the SHA-256 when upstream publishes only those
-            (torchvision names its files ``<name>-<first 8 hex digits>.pth``); checked when
-            ``sha256`` is ``None``.
-        size_mb: download size in MiB.
-        note: provenance of the file and its checksums.
-    """
-
-    name: str
-    url: str
-    filename: str
-    sha256: str | None
-    licence: str
-    format: str
-    input_convention: str
-    md5: str | None = None
-    sha256_prefix: str | None = None
-    size_mb: float | None = None
-    note: str = ""
-
-
-#: Published weights by registry name.
-WEIGHT_SPECS: dict[str, WeightSpec] = {
-    "big-lama": WeightSpec(
-        name="big-lama",
-        url="https://github.com/Sanster/models/releases/download/add_big_lama/big-lama.pt",
-        filename="big-lama.pt",
-        sha256="344c77bbcb158f17dd143070d1e789f38a66c04202311ae3a258ef66667a9ea9",
-        md5="e3aa4aaa15225a33ec84f9f4bc47e500",
-        licence="Apache-2.0",
-        format="torchscript-lama",
-        input_convention="RGB in [0,1], mask 1=hole (binarised > 0), H and W padded to a multiple of 8",
-        size_mb=196.1,
-        note=(
-            "IOPaint's TorchScript export of the official big-lama weights (Places2), 205,669,692 bytes. "
-            "md5 = the LAMA_MODEL_MD5 that IOPaint pins; sha256 as pinned by several independent public "
-            "projects that use this file (IOPaint itself states none). The official release is "
-            "big-lama.zip (config.yaml + models/best.ckpt, no published checksum) from "
-            "https://huggingface.co/smartywu/big-lama/resolve/main/big-lama.zip; "
-            "`inpaintkit convert` reads its best.ckpt."
-        ),
-    ),
-    "glcic": WeightSpec(
-        name="glcic",
-        url="http://hi.cs.waseda.ac.jp/~iizuka/data/completionnet_places2.t7",
-        filename="completionnet_places2.t7",
-        sha256=None,
-        md5="b1527543a0ee22c23fca44cefdf48531",
-        licence=GLCIC_T7_LICENCE,
-        format="torch7-glcic",
-        input_convention="RGB in [0,1] minus the file's mean, holes set to 0, mask as a 4th channel; H and W "
-        "multiples of 4",
-        size_mb=47.0,
-        note=(
-            "The GLCIC authors' completion network trained on Places2 (satoshiiizuka/siggraph2017_inpainting), "
-            "a Torch7 file read by inpaintkit.torch7. The md5 is the one the authors' download_model.sh checks "
-            "(it also states sha1 4206897fd900b6a5509491900a2c6fb521bf272e); no sha256 is published."
-        ),
-    ),
-    # Frozen feature extractors of the training losses (inpaintkit.losses.perceptual.load_backbone).
-    "ade20k-resnet50dilated": WeightSpec(
-        name="ade20k-resnet50dilated",
-        url="http://sceneparsing.csail.mit.edu/model/pytorch/ade20k-resnet50dilated-ppm_deepsup/encoder_epoch_20.pth",
-        filename="ade20k-resnet50dilated-ppm_deepsup-encoder_epoch_20.pth",
-        sha256=None,
-        licence="BSD-3-Clause",
-        format="state-dict",
-        input_convention="RGB in [0,1] normalised with the ImageNet mean/std (done by the backbone)",
-        note=(
-            "Encoder of the MIT scene-parsing model ade20k-resnet50dilated-ppm_deepsup "
-            "(CSAILVision/semantic-segmentation-pytorch), a plain state dict; the file LaMa's "
-            "high-receptive-field perceptual loss loads from $TORCH_HOME/ade20k/ (LaMa README). "
-            "No public source states a checksum."
-        ),
-    ),
-    "vgg19": WeightSpec(
-        name="vgg19",
-        url="https://download.pytorch.org/models/vgg19-dcbb9e9d.pth",
-        filename="vgg19-dcbb9e9d.pth",
-        sha256=None,
-        sha256_prefix="dcbb9e9d",
-        licence="BSD-3-Clause",
-        format="state-dict",
-        input_convention="RGB in [0,1] normalised with the ImageNet mean/std (done by the backbone)",
-        size_mb=548.1,
-        note=(
-            "torchvision's VGG19_Weights.IMAGENET1K_V1 (features.* and classifier.*). torchvision "
-            "publishes no full digest; its file name carries the first 8 hex digits of the sha256 "
-            "(dcbb9e9d), which fetch checks."
-        ),
-    ),
-    # Networks of the evaluation metrics (inpaintkit.evaluation): LPIPS (VGG) and FID.
-    "vgg16": WeightSpec(
-        name="vgg16",
-        url="https://download.pytorch.org/models/vgg16-397923af.pth",
-        filename="vgg16-397923af.pth",
-        sha256="397923af8e79cdbb6a7127f12361acd7a2f83e06b05044ddf496e83de57a5bf0",
-        licence="BSD-3-Clause",
-        format="state-dict",
-        input_convention="LPIPS input: RGB in [-1,1], shifted and scaled by LPIPS's ScalingLayer",
-        size_mb=527.8,
-        note=(
-            "torchvision's VGG16_Weights.IMAGENET1K_V1 (features.* and classifier.*), the trunk LPIPS-VGG "
-            "uses. Its file name carries the first 8 hex digits of the sha256 (397923af); the full digest is "
-            "the one public projects that pin this file state."
-        ),
-    ),
-    "lpips-vgg-v0.1": WeightSpec(
-        name="lpips-vgg-v0.1",
-        url="https://github.com/richzhang/PerceptualSimilarity/raw/master/lpips/weights/v0.1/vgg.pth",
-        filename="lpips-vgg-v0.1.pth",
-        sha256="a78928a0af1e5f0fcb1f3b9e8f8c3a2a5a3de244d830ad5c1feddc79b8432868",
-        licence="BSD-2-Clause",
-        format="state-dict",
-        input_convention="squared differences of unit-normalised VGG16 features (lin0 ... lin4)",
-        size_mb=0.007,
-        note=(
-            "The LPIPS v0.1 linear layers of the VGG variant (lin0.model.1.weight ... lin4.model.1.weight), "
-            "7,289 bytes. The sha256 is the one the lpips 0.1.4 wheel on PyPI records for "
-            "lpips/weights/v0.1/vgg.pth, so that file (pip download lpips==0.1.4 --no-deps, then unzip) is "
-            "the same download."
-        ),
-    ),
-    "fid-inception-v3": WeightSpec(
-        name="fid-inception-v3",
-        url="https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/pt_inception-2015-12-05-6726825d.pth",
-        filename="pt_inception-2015-12-05-6726825d.pth",
-        sha256=None,
-        licence="Apache-2.0",
-        format="state-dict",
-        input_convention="RGB in [0,1], resized to 299x299 (bilinear) and mapped to [-1,1] by the network",
-        note=(
-            "pytorch-fid's port of TensorFlow's inception-2015-12-05 graph, the network FID is defined "
-            "with. No public source states a full digest, and the 6726825d in the name is not documented "
-            "as one; the file is checked by its exact tensor names and shapes instead."
-        ),
-    ),
-}
 
 
 # ------------------------------------------------------------------------------ cache + download
-def cached_path(spec: WeightSpec) -> Path:
-    """Where :func:`fetch` keeps ``spec``'s file (it may not exist yet)."""
-    return cache_dir() / "weights" / spec.filename
-
-
 def _digests(path: Path, algorithms: Sequence[str], chunk_size: int = 1 << 20) -> dict[str, str]:
     hashes = {name: hashlib.new(name) for name in algorithms}
     with open(path, "rb") as file:
@@ -472,11 +314,15 @@ def _lama_weights(
         except WeightsError as err:
             raise WeightsError(f"{path}: {err}") from None
     else:  # read from hyper-parameters: check it fits the tensors
+        from ._state import state_mismatch  # _state imports this module
+
         with torch.device("meta"):
-            expected = {key: tuple(value.shape) for key, value in lama.LamaGenerator(config).state_dict().items()}
-        if expected != {key: tuple(value.shape) for key, value in state.items()}:
+            expected = lama.LamaGenerator(config).state_dict()
+        problems = state_mismatch(expected, state)
+        if problems:
             raise WeightsError(
-                f"{path}: the generator tensors do not fit the network its hyper-parameters describe ({config})"
+                f"{path}: the generator tensors do not fit the network its hyper-parameters describe "
+                f"({config}): {problems}"
             )
     return LoadedWeights("lama", asdict(config), state, metadata, source_format)
 

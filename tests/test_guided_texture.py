@@ -8,7 +8,7 @@ import torch
 
 import inpaintkit
 from inpaintkit.classical import POSTPROCESSORS, GuidedTextureConfig, guided_texture
-from inpaintkit.classical.guided_texture import gaussian_blur
+from inpaintkit.classical.texture_transfer import gaussian_blur
 from inpaintkit.metrics import hole_detail
 from inpaintkit.registry import REGISTRY
 from inpaintkit.types import InputError

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import importlib
+import sys
 
 import numpy as np
 import pytest
@@ -178,3 +180,78 @@ def test_models_answers_without_importing_torch():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert "lama-small" in result.stdout and "(default)" in result.stdout
+
+
+# --------------------------------------------------------------------------- a new method is one file
+_TOY_FILE = '''
+"""A toy family: everything a new method needs, in one file."""
+from dataclasses import dataclass
+
+import torch.nn as nn
+
+from inpaintkit.models.contract import Family, Inpainter, register_family
+from inpaintkit.registry import ModelSpec, register_models
+from inpaintkit.types import SizeRule
+
+
+@dataclass
+class ToyConfig:
+    width: int = 4
+
+
+class ToyNet(Inpainter):
+    pipeline = "inpaint"
+    postprocess = ""
+    needs_prior = False
+
+    def __init__(self, config: ToyConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.body = nn.Sequential(nn.Conv2d(4, config.width, 3, padding=1), nn.ReLU(), nn.Conv2d(config.width, 3, 1))
+
+    def size_rule(self) -> SizeRule:
+        return SizeRule(multiple=2)
+
+    def forward(self, image, mask):
+        return self.body(torch_cat(image, mask)).sigmoid()
+
+
+def torch_cat(image, mask):
+    import torch
+
+    return torch.cat([image * (1 - mask), mask], dim=1)
+
+
+PRESETS = {"toy": ToyConfig()}
+FAMILY = register_family(Family("toy", ToyConfig, ToyNet, PRESETS, objective="lama", tiny=ToyConfig(width=2)))
+register_models(ModelSpec("toy", "learned", "a toy network", "MIT", arch="toy", config=PRESETS["toy"]))
+'''
+
+
+def test_a_new_method_is_one_file(tmp_path, monkeypatch):
+    """Adding a method touches no other file: its own file registers the family and the name, and the
+    registry, the API, the pipelines and the models table take it from there."""
+    from inpaintkit.models import contract
+
+    (tmp_path / "toy_method.py").write_text(_TOY_FILE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "toy_method", raising=False)
+    try:
+        toy = importlib.import_module("toy_method")
+        assert "toy" in REGISTRY and FAMILIES["toy"].module_cls is toy.ToyNet
+        weights = save_model_file(
+            tmp_path / "toy.safetensors", "toy", toy.ToyConfig(), create_model("toy").state_dict()
+        )
+        pipe = inpaintkit.load("toy", weights=weights)
+        image = np.random.default_rng(0).random((9, 11, 3)).astype(np.float32)
+        mask = np.zeros((9, 11), np.float32)
+        mask[2:5, 3:7] = 1
+        out = pipe(image, mask).image
+        assert pipe.pad_multiple == 2 and out.shape == image.shape
+        assert np.array_equal(out[mask == 0], image[mask == 0]) and not np.array_equal(out, image)
+        assert inpaintkit.load(weights).name == str(weights)  # a weight file names its family
+        assert any(row["name"] == "toy" and row["module"] == "toy_method" for row in registry.catalog())
+    finally:  # the toy leaves no trace
+        sys.modules.pop("toy_method", None)
+        registry._SPECS.pop("toy", None)
+        contract._FAMILIES.pop("toy", None)

@@ -22,16 +22,15 @@ from fastapi.testclient import TestClient  # noqa: E402
 
 import inpaintkit  # noqa: E402
 from inpaintkit import registry  # noqa: E402
-from inpaintkit.classical._convert import PictureInpainter  # noqa: E402
+from inpaintkit.classical.modules import PictureInpainter  # noqa: E402
 from inpaintkit.cli import build_parser  # noqa: E402
 from inpaintkit.cli.serve import cmd_serve  # noqa: E402
 from inpaintkit.io import to_pil  # noqa: E402
 from inpaintkit.pipelines.inpaint import InpaintPipeline  # noqa: E402
-from inpaintkit.types import InputError, UnknownModelError  # noqa: E402
+from inpaintkit.types import InputError, RegionTooLarge, UnknownModelError  # noqa: E402
 from inpaintkit.web import server as web_server  # noqa: E402
 from inpaintkit.web._guard import DATA_POLICY, DOCS_POLICY, PAGE_POLICY  # noqa: E402
-from inpaintkit.web._http import WebError  # noqa: E402
-from inpaintkit.web._work import WorkQueue, limit_runs  # noqa: E402
+from inpaintkit.web._work import WorkQueue  # noqa: E402
 from inpaintkit.web.server import create_app  # noqa: E402
 
 
@@ -616,17 +615,18 @@ def test_postprocessing_over_its_limit_is_refused():
         regions.append(rgb.shape[:2])
         return pred
 
-    pipe = InpaintPipeline(_Recording(sizes), name="toy", pad_multiple=1, hd_resize_limit=100, postprocess=postprocess)
-    limit_runs(pipe, 2000)  # the model may see 2,000 pixels, the post-processing 8,000
+    pipe = InpaintPipeline(
+        _Recording(sizes), name="toy", pad_multiple=1, hd_resize_limit=100, postprocess=postprocess, max_run_pixels=2000
+    )  # the model may see 2,000 pixels, the post-processing 8,000
     wide = np.zeros((40, 400), np.uint8)
     wide[10:20, 10:20] = 255
     with pytest.raises(
-        WebError,
+        RegionTooLarge,
         match=r"toy's post-processing would run on a 400x40 region \(16,000 pixels\), "
-        r"more than this server's limit of 8,000: send hd_strategy=crop",
+        r"more than the limit of 8,000 \(max_run_pixels\): use hd_strategy=crop",
     ) as caught:
         pipe(photo(40, 400), wide, hd_strategy="resize")
-    assert caught.value.status == 413 and sizes == [(10, 100)] and regions == []
+    assert caught.value.max_run_pixels == 2000 and sizes == [(10, 100)] and regions == []
     assert pipe(photo(20, 160), wide[:20, :160], hd_strategy="resize").strategy == "resize"
     assert regions == [(20, 160)]
 

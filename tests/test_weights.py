@@ -27,6 +27,7 @@ from _official_files import IOPaintLayout, official_hparams, patterned_state
 
 from inpaintkit import weights as W
 from inpaintkit._state import fetch_published
+from inpaintkit.catalog import cache_dir
 from inpaintkit.models.lama import PRESETS, LamaConfig, LamaGenerator
 from inpaintkit.types import WeightsError
 
@@ -375,11 +376,11 @@ def home(tmp_path, monkeypatch) -> Path:
 
 
 def test_cache_dir_respects_inpaintkit_home(home, tmp_path, monkeypatch):
-    assert W.cache_dir() == home
+    assert cache_dir() == home
     assert W.cached_path(_spec("http://x/tiny.bin")) == home / "weights" / "tiny.bin"
     monkeypatch.delenv("INPAINTKIT_HOME")
     monkeypatch.setenv("HOME", str(tmp_path / "user"))
-    assert W.cache_dir() == tmp_path / "user" / ".cache" / "inpaintkit"
+    assert cache_dir() == tmp_path / "user" / ".cache" / "inpaintkit"
 
 
 def test_sha256_file_matches_hashlib(tmp_path):

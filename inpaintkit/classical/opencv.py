@@ -17,35 +17,47 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from ..registry import ModelSpec, register_models
 from ..types import InputError
-from ._convert import PictureInpainter
+from .picture import PictureMethod
 
 
-class _OpenCVInpainter(PictureInpainter):
+class _OpenCVMethod(PictureMethod):
     """``cv2.inpaint`` with the method given by the subclass's ``flag``."""
 
     flag: int
 
     def __init__(self, radius: int = 3) -> None:
-        super().__init__()
         if isinstance(radius, bool) or not isinstance(radius, int) or radius < 1:
             raise InputError(f"radius must be a positive integer (pixels), got {radius!r}")
         self.radius = radius
 
-    def _fill(self, picture: np.ndarray, hole: np.ndarray) -> np.ndarray:
+    def fill(self, picture: np.ndarray, hole: np.ndarray) -> np.ndarray:
         return cv2.inpaint(picture, hole, self.radius, self.flag)
 
     def extra_repr(self) -> str:
         return f"radius={self.radius}"
 
 
-class TeleaInpainter(_OpenCVInpainter):
+class Telea(_OpenCVMethod):
     """Telea (2004) fast-marching inpainting; ``radius`` is the neighbourhood used per pixel."""
 
     flag = cv2.INPAINT_TELEA
 
 
-class NavierStokesInpainter(_OpenCVInpainter):
+class NavierStokes(_OpenCVMethod):
     """Bertalmio et al. (2001) Navier-Stokes inpainting; ``radius`` is the neighbourhood per pixel."""
 
     flag = cv2.INPAINT_NS
+
+
+register_models(
+    ModelSpec("telea", "classical", "OpenCV fast marching (Telea 2004)", "Apache-2.0 (OpenCV)", factory=Telea),
+    ModelSpec(
+        "navier-stokes",
+        "classical",
+        "OpenCV Navier-Stokes (Bertalmio et al. 2001)",
+        "Apache-2.0 (OpenCV)",
+        factory=NavierStokes,
+    ),
+)

@@ -7,7 +7,7 @@ library shipped in its wheels (nothing is compiled on import).
 
 ``pypatchmatch`` takes the mask as non-zero = hole, keeps known pixels unchanged, compares channels
 independently (RGB order needs no conversion) and seeds its randomised search from a seed held in
-the native library. :class:`PatchMatchInpainter` sets that seed before every picture, so a result
+the native library. :class:`PatchMatch` sets that seed before every picture, so a result
 depends only on the picture, the mask, ``patch_size`` and ``seed``. The seed is process-wide
 state of the library: calls from several threads at once with different seeds may interfere.
 """
@@ -19,11 +19,12 @@ import importlib
 import numpy as np
 
 from ..catalog import patchmatch_available
+from ..registry import ModelSpec, register_models
 from ..types import InpaintKitError, InputError
-from ._convert import PictureInpainter
+from .picture import PictureMethod
 
 
-class PatchMatchInpainter(PictureInpainter):
+class PatchMatch(PictureMethod):
     """Fill holes by copying the best-matching patches of the known area (PatchMatch, multi-scale).
 
     Args:
@@ -36,7 +37,6 @@ class PatchMatchInpainter(PictureInpainter):
     """
 
     def __init__(self, patch_size: int = 5, seed: int = 0) -> None:
-        super().__init__()
         if not patchmatch_available():
             raise InpaintKitError(
                 "PatchMatch needs the pypatchmatch package: pip install pypatchmatch "
@@ -49,10 +49,22 @@ class PatchMatchInpainter(PictureInpainter):
         self.patch_size = patch_size
         self.seed = seed
 
-    def _fill(self, picture: np.ndarray, hole: np.ndarray) -> np.ndarray:
+    def fill(self, picture: np.ndarray, hole: np.ndarray) -> np.ndarray:
         library = importlib.import_module("patchmatch")
         library.set_random_seed(self.seed)
         return library.inpaint(picture, hole, patch_size=self.patch_size)
 
     def extra_repr(self) -> str:
         return f"patch_size={self.patch_size}, seed={self.seed}"
+
+
+register_models(
+    ModelSpec(
+        "patchmatch",
+        "classical",
+        "PatchMatch (Barnes et al. 2009) via pypatchmatch",
+        "MIT (pypatchmatch)",
+        factory=PatchMatch,
+        requires="patchmatch",
+    )
+)

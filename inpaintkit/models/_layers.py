@@ -1,6 +1,7 @@
 """Layers shared by the GLCIC and outpainting networks (Iizuka et al. 2017; Sabini & Rusak 2018),
-the input-size check every fully convolutional generator makes, and the Telea hole fill an
-inpainting network may take as its input.
+the input-size check every network makes (:func:`check_spatial_size`), the output head of the
+generators (:func:`init_head`, :func:`finish_output`), and the Telea hole fill an inpainting network
+may take as its input.
 
 Both papers build their generators from "same"-padded convolutions followed by an optional
 BatchNorm and a ReLU, feed them a mean-filled image plus the mask, and score images with branches
@@ -16,14 +17,39 @@ import torch
 import torch.nn as nn
 from torch import Tensor
 
-from ..classical.opencv import TeleaInpainter
+from ..classical.modules import TeleaInpainter
 from ..types import InputError
 
 
-def check_spatial_size(image: Tensor, multiple: int, min_size: int, network: str) -> None:
-    """Raise :class:`InputError` unless H and W are multiples of ``multiple`` and at least ``min_size``."""
+def check_spatial_size(
+    image: Tensor,
+    network: str,
+    *,
+    multiple: int = 1,
+    min_size: int = 1,
+    fixed: int | tuple[int, int] | None = None,
+    expects: str = "needs {size} input",
+    hint: str = "",
+) -> None:
+    """Raise :class:`InputError` unless the H and W of ``image`` suit ``network``.
+
+    Args:
+        image: ``(..., H, W)``.
+        network: the network's name, first word of the message (``"LaMa"``, ``"this PD-GAN"``).
+        multiple, min_size: without ``fixed``, H and W must be multiples of ``multiple`` and at
+            least ``min_size``; the message says to pad the input first.
+        fixed: the only size taken, ``(H, W)`` or the side of a square.
+        expects: with ``fixed``, what the message says ``network`` does with it (``{size}`` is
+            written ``HxW``): ``"{network} {expects}, got HxW[; {hint}]"``.
+        hint: with ``fixed``, what to do about it (``"resize the image first"``).
+    """
     h, w = image.shape[-2:]
-    if h % multiple or w % multiple or h < min_size or w < min_size:
+    if fixed is not None:
+        want_h, want_w = (fixed, fixed) if isinstance(fixed, int) else fixed
+        if (h, w) != (want_h, want_w):
+            advice = f"; {hint}" if hint else ""
+            raise InputError(f"{network} {expects.format(size=f'{want_h}x{want_w}')}, got {h}x{w}{advice}")
+    elif h % multiple or w % multiple or h < min_size or w < min_size:
         least = f" (at least {min_size})" if min_size > multiple else ""
         raise InputError(
             f"{network} needs H and W to be multiples of {multiple}{least}, got {h}x{w}; pad the input first"
@@ -97,10 +123,39 @@ def telea_fill(image: Tensor, mask: Tensor) -> Tensor:
         return fill_holes(image, mask, TeleaInpainter()(image * (1 - mask), mask))
 
 
-def finish_output(out: Tensor, filled: Tensor, residual: bool) -> Tensor:
-    """The frame from a generator's last convolution: ``clamp(filled + out, 0, 1)`` for a residual
-    generator (one that predicts a correction to its prefilled input), else ``sigmoid(out)``."""
-    return (filled + out).clamp(0, 1) if residual else torch.sigmoid(out)
+def init_head(head: nn.Conv2d, residual: bool) -> nn.Conv2d:
+    """``head``, a generator's last convolution, zero-initialised when ``residual`` (so that an
+    untrained residual generator returns its prefilled input exactly; see :func:`finish_output`)."""
+    if residual:
+        nn.init.zeros_(head.weight)
+        nn.init.zeros_(head.bias)
+    return head
+
+
+def finish_output(
+    out: Tensor, filled: Tensor | None = None, residual: bool = False, activation: str = "sigmoid"
+) -> Tensor:
+    """The frame in ``[0, 1]`` from a generator's last convolution ``out``.
+
+    The families keep their own maths (their weights were trained with it), through this one helper:
+
+    * ``residual`` (LaMa and outpainting options): ``clamp(filled + out, 0, 1)``, a correction
+      added to the prefilled input ``filled``;
+    * ``activation="sigmoid"`` (LaMa, as its official weights; outpainting): ``sigmoid(out)``;
+    * ``activation="tanh"`` (PD-GAN and the neural-patch content network, which work in
+      ``[-1, 1]`` like their reference code; their shipped weights depend on it):
+      ``(tanh(out) + 1) / 2``.
+
+    GLCIC's sigmoid stays the last module of its ``nn.Sequential`` instead: that Sequential mirrors
+    the released Torch7 network module by module (:mod:`inpaintkit.torch7`).
+    """
+    if residual:
+        return (filled + out).clamp(0, 1)
+    if activation == "tanh":
+        return (torch.tanh(out) + 1) / 2
+    if activation != "sigmoid":
+        raise ValueError(f"finish_output: activation must be sigmoid or tanh, got {activation!r}")
+    return torch.sigmoid(out)
 
 
 class StridedConvBranch(nn.Module):
@@ -140,9 +195,5 @@ class StridedConvBranch(nn.Module):
         self.fc = nn.Linear(widths[-1] * (height // factor) * (width // factor), features)
 
     def forward(self, x: Tensor) -> Tensor:
-        if tuple(x.shape[-2:]) != self.input_size:
-            raise InputError(
-                f"this discriminator branch takes {self.input_size[0]}x{self.input_size[1]} inputs, "
-                f"got {x.shape[-2]}x{x.shape[-1]}"
-            )
+        check_spatial_size(x, "this discriminator branch", fixed=self.input_size, expects="takes {size} inputs")
         return torch.relu(self.fc(self.convs(x).flatten(1)))

@@ -27,7 +27,6 @@ from __future__ import annotations
 import logging
 import os
 
-import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
@@ -35,15 +34,16 @@ from torch import Tensor
 from ..losses.perceptual import load_backbone
 from ..types import InputError
 from ..weights import WEIGHT_SPECS, cached_path
-from .backbones import IMAGENET_MEAN, IMAGENET_STD, VGG19_LAYERS, VGG19Features
+from .backbones import VGG19_LAYERS, FrozenBackbone, VGG19Features
 
 log = logging.getLogger(__name__)
 
 FEATURE_SPACES = ("auto", "vgg", "pixel")
 
 
-class PixelPatchFeatures(nn.Module):
-    """The ``pixel`` feature space: normalised pixels in ``f x f`` blocks, for ``f`` in ``factors``.
+class PixelPatchFeatures(FrozenBackbone):
+    """The ``pixel`` feature space: ImageNet-normalised pixels (:meth:`FrozenBackbone.normalize`) in
+    ``f x f`` blocks, for ``f`` in ``factors``.
 
     Shape: ``(1, 3, H, W)`` in [0, 1] -> one ``(3 f^2, H // f, W // f)`` map per factor.
     """
@@ -58,11 +58,9 @@ class PixelPatchFeatures(nn.Module):
         super().__init__()
         self.strides = tuple(factors)
         self.margin = 2 * max(factors)
-        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
 
     def forward(self, image: Tensor) -> list[Tensor]:
-        x = (image - self.mean.to(image.dtype)) / self.std.to(image.dtype)
+        x = self.normalize(image)
         h, w = x.shape[-2:]
         return [F.pixel_unshuffle(x[..., : h // f * f, : w // f * f], f)[0] for f in self.strides]
 

@@ -10,7 +10,7 @@
   - ``postprocess``: ``""`` or the key of a step of :data:`inpaintkit.classical.POSTPROCESSORS`
     applied to its raw output;
   - ``needs_prior``: whether it works only once :meth:`attach_prior` has given it a frozen model;
-  - :meth:`Inpainter.size_rule`: the input sizes it takes (:class:`SizeRule`).
+  - :meth:`Inpainter.size_rule`: the input sizes it takes (:class:`~inpaintkit.types.SizeRule`).
 
 * :class:`Family`: a learned family (its config class, module class, presets and training
   objective), registered by its own model file with :func:`register_family`; weight files name
@@ -25,28 +25,11 @@ from typing import Any, ClassVar
 
 import torch.nn as nn
 
+from ..registry import DeclaredTable
+from ..types import SizeRule
+
 #: The pipelines a model may ask for.
 PIPELINES = ("inpaint", "diverse")
-
-
-@dataclass(frozen=True)
-class SizeRule:
-    """The input sizes a model takes.
-
-    Attributes:
-        multiple: H and W must be multiples of this (the pipeline pads).
-        minimum: H and W must be at least this after padding (the pipeline pads).
-        fixed: the side of the only square size the model takes (the pipeline resizes regions to
-            it and back), or ``None`` for any size.
-    """
-
-    multiple: int = 1
-    minimum: int = 0
-    fixed: int | None = None
-
-    def __post_init__(self) -> None:
-        if self.multiple < 1 or self.minimum < 0 or (self.fixed is not None and self.fixed < 1):
-            raise ValueError(f"SizeRule: multiple >= 1, minimum >= 0 and fixed >= 1 or None, got {self}")
 
 
 class Inpainter(nn.Module):
@@ -57,6 +40,9 @@ class Inpainter(nn.Module):
     pipeline: ClassVar[str]
     postprocess: ClassVar[str]
     needs_prior: ClassVar[bool]
+    #: Why the module must run in float32 as it is (no optimised or bf16 copy), e.g. neural-patch's
+    #: "optimises each image in float32"; ``""`` (networks): the pipeline may optimise it.
+    float32_only: ClassVar[str] = ""
 
     def __init_subclass__(cls, abstract: bool = False, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -105,8 +91,11 @@ class Family:
     tiny: Any
 
 
+_FAMILIES: dict[str, Family] = {}
+
+
 #: Learned families by name (``arch``), filled by the model files as they are imported.
-FAMILIES: dict[str, Family] = {}
+FAMILIES: Mapping[str, Family] = DeclaredTable(_FAMILIES)
 
 
 def register_family(family: Family) -> Family:
@@ -115,11 +104,11 @@ def register_family(family: Family) -> Family:
     Raises:
         ValueError: another family has that name, or a preset is not an instance of its config class.
     """
-    if family.name in FAMILIES and FAMILIES[family.name] != family:
+    if family.name in _FAMILIES and _FAMILIES[family.name] != family:
         raise ValueError(f"two families are named {family.name!r}")
     configs = {**family.presets, "tiny": family.tiny}
     wrong = [name for name, config in configs.items() if not isinstance(config, family.config_cls)]
     if wrong:
         raise ValueError(f"family {family.name}: presets {wrong} are not {family.config_cls.__name__} instances")
-    FAMILIES[family.name] = family
+    _FAMILIES[family.name] = family
     return family

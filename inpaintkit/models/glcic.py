@@ -41,10 +41,12 @@ import torch
 import torch.nn as nn
 from torch import Tensor
 
-from ..types import InputError
+from ..catalog import WEIGHT_SPECS
+from ..registry import TRAINED_HERE, ModelSpec, register_models
+from ..types import InputError, SizeRule
 from ._layers import StridedConvBranch, check_spatial_size, conv_block, fill_holes
 from .backbones import IMAGENET_MEAN  # the hole fill of our own presets (see the module docstring)
-from .contract import Family, Inpainter, SizeRule, register_family
+from .contract import Family, Inpainter, register_family
 
 
 class LayerSpec(NamedTuple):
@@ -187,7 +189,7 @@ class GlcicCompletionNet(Inpainter):
         Raises:
             InputError: if H or W is not a positive multiple of :attr:`pad_multiple`.
         """
-        check_spatial_size(image, self.pad_multiple, self.min_size, "GLCIC")
+        check_spatial_size(image, "GLCIC", multiple=self.pad_multiple, min_size=self.min_size)
         mean = self.mean.to(image.dtype)
         return self.model(torch.cat([fill_holes(image, mask, mean) - mean, mask], dim=1))
 
@@ -196,8 +198,8 @@ class GlcicDiscriminator(nn.Module):
     """The global + local context discriminators with their concatenating FC (training only).
 
     Args:
-        width: channels of the first convolution of each branch (paper: 64); the branches end in
-            FC layers of ``16 * width`` features (paper: 1024).
+        ndf: channels of the first convolution of each branch (paper: 64); the branches end in
+            FC layers of ``16 * ndf`` features (paper: 1024).
         image_size: side of the (square) images the global branch sees (paper: 256).
         local_size: side of the patch around the hole the local branch sees (paper: 128).
 
@@ -206,21 +208,17 @@ class GlcicDiscriminator(nn.Module):
         logits ``(B,)`` (real > 0 > fake; apply a sigmoid for the paper's probability).
     """
 
-    def __init__(self, width: int = 64, image_size: int = 256, local_size: int = 128) -> None:
+    def __init__(self, ndf: int = 64, image_size: int = 256, local_size: int = 128) -> None:
         super().__init__()
         if local_size > image_size:
             raise InputError(f"the local patch ({local_size}) cannot be larger than the image ({image_size})")
-        features = 16 * width
+        features = 16 * ndf
         self.image_size, self.local_size = image_size, local_size
         self.local_branch = StridedConvBranch(
-            3, [width, 2 * width, 4 * width, 8 * width, 8 * width], (local_size, local_size), features, batch_norm=True
+            3, [ndf, 2 * ndf, 4 * ndf, 8 * ndf, 8 * ndf], (local_size, local_size), features, batch_norm=True
         )
         self.global_branch = StridedConvBranch(
-            3,
-            [width, 2 * width, 4 * width, 8 * width, 8 * width, 8 * width],
-            (image_size, image_size),
-            features,
-            batch_norm=True,
+            3, [ndf, 2 * ndf, 4 * ndf, 8 * ndf, 8 * ndf, 8 * ndf], (image_size, image_size), features, batch_norm=True
         )
         self.fc = nn.Linear(2 * features, 1)
 
@@ -233,4 +231,27 @@ class GlcicDiscriminator(nn.Module):
 #: The family as weight files name it (``arch``), with its presets and training objective.
 FAMILY = register_family(
     Family("glcic", GlcicConfig, GlcicCompletionNet, PRESETS, objective="glcic", tiny=GlcicConfig(width=2))
+)
+
+register_models(
+    ModelSpec(
+        "glcic",
+        "learned",
+        "GLCIC completion network (Iizuka et al. 2017), paper widths; the authors' completionnet_*.t7 loads "
+        "with --weights",
+        "CC BY-NC-SA 4.0 (authors' weights)",
+        arch="glcic",
+        config=PRESETS["glcic"],
+        weights=WEIGHT_SPECS["glcic"],
+    ),
+    ModelSpec(
+        "glcic-small",
+        "learned",
+        "GLCIC completion network at a quarter of the widths, trained here",
+        TRAINED_HERE,
+        arch="glcic",
+        config=PRESETS["glcic-small"],
+        bundled="glcic-small.safetensors",
+        recipe="configs/glcic-small-cpu-refine.yaml",
+    ),
 )

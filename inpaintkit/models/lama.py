@@ -47,10 +47,12 @@ import torch
 import torch.nn as nn
 from torch import Tensor
 
+from ..catalog import WEIGHT_SPECS
 from ..classical.pushpull import pushpull_fill
-from ..types import InputError, WeightsError
-from ._layers import check_spatial_size, finish_output, telea_fill
-from .contract import Family, Inpainter, SizeRule, register_family
+from ..registry import TRAINED_HERE, ModelSpec, register_models
+from ..types import InputError, SizeRule, WeightsError
+from ._layers import check_spatial_size, finish_output, init_head, telea_fill
+from .contract import Family, Inpainter, register_family
 
 #: A (local, global) feature pair; either part may be absent.
 Features = tuple[Tensor | None, Tensor | None]
@@ -430,13 +432,9 @@ class LamaGenerator(Inpainter):
                 nn.BatchNorm2d(c.width(i - 1)),
                 nn.ReLU(inplace=True),
             ]
-        head = nn.Conv2d(c.ngf, c.output_nc, kernel_size=7)
-        if c.residual:
-            if c.output_nc != 3:
-                raise InputError(f"LamaConfig: a residual network needs output_nc 3, got {c.output_nc}")
-            nn.init.zeros_(head.weight)
-            nn.init.zeros_(head.bias)
-        layers += [nn.ReflectionPad2d(3), head]
+        if c.residual and c.output_nc != 3:
+            raise InputError(f"LamaConfig: a residual network needs output_nc 3, got {c.output_nc}")
+        layers += [nn.ReflectionPad2d(3), init_head(nn.Conv2d(c.ngf, c.output_nc, kernel_size=7), c.residual)]
         self.model = nn.Sequential(*layers)
 
     @property
@@ -467,7 +465,7 @@ class LamaGenerator(Inpainter):
             InputError: if H or W is not a multiple of :attr:`pad_multiple` (or smaller than two
                 of them, which the reflect padding at the bottleneck needs).
         """
-        check_spatial_size(image, self.pad_multiple, self.min_size, "LaMa")
+        check_spatial_size(image, "LaMa", multiple=self.pad_multiple, min_size=self.min_size)
         filled = prefill_holes(image, mask, self.config.prefill)
         out = self.model(torch.cat([filled, mask], dim=1))
         return finish_output(out, filled, self.config.residual)
@@ -647,4 +645,36 @@ def _config_from_state_dict(state_dict: Mapping[str, Tensor]) -> LamaConfig:
 #: The family as weight files name it (``arch``), with its presets and training objective.
 FAMILY = register_family(
     Family("lama", LamaConfig, LamaGenerator, PRESETS, objective="lama", tiny=PRESETS["lama-tiny"])
+)
+
+
+def _spec(name: str, description: str, **extra: Any) -> ModelSpec:
+    return ModelSpec(name, "learned", description, arch="lama", config=PRESETS[name], **extra)
+
+
+_TRAINED = {
+    "licence": TRAINED_HERE,
+    "bundled": "lama-small.safetensors",
+    "recipe": "configs/lama-small-cpu-refine.yaml",
+}
+
+register_models(
+    _spec(
+        "big-lama",
+        "LaMa big (FFC, 18 blocks), official weights trained on Places2",
+        licence="Apache-2.0",
+        weights=WEIGHT_SPECS["big-lama"],
+    ),
+    _spec("lama-fourier", "LaMa-Fourier (FFC, 9 blocks), paper configuration", licence="Apache-2.0"),
+    _spec("lama-small", "LaMa FFC generator sized for CPU, trained here (see its model card)", **_TRAINED),
+    ModelSpec(
+        "lama-detail",
+        "learned",
+        "lama-small's fill with the photo's own fine texture copied in (guided texture transfer); the default",
+        arch="lama",
+        config=PRESETS["lama-small"],
+        postprocess="guided-texture",
+        **_TRAINED,
+    ),
+    _spec("lama-tiny", "LaMa FFC generator for tests and smoke runs", licence="Apache-2.0"),
 )

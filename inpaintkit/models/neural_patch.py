@@ -69,10 +69,11 @@ from torch import Tensor
 from tqdm import tqdm
 
 from ..losses.texture import nearest_patches, neural_patches, texture_energy, tv_energy
-from ..types import InputError
-from ._layers import fill_holes
+from ..registry import TRAINED_HERE, ModelSpec, register_models
+from ..types import InputError, SizeRule
+from ._layers import check_spatial_size, fill_holes, finish_output
 from ._patch_features import load_feature_space
-from .contract import Family, Inpainter, SizeRule, register_family
+from .contract import Family, Inpainter, register_family
 
 #: The Context Encoder's hole colour (its training set's mean pixel), in [0, 1].
 CONTENT_MEAN = (117 / 255, 104 / 255, 123 / 255)
@@ -170,7 +171,7 @@ class ContentNetwork(Inpainter):
         for width in [*reversed(widths[:-1])]:
             layers += [nn.ConvTranspose2d(in_channels, width, 4, stride=2, padding=1), nn.BatchNorm2d(width), nn.ELU()]
             in_channels = width
-        layers += [nn.ConvTranspose2d(in_channels, 3, 4, stride=2, padding=1), nn.Tanh()]
+        layers.append(nn.ConvTranspose2d(in_channels, 3, 4, stride=2, padding=1))  # the tanh is in forward
         self.decoder = nn.Sequential(*layers)
         self.register_buffer("mean", torch.tensor(config.mean).view(1, 3, 1, 1), persistent=False)
 
@@ -200,51 +201,42 @@ class ContentNetwork(Inpainter):
         Raises:
             InputError: if H or W differs from ``config.size``.
         """
-        size = self.config.size
-        if tuple(image.shape[-2:]) != (size, size):
-            raise InputError(
-                f"the content network needs {size}x{size} input, got "
-                f"{image.shape[-2]}x{image.shape[-1]}; resize the image first"
-            )
+        check_spatial_size(image, "the content network", fixed=self.config.size, hint="resize the image first")
         filled = fill_holes(image, mask, self.mean.to(image.dtype)) * 2 - 1
         out = self.decoder(self.bottleneck(self.encoder(torch.cat([filled, mask], dim=1))))
-        return (out + 1) / 2
+        return finish_output(out, activation="tanh")
 
 
 class ContentDiscriminator(nn.Module):
     """DCGAN discriminator: one real/fake logit per image (training only).
 
     Args:
-        width: channels of the first convolution (doubling per layer, at most ``8 * width``).
+        ndf: channels of the first convolution (doubling per layer, at most ``8 * ndf``).
         size: side of the square images it scores; ``size / 4`` must be a power of two >= 2.
 
     Shape:
         ``(B, 3, size, size)`` in [0, 1] -> logits ``(B,)`` (real > 0 > fake).
     """
 
-    def __init__(self, width: int = 64, size: int = 128) -> None:
+    def __init__(self, ndf: int = 64, size: int = 128) -> None:
         super().__init__()
         steps = (size // 4).bit_length() - 1
-        if width < 1 or size % 4 or size // 4 != 2**steps or steps < 1:
+        if ndf < 1 or size % 4 or size // 4 != 2**steps or steps < 1:
             raise InputError(
-                f"ContentDiscriminator: size / 4 must be a power of two >= 2 and width >= 1, "
-                f"got size {size}, width {width}"
+                f"ContentDiscriminator: size / 4 must be a power of two >= 2 and ndf >= 1, got size {size}, ndf {ndf}"
             )
         self.size = size
         layers: list[nn.Module] = []
         in_channels = 3
         for index in range(steps):
-            out_channels = width * min(2**index, 8)
+            out_channels = ndf * min(2**index, 8)
             layers += _down(in_channels, out_channels, batch_norm=index > 0, activation=nn.LeakyReLU(0.2))
             in_channels = out_channels
         layers.append(nn.Conv2d(in_channels, 1, 4))
         self.model = nn.Sequential(*layers)
 
     def forward(self, image: Tensor) -> Tensor:
-        if tuple(image.shape[-2:]) != (self.size, self.size):
-            raise InputError(
-                f"this discriminator takes {self.size}x{self.size} images, got {image.shape[-2]}x{image.shape[-1]}"
-            )
+        check_spatial_size(image, "this discriminator", fixed=self.size, expects="takes {size} images")
         return self.model(image * 2 - 1).flatten()
 
 
@@ -505,6 +497,7 @@ class NeuralPatchInpainter(Inpainter):
     pipeline = "inpaint"
     postprocess = ""
     needs_prior = False
+    float32_only = "optimises each image in float32"
 
     def __init__(
         self,
@@ -563,3 +556,37 @@ def content_alone(content: ContentNetwork) -> NeuralPatchInpainter:
     is the baseline the texture optimisation improves on (``inpaintkit eval --models content-small``).
     """
     return NeuralPatchInpainter(content, feature_space="pixel", scales=1, iterations=0, progress=False)
+
+
+_CONTENT_SMALL = {"bundled": "content-small.safetensors", "recipe": "configs/content-small-cpu.yaml"}
+
+register_models(
+    ModelSpec(
+        "content",
+        "learned",
+        "Neural-patch-synthesis content network (Yang et al. 2017), paper widths",
+        "Apache-2.0",
+        arch="content",
+        config=PRESETS["content"],
+    ),
+    ModelSpec(
+        "content-small",
+        "learned",
+        "Neural-patch-synthesis content network sized for CPU, trained here",
+        TRAINED_HERE,
+        arch="content",
+        config=PRESETS["content-small"],
+        **_CONTENT_SMALL,
+    ),
+    ModelSpec(
+        "neural-patch",
+        "optimisation",
+        "Multi-scale neural patch synthesis (Yang et al. 2017): "
+        "content-small refined by texture optimisation (VGG-19 or pixel patches)",
+        TRAINED_HERE,
+        arch="content",
+        config=PRESETS["content-small"],
+        factory=NeuralPatchInpainter,
+        **_CONTENT_SMALL,
+    ),
+)

@@ -25,7 +25,7 @@ last; "same" padding; no normalisation):
     conv5 w | conv3 s2 2w | conv3 4w | dilated conv3 4w (2, 4, 8) | conv3 4w | deconv4 s1/2 2w
     | conv3 w | conv3 3 + Sigmoid
 
-Discriminator (training only; ``d`` = its width, 32 in the paper): a global branch (5 x conv5 s2 +
+Discriminator (training only; ``d`` = its ``ndf``, 32 in the paper): a global branch (5 x conv5 s2 +
 ReLU, widths d, 2d, 2d, 2d, 2d, then FC 16d = 512 + ReLU) and, optionally, one local branch (4 x
 conv5 s2 + ReLU, widths d, 2d, 2d, 2d, then FC 512 + ReLU) applied with shared weights to the left
 half and to the horizontally flipped right half; the features are concatenated and a last FC gives
@@ -40,9 +40,10 @@ import torch
 import torch.nn as nn
 from torch import Tensor
 
-from ..types import InputError
-from ._layers import StridedConvBranch, check_spatial_size, conv_block, fill_holes, finish_output, telea_fill
-from .contract import Family, Inpainter, SizeRule, register_family
+from ..registry import TRAINED_HERE, ModelSpec, register_models
+from ..types import InputError, SizeRule
+from ._layers import StridedConvBranch, check_spatial_size, conv_block, fill_holes, finish_output, init_head, telea_fill
+from .contract import Family, Inpainter, register_family
 
 #: Dilations of the middle layers; the paper reports that 1, 1, 2 or 1, 2, 4 fail.
 DILATIONS = (2, 4, 8)
@@ -131,10 +132,7 @@ class OutpaintGenerator(Inpainter):
             *conv_block(4 * w, 2 * w, 4, stride=2, batch_norm=False, transposed=True),
             *conv_block(2 * w, w, 3, batch_norm=False),
         ]
-        head = nn.Conv2d(w, 3, 3, padding=1)
-        if config.residual:
-            nn.init.zeros_(head.weight)
-            nn.init.zeros_(head.bias)
+        head = init_head(nn.Conv2d(w, 3, 3, padding=1), config.residual)
         self.model = nn.Sequential(*layers, head)  # the sigmoid (or the residual sum) is in forward
 
     @property
@@ -159,7 +157,7 @@ class OutpaintGenerator(Inpainter):
         Raises:
             InputError: if H or W is not a positive multiple of :attr:`pad_multiple`.
         """
-        check_spatial_size(image, self.pad_multiple, self.min_size, "the outpainting generator")
+        check_spatial_size(image, "the outpainting generator", multiple=self.pad_multiple, min_size=self.min_size)
         if self.config.prefill == "telea":
             filled = telea_fill(image, mask)
         else:
@@ -171,8 +169,8 @@ class OutpaintDiscriminator(nn.Module):
     """Global discriminator with the optional shared-weight local branch on the two halves.
 
     Args:
-        width: channels of the first convolution of each branch (paper: 32); the branches end in
-            FC layers of ``16 * width`` features (paper: 512).
+        ndf: channels of the first convolution of each branch (paper: 32); the branches end in
+            FC layers of ``16 * ndf`` features (paper: 512).
         image_size: side of the square images (paper: 128); a multiple of 32.
         local: add the local branch on the left half and the flipped right half.
 
@@ -180,14 +178,14 @@ class OutpaintDiscriminator(nn.Module):
         ``(B, 3, image_size, image_size)`` -> logits ``(B,)`` (real > 0 > fake).
     """
 
-    def __init__(self, width: int = 32, image_size: int = 128, local: bool = False) -> None:
+    def __init__(self, ndf: int = 32, image_size: int = 128, local: bool = False) -> None:
         super().__init__()
-        features = 16 * width
+        features = 16 * ndf
         self.global_branch = StridedConvBranch(
-            3, [width] + [2 * width] * 4, (image_size, image_size), features, batch_norm=False
+            3, [ndf] + [2 * ndf] * 4, (image_size, image_size), features, batch_norm=False
         )
         self.local_branch = (
-            StridedConvBranch(3, [width] + [2 * width] * 3, (image_size, image_size // 2), features, batch_norm=False)
+            StridedConvBranch(3, [ndf] + [2 * ndf] * 3, (image_size, image_size // 2), features, batch_norm=False)
             if local
             else None
         )
@@ -212,4 +210,25 @@ FAMILY = register_family(
         objective="outpaint",
         tiny=OutpaintConfig(width=4, prefill="telea", residual=True),
     )
+)
+
+register_models(
+    ModelSpec(
+        "outpaint",
+        "learned",
+        "Image outpainting generator (Sabini & Rusak 2018), paper widths",
+        "Apache-2.0",
+        arch="outpaint",
+        config=PRESETS["outpaint"],
+    ),
+    ModelSpec(
+        "outpaint-small",
+        "learned",
+        "Outpainting generator at a quarter of the widths, correcting a Telea fill, trained here",
+        TRAINED_HERE,
+        arch="outpaint",
+        config=PRESETS["outpaint-small"],
+        bundled="outpaint-small.safetensors",
+        recipe="configs/outpaint-small-cpu-refine.yaml",
+    ),
 )

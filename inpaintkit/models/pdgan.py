@@ -22,7 +22,8 @@ net; here any registered model, :attr:`PdganConfig.prior`)::
 * SPDResBlock: ``conv3x3(LReLU(SPDNorm_h(conv3x3(LReLU(SPDNorm_h(x)))))) + conv1x1(SPDNorm_s(x))``
   with spectral norm on the three convolutions and ``min(c_in, c_out)`` middle channels.
 * Discriminator: two-scale PatchGAN on ``[mask, image]`` (the second scale sees the input
-  average-pooled by 2), spectral norm + InstanceNorm on the inner convolutions.
+  average-pooled by 2), spectral norm + InstanceNorm on the inner convolutions (the shared
+  :class:`~inpaintkit.models.discriminators.NLayerDiscriminator`).
 
 Conventions: the module takes the project's image in ``[0, 1]`` and mask with 1 = hole; inside,
 ``M = 1 - mask`` (1 = known, the paper's convention), ``P`` and the output are in ``[-1, 1]`` and
@@ -51,8 +52,11 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.nn.utils.parametrizations import spectral_norm
 
-from ..types import InputError
-from .contract import Family, Inpainter, SizeRule, register_family
+from ..registry import TRAINED_HERE, ModelSpec, register_models
+from ..types import InputError, SizeRule
+from ._layers import check_spatial_size, finish_output
+from .contract import Family, Inpainter, register_family
+from .discriminators import NLayerDiscriminator
 
 #: Side of the feature map the linear layer produces.
 BASE_SIZE = 4
@@ -309,12 +313,13 @@ class PdganGenerator(Inpainter):
 
         Returns the raw output for the whole frame (not composited).
         """
-        if tuple(image.shape[-2:]) != (self.size, self.size):
-            raise InputError(
-                f"this PD-GAN generates {self.size}x{self.size} images, got "
-                f"{image.shape[-2]}x{image.shape[-1]}; resize the input first (the diverse "
-                "pipeline does)"
-            )
+        check_spatial_size(
+            image,
+            "this PD-GAN",
+            fixed=self.size,
+            expects="generates {size} images",
+            hint="resize the input first (the diverse pipeline does)",
+        )
         if noise is None:
             noise = image.new_zeros(image.shape[0], self.latent_dim)
         return self.synthesize(noise, self.prior_image(image, mask), mask)
@@ -346,7 +351,7 @@ class PdganGenerator(Inpainter):
                     x, F.interpolate(prior, size=size, mode="nearest"), F.interpolate(known, size=size, mode="nearest")
                 )
             )
-        return (torch.tanh(self.to_rgb(F.leaky_relu(x, 0.2))) + 1) / 2
+        return finish_output(self.to_rgb(F.leaky_relu(x, 0.2)), activation="tanh")
 
     def sample_noise(
         self, batch: int, generator: torch.Generator | None = None, device: torch.device | str = "cpu"
@@ -356,56 +361,34 @@ class PdganGenerator(Inpainter):
 
 
 # ------------------------------------------------------------------------------ discriminator
-class PatchDiscriminator(nn.Module):
-    """One scale: the pix2pixHD PatchGAN with spectral norm + InstanceNorm on the inner convolutions.
-
-    ``k4``, padding 2; ``model0`` stride 2 (no norm), ``model1 .. model{n-2}`` stride 2,
-    ``model{n-1}`` stride 1, widths doubling up to 512, then a stride-1 conv to one logit per patch.
-
-    Shape: ``(B, in_channels, H, W)`` -> ``(logits (B, 1, h, w), n feature maps)``.
-    """
-
-    def __init__(self, in_channels: int = 4, ndf: int = 64, n_layers: int = 4) -> None:
-        super().__init__()
-        if min(in_channels, ndf, n_layers) < 1:
-            raise InputError(
-                f"PatchDiscriminator: in_channels, ndf and n_layers must be >= 1, got {in_channels}, {ndf}, {n_layers}"
-            )
-        stages = [nn.Sequential(nn.Conv2d(in_channels, ndf, 4, stride=2, padding=2), nn.LeakyReLU(0.2))]
-        width = ndf
-        for n in range(1, n_layers):
-            previous, width = width, min(2 * width, 512)
-            conv = nn.Conv2d(previous, width, 4, stride=1 if n == n_layers - 1 else 2, padding=2, bias=False)
-            stages.append(nn.Sequential(spectral_norm(conv), nn.InstanceNorm2d(width), nn.LeakyReLU(0.2)))
-        self.stages = nn.ModuleList(stages)
-        self.head = nn.Conv2d(width, 1, 4, stride=1, padding=2)
-
-    def forward(self, x: Tensor) -> tuple[Tensor, list[Tensor]]:
-        features = []
-        for stage in self.stages:
-            x = stage(x)
-            features.append(x)
-        return self.head(x), features
-
-
 class PdganDiscriminator(nn.Module):
     """Multi-scale PatchGAN on ``[mask, 2 * image - 1]``; scale ``s`` sees the input pooled ``s`` times
     (3x3 average, stride 2, padding not counted).
 
+    Each scale is the shared :class:`~inpaintkit.models.discriminators.NLayerDiscriminator` with
+    spectral norm + InstanceNorm (``norm="spectral-instance"``, widths up to 512): ``model0``
+    stride 2 (no norm), ``model1 .. model{n-2}`` stride 2, ``model{n-1}`` stride 1, then the logit
+    layer ``model{n}``, ``n = n_layers``.
+
     Args:
         ndf: width of each scale's first layer (paper: 64).
-        n_layers: convolutions before the logit layer (paper: 4).
+        n_layers: convolutions before the logit layer (paper: 4; the reference's count, one more
+            than ``NLayerDiscriminator``'s ``n_layers``).
         scales: number of scales (paper: 2).
 
     Shape:
-        image ``(B, 3, H, W)`` in [0, 1], mask ``(B, 1, H, W)`` -> per scale ``(logits, features)``.
+        image ``(B, 3, H, W)`` in [0, 1], mask ``(B, 1, H, W)`` -> per scale ``(logits, n_layers feature maps)``.
     """
 
     def __init__(self, ndf: int = 64, n_layers: int = 4, scales: int = 2) -> None:
         super().__init__()
-        if scales < 1:
-            raise InputError(f"PdganDiscriminator: scales must be >= 1, got {scales}")
-        self.scales = nn.ModuleList(PatchDiscriminator(4, ndf, n_layers) for _ in range(scales))
+        if min(ndf, n_layers, scales) < 1:
+            raise InputError(
+                f"PdganDiscriminator: ndf, n_layers and scales must be >= 1, got {ndf}, {n_layers}, {scales}"
+            )
+        self.scales = nn.ModuleList(
+            NLayerDiscriminator(4, ndf, n_layers - 1, norm="spectral-instance") for _ in range(scales)
+        )
 
     def forward(self, image: Tensor, mask: Tensor) -> list[tuple[Tensor, list[Tensor]]]:
         x = torch.cat([mask, image * 2 - 1], dim=1)
@@ -429,4 +412,26 @@ FAMILY = register_family(
             channels=[8, 8, 8], hidden=4, hard_iterations=[2, 3, 4], hard_kernels=[3, 3, 3], prior="telea"
         ),
     )
+)
+
+register_models(
+    ModelSpec(
+        "pdgan",
+        "learned",
+        "PD-GAN diverse inpainting (Liu et al. 2021), paper widths at 256; prior lama-small",
+        "Apache-2.0",
+        arch="pdgan",
+        config=PRESETS["pdgan"],
+        recipe="configs/pdgan-paper.yaml",
+    ),
+    ModelSpec(
+        "pdgan-small",
+        "learned",
+        "PD-GAN at 128x128 sized for CPU, prior lama-small, trained here",
+        TRAINED_HERE,
+        arch="pdgan",
+        config=PRESETS["pdgan-small"],
+        bundled="pdgan-small.safetensors",
+        recipe="configs/pdgan-small-cpu.yaml",
+    ),
 )

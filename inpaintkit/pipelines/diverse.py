@@ -37,7 +37,7 @@ import torch.nn as nn
 
 from ..types import InpaintResult, InputError
 from .inpaint import InpaintPipeline
-from .processing import pad_to_multiple, resize, unpad
+from .processing import pad_to_multiple, resize, to_numpy, to_tensor, unpad
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ class DiversePipeline(InpaintPipeline):
         model: a :class:`NoiseDrivenInpainter` (e.g. a ``PdganGenerator`` with its prior attached).
         name: registry name or file shown in results.
         device: where the model runs.
-        hd_strategy, hd_resize_limit, max_pixels: as :class:`InpaintPipeline`.
+        hd_strategy, hd_resize_limit, max_pixels, max_run_pixels: as :class:`InpaintPipeline`.
         hd_trigger: ``crop`` works on crops when the long side exceeds this (default: ``size``).
         hd_margin: context pixels around each hole for ``crop`` (default: ``size // 2``).
         seed: seed of plain calls and of :meth:`generate` when it is given none.
@@ -94,6 +94,7 @@ class DiversePipeline(InpaintPipeline):
         hd_margin: int | None = None,
         hd_resize_limit: int = 1280,
         max_pixels: int | None = None,
+        max_run_pixels: int | None = None,
         seed: int = 0,
     ) -> None:
         if not isinstance(model, NoiseDrivenInpainter):
@@ -111,6 +112,7 @@ class DiversePipeline(InpaintPipeline):
             hd_margin=size // 2 if hd_margin is None else hd_margin,
             hd_resize_limit=hd_resize_limit,
             max_pixels=max_pixels,
+            max_run_pixels=max_run_pixels,
         )
         sample_seed(seed, 0)  # validates it
         self.size, self.seed = size, seed
@@ -150,8 +152,9 @@ class DiversePipeline(InpaintPipeline):
         finally:
             self._noise = None
 
-    def _run_model(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def _run_model(self, rgb: np.ndarray, hole: np.ndarray) -> np.ndarray:
         """Pad to a square, resize to the generator's size, complete from fresh noise, resize back."""
+        image, mask = to_tensor(rgb), to_tensor(hole)
         side = max(image.shape[-2:])
         square, padding = pad_to_multiple(image, 1, min_size=side)
         square_mask, _ = pad_to_multiple(mask, 1, min_size=side)
@@ -161,7 +164,7 @@ class DiversePipeline(InpaintPipeline):
         noise = torch.randn(1, self.model.latent_dim, generator=self._noise)
         with torch.inference_mode():
             pred = self.model(x.to(self.device), m.to(self.device), noise.to(self.device))
-        return unpad(resize(pred.float().cpu(), (side, side), "bilinear"), padding)
+        return to_numpy(unpad(resize(pred.float().cpu(), (side, side), "bilinear"), padding))
 
 
 def contact_sheet(

@@ -18,21 +18,38 @@ Steps of a call:
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
-import torch
-import torch.nn as nn
 from PIL import ExifTags, Image, ImageOps
 from tqdm import tqdm
 
 from .. import masks
+from ..classical.picture import PictureMethod
 from ..io import Picture, check_pixel_limit, from_array, luma, read_image, to_pil, to_uint8, to_uint16
 from ..types import InpaintResult, InputError, check_image
-from .processing import Box, blend, mask_boxes, resize, resize_long_side, run_padded, to_numpy, to_tensor
+from .processing import (
+    Box,
+    blend,
+    check_postprocess,
+    check_run,
+    mask_boxes,
+    place,
+    predict,
+    resize,
+    resize_long_side,
+    to_numpy,
+    to_tensor,
+)
+
+if TYPE_CHECKING:  # a classical method runs without torch; networks and tensors import it
+    import torch
+    import torch.nn as nn
 
 HD_STRATEGIES = ("original", "resize", "crop")
 _PIL_MODES = ("L", "LA", "RGB", "RGBA", "I;16")
@@ -54,7 +71,8 @@ class InpaintPipeline:
     """Fill the holes of a picture with ``model`` and return it in the caller's format.
 
     Args:
-        model: any ``nn.Module`` with ``forward(image (B,3,H,W), mask (B,1,H,W)) -> (B,3,H,W)``.
+        model: any ``nn.Module`` with ``forward(image (B,3,H,W), mask (B,1,H,W)) -> (B,3,H,W)``, or a
+            classical :class:`~inpaintkit.classical.picture.PictureMethod` (run on the arrays, no torch).
         name: registry name or file shown in results.
         pad_multiple: H and W given to the model are padded to a multiple of this.
         min_size: H and W given to the model are padded to at least this.
@@ -67,11 +85,14 @@ class InpaintPipeline:
         postprocess: applied to each region's prediction before pasting:
             ``(prediction (h,w,3), input (h,w,3), hole (h,w) bool) -> (h,w,3)``, float in [0, 1]
             (see :data:`inpaintkit.classical.POSTPROCESSORS`); ``None`` = none.
+        max_run_pixels: refuse (:class:`~inpaintkit.types.RegionTooLarge`) to run the model on a region
+            of more pixels in one piece (padding to the multiple not counted), and the post-processing
+            on more than ``POSTPROCESS_FACTOR`` times that; ``None`` = no limit.
     """
 
     def __init__(
         self,
-        model: nn.Module,
+        model: nn.Module | PictureMethod,
         *,
         name: str,
         pad_multiple: int = 8,
@@ -83,7 +104,12 @@ class InpaintPipeline:
         hd_resize_limit: int = 1280,
         max_pixels: int | None = None,
         postprocess: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray] | None = None,
+        max_run_pixels: int | None = None,
     ) -> None:
+        if max_run_pixels is not None and (
+            isinstance(max_run_pixels, bool) or not isinstance(max_run_pixels, int) or max_run_pixels < 1
+        ):
+            raise InputError(f"max_run_pixels must be a positive integer or None, got {max_run_pixels!r}")
         for label, value, low in (
             ("pad_multiple", pad_multiple, 1),
             ("hd_trigger", hd_trigger, 1),
@@ -92,8 +118,7 @@ class InpaintPipeline:
         ):
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise InputError(f"{label} must be an integer >= {low}, got {value!r}")
-        self.device = torch.device(device)
-        self.model = model.to(self.device).eval()
+        self.model, self.device = place(model, device)
         self.name = name
         self.pad_multiple = pad_multiple
         self.min_size = min_size
@@ -103,6 +128,7 @@ class InpaintPipeline:
         self.hd_resize_limit = hd_resize_limit
         self.max_pixels = max_pixels
         self.postprocess = postprocess
+        self.max_run_pixels = max_run_pixels
 
     def __call__(
         self,
@@ -171,19 +197,23 @@ class InpaintPipeline:
 
     def _predict(self, rgb: np.ndarray, hole: np.ndarray, shrink_to: int | None) -> np.ndarray:
         """Run the model on one region (shrunk first if asked), then the post-processing; ``(h,w,3)``."""
-        image, mask = to_tensor(rgb), to_tensor(hole)
+        image, mask = rgb, hole
         if shrink_to is not None:
-            image = resize_long_side(image, shrink_to, "bilinear")
-            mask = (resize_long_side(mask, shrink_to, "area") > 0).float()
+            image = to_numpy(resize_long_side(to_tensor(rgb), shrink_to, "bilinear"))
+            mask = to_numpy(resize_long_side(to_tensor(hole), shrink_to, "area"))[..., 0] > 0
+        check_run(self.name, image.shape[1], image.shape[0], self.max_run_pixels, self.pad_multiple - 1)
         pred = self._run_model(image, mask)
         if shrink_to is not None:
-            pred = resize(pred, rgb.shape[:2], "bilinear")
-        pred = to_numpy(pred.clamp(0.0, 1.0))
-        return pred if self.postprocess is None else self.postprocess(pred, rgb, hole > 0)
+            pred = to_numpy(resize(to_tensor(pred), rgb.shape[:2], "bilinear"))
+        pred = np.clip(pred, 0.0, 1.0)
+        if self.postprocess is None:
+            return pred
+        check_postprocess(self.name, rgb.shape[1], rgb.shape[0], self.max_run_pixels)
+        return self.postprocess(pred, rgb, hole > 0)
 
-    def _run_model(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Pad to the model's multiple, run it without autograd, crop back."""
-        return run_padded(self.model, image, mask, self.pad_multiple, self.min_size, self.device, self.name)
+    def _run_model(self, rgb: np.ndarray, hole: np.ndarray) -> np.ndarray:
+        """The model's raw prediction for one region, padded to its multiple (see :func:`~.processing.predict`)."""
+        return predict(self.model, rgb, hole, self.pad_multiple, self.min_size, self.device, self.name)
 
 
 def _check_strategy(strategy: str) -> str:
@@ -193,6 +223,12 @@ def _check_strategy(strategy: str) -> str:
 
 
 # ------------------------------------------------------------------------------- 1. decoding
+def _is_tensor(value: object) -> bool:
+    """Whether ``value`` is a torch tensor (without importing torch: if it is not loaded, nothing is one)."""
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(value, torch.Tensor)
+
+
 def _decode_image(image: object, max_pixels: int | None) -> _Frame:
     """Split the caller's picture into the model input and the native array the output goes into."""
     if isinstance(image, (str, os.PathLike)):
@@ -203,7 +239,7 @@ def _decode_image(image: object, max_pixels: int | None) -> _Frame:
         frame = _frame_from_pil(image)
     elif isinstance(image, np.ndarray):
         frame = _frame_from_numpy(image)
-    elif isinstance(image, torch.Tensor):
+    elif _is_tensor(image):
         frame = _frame_from_tensor(image)
     else:
         raise InputError(
@@ -241,6 +277,8 @@ def _frame_from_tensor(tensor: torch.Tensor) -> _Frame:
         raise InputError(f"an image tensor must have shape (3,H,W) or (1,3,H,W), got {tuple(tensor.shape)}")
     batch = tensor if tensor.ndim == 4 else tensor[None]
     check_image(batch)
+    import torch
+
     compute = batch.detach().cpu()
     if compute.dtype == torch.bfloat16:  # numpy has no bfloat16; the round trip is exact
         compute = compute.float()
@@ -255,8 +293,8 @@ def _frame_from_tensor(tensor: torch.Tensor) -> _Frame:
 
 def _decode_mask(mask: object, shape: tuple[int, int], resize_mask: bool, max_pixels: int | None) -> np.ndarray:
     """Read the mask with :func:`inpaintkit.masks.load_mask` and match it to the image size."""
-    if isinstance(mask, torch.Tensor):
-        mask = mask.detach().to("cpu", torch.float32).numpy()
+    if _is_tensor(mask):
+        mask = mask.detach().to("cpu").float().numpy()
         while mask.ndim > 2 and mask.shape[0] == 1:
             mask = mask[0]
     elif isinstance(mask, os.PathLike):

@@ -27,18 +27,21 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-import torch.nn as nn
 
+from ..classical.picture import PictureMethod
 from ..classical.poisson import clone_known_region
 from ..io import Picture, check_pixel_limit, from_array, read_image
 from ..masks import expand_canvas
 from ..masks.shapes import border_pixels
-from ..models.contract import Inpainter, SizeRule
-from ..types import SIDES, InputError
-from .processing import composite, run_padded, to_numpy, to_tensor
+from ..types import SIDES, InputError, SizeRule
+from .processing import check_run, composite, place, predict
+
+if TYPE_CHECKING:  # a classical method runs without torch
+    import torch
+    import torch.nn as nn
 
 
 @dataclass
@@ -71,32 +74,35 @@ class OutpaintPipeline:
     """Extend pictures with ``model``.
 
     Args:
-        model: any ``nn.Module`` with ``forward(image (B,3,H,W), mask (B,1,H,W)) -> (B,3,H,W)``.
+        model: any ``nn.Module`` with ``forward(image (B,3,H,W), mask (B,1,H,W)) -> (B,3,H,W)``, or a
+            classical :class:`~inpaintkit.classical.picture.PictureMethod`.
         name: registry name or file shown in results.
         pad_multiple: the canvas given to the model is padded (symmetric, bottom/right) to a
             multiple of this.
         min_size: and to at least this size.
         device: where the model runs.
         max_pixels: refuse larger inputs and results; ``None`` = the library default.
+        max_run_pixels: refuse (:class:`~inpaintkit.types.RegionTooLarge`) a canvas of more pixels than
+            this (padding not counted); ``None`` = no limit.
     """
 
     def __init__(
         self,
-        model: nn.Module,
+        model: nn.Module | PictureMethod,
         *,
         name: str,
         pad_multiple: int = 8,
         min_size: int = 0,
         device: str | torch.device = "cpu",
         max_pixels: int | None = None,
+        max_run_pixels: int | None = None,
     ) -> None:
         if isinstance(pad_multiple, bool) or not isinstance(pad_multiple, int) or pad_multiple < 1:
             raise InputError(f"pad_multiple must be an integer >= 1, got {pad_multiple!r}")
-        self.device = torch.device(device)
-        self.model = model.to(self.device).eval()
+        self.model, self.device = place(model, device)
         self.name = name
         self.pad_multiple, self.min_size = pad_multiple, min_size
-        self.max_pixels = max_pixels
+        self.max_pixels, self.max_run_pixels = max_pixels, max_run_pixels
 
     def __call__(
         self,
@@ -176,15 +182,14 @@ class OutpaintPipeline:
 
     def _run_model(self, canvas: np.ndarray, hole: np.ndarray) -> np.ndarray:
         """The model's raw output on the whole canvas, ``(H, W, 3)`` float32 in [0, 1]."""
-        pred = run_padded(
-            self.model, to_tensor(canvas), to_tensor(hole), self.pad_multiple, self.min_size, self.device, self.name
-        )
-        return to_numpy(pred.clamp(0.0, 1.0))
+        check_run(self.name, canvas.shape[1], canvas.shape[0], self.max_run_pixels, self.pad_multiple - 1)
+        pred = predict(self.model, canvas, hole, self.pad_multiple, self.min_size, self.device, self.name)
+        return np.clip(pred, 0.0, 1.0)
 
 
 def outpaint(
     image: object,
-    model: nn.Module,
+    model: nn.Module | PictureMethod,
     left: int | float = 0,
     right: int | float = 0,
     top: int | float = 0,
@@ -197,10 +202,12 @@ def outpaint(
 ) -> OutpaintResult:
     """Extend ``image`` with ``model`` in one call; see :meth:`OutpaintPipeline.__call__`.
 
-    An :class:`~inpaintkit.models.contract.Inpainter`'s size rule sets the padding; any other module
-    is taken to fill any size. Use :func:`inpaintkit.api.load_outpainter` to get a pipeline for a
-    registered name or weight file.
+    A model that keeps the contract (an :class:`~inpaintkit.models.contract.Inpainter` or a classical
+    method) sets the padding by its size rule; any other module is taken to fill any size. Use
+    :func:`inpaintkit.api.load_outpainter` to get a pipeline for a registered name or weight file.
     """
-    sizes = model.size_rule() if isinstance(model, Inpainter) else SizeRule()
+    from ..models.contract import Inpainter
+
+    sizes = model.size_rule() if isinstance(model, (Inpainter, PictureMethod)) else SizeRule()
     pipe = OutpaintPipeline(model, name=name, pad_multiple=sizes.multiple, min_size=sizes.minimum, device=device)
     return pipe(image, left, right, top, bottom, steps=steps, blend=blend)

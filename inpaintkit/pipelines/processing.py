@@ -6,20 +6,25 @@ Tensors follow the project convention ``(B, C, H, W)``; numpy pictures are ``(H,
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import cv2
 import numpy as np
-import torch
-import torch.nn as nn
-import torch.nn.functional as F
 
-from ..types import InputError
+from ..classical.picture import PictureMethod
+from ..types import InputError, RegionTooLarge
+
+if TYPE_CHECKING:  # torch is imported by the functions that take tensors: a classical method needs none
+    import torch
+    import torch.nn as nn
 
 Box = tuple[int, int, int, int]
 """``(y0, x0, y1, x1)``, ends exclusive: ``array[y0:y1, x0:x1]``."""
 
-ArrayOrTensor = TypeVar("ArrayOrTensor", np.ndarray, torch.Tensor)
+ArrayOrTensor = TypeVar("ArrayOrTensor", "np.ndarray", "torch.Tensor")
+
+#: Full-resolution post-processing may run on this many times a pipeline's ``max_run_pixels``.
+POSTPROCESS_FACTOR = 4
 
 PAD_MODES = ("symmetric", "reflect", "edge")
 
@@ -31,6 +36,8 @@ def _pad_index(size: int, total: int, mode: str) -> torch.Tensor:
     ``symmetric`` repeats the edge value (``abc|cba``), ``reflect`` does not (``abc|ba``), ``edge``
     repeats the last value; all as in :func:`numpy.pad`, including pads longer than ``size``.
     """
+    import torch
+
     i = torch.arange(total)
     if mode == "edge" or size == 1:
         return i.clamp(max=size - 1)
@@ -94,6 +101,8 @@ def run_padded(
     Raises:
         RuntimeError: the model answered with another shape than its input's.
     """
+    import torch
+
     padded, padding = pad_to_multiple(image, multiple, min_size=minimum)
     padded_mask, _ = pad_to_multiple(mask, multiple, min_size=minimum)
     with torch.inference_mode():
@@ -103,12 +112,80 @@ def run_padded(
     return unpad(pred.float(), padding)
 
 
+def place(model: nn.Module | PictureMethod, device: str | torch.device) -> tuple[object, object]:
+    """``(model, device)`` as a pipeline keeps them: a network moved to ``device`` in eval mode; a
+    classical method as it is (it runs on the CPU's arrays, and torch is not imported)."""
+    if isinstance(model, PictureMethod):
+        return model, device
+    import torch
+
+    device = torch.device(device)
+    return model.to(device).eval(), device
+
+
+def predict(
+    model: nn.Module | PictureMethod,
+    rgb: np.ndarray,
+    hole: np.ndarray,
+    multiple: int,
+    minimum: int,
+    device: torch.device | str,
+    name: str,
+) -> np.ndarray:
+    """The raw prediction of ``model`` for one picture (not composited, not clamped).
+
+    A classical method fills the picture's arrays itself; a network runs on tensors through
+    :func:`run_padded`.
+
+    Shape: rgb ``(H,W,3)`` float in ``[0,1]``, hole ``(H,W)`` (non-zero = hole) -> ``(H,W,3)`` float32.
+    """
+    if isinstance(model, PictureMethod):
+        return model.predict(rgb, np.asarray(hole) > 0)
+    return to_numpy(run_padded(model, to_tensor(rgb), to_tensor(hole), multiple, minimum, device, name))
+
+
+def check_run(name: str, width: int, height: int, limit: int | None, slack: int = 0) -> None:
+    """Refuse a model run on a ``width`` x ``height`` region of more than ``limit`` pixels in one piece.
+
+    Args:
+        slack: rows and columns not counted (the padding to a model's multiple adds up to
+            ``multiple - 1``); ``limit=None`` allows any size.
+
+    Raises:
+        RegionTooLarge: the region is larger.
+    """
+    if limit is not None and max(height - slack, 0) * max(width - slack, 0) > limit:
+        raise RegionTooLarge(
+            f"{name} would run on a {width}x{height} region in one piece ({width * height:,} pixels)",
+            limit,
+            "hd_strategy=resize (downscales the picture), or smaller holes with crop",
+            limit,
+        )
+
+
+def check_postprocess(name: str, width: int, height: int, limit: int | None) -> None:
+    """Refuse full-resolution post-processing of a region of more than ``POSTPROCESS_FACTOR * limit`` pixels.
+
+    Raises:
+        RegionTooLarge: the region is larger.
+    """
+    if limit is not None and width * height > POSTPROCESS_FACTOR * limit:
+        raise RegionTooLarge(
+            f"{name}'s post-processing would run on a {width}x{height} region ({width * height:,} pixels)",
+            POSTPROCESS_FACTOR * limit,
+            "hd_strategy=crop with smaller holes, or a smaller picture",
+            limit,
+        )
+
+
 def resize(x: torch.Tensor, size: tuple[int, int], mode: str = "bilinear") -> torch.Tensor:
     """Resize ``(B,C,H,W)`` to ``size = (height, width)``.
 
     ``bilinear`` and ``bicubic`` are antialiased when shrinking; ``area`` averages (use it with
     ``> 0`` to shrink a mask without losing thin holes); ``nearest`` uses exact pixel centres.
     """
+    import torch.nn.functional as F
+
     if tuple(x.shape[-2:]) == tuple(size):
         return x
     if mode in ("bilinear", "bicubic"):
@@ -177,9 +254,11 @@ def composite(pred: ArrayOrTensor, image: ArrayOrTensor, mask: ArrayOrTensor) ->
 
     Shape: broadcastable, e.g. ``(B,3,H,W), (B,3,H,W), (B,1,H,W)`` or ``(H,W,3), (H,W,3), (H,W,1)``.
     """
-    if isinstance(pred, torch.Tensor):
-        return torch.where(mask > 0.5, pred, image)
-    return np.where(mask > 0.5, pred, image)
+    if isinstance(pred, np.ndarray):
+        return np.where(mask > 0.5, pred, image)
+    import torch
+
+    return torch.where(mask > 0.5, pred, image)
 
 
 def blend(pred: ArrayOrTensor, image: ArrayOrTensor, weights: ArrayOrTensor) -> ArrayOrTensor:
@@ -194,6 +273,8 @@ def blend(pred: ArrayOrTensor, image: ArrayOrTensor, weights: ArrayOrTensor) -> 
 # ---------------------------------------------------------------------------------- conversions
 def to_tensor(array: np.ndarray) -> torch.Tensor:
     """``(H, W, C)`` or ``(H, W)`` numpy picture -> contiguous ``(1, C, H, W)`` float32 tensor."""
+    import torch
+
     if array.ndim == 2:
         array = array[..., None]
     chw = np.ascontiguousarray(array.transpose(2, 0, 1), dtype=np.float32)
@@ -202,6 +283,8 @@ def to_tensor(array: np.ndarray) -> torch.Tensor:
 
 def to_numpy(tensor: torch.Tensor) -> np.ndarray:
     """``(1, C, H, W)`` tensor -> ``(H, W, C)`` float32 numpy array on the CPU."""
+    import torch
+
     return tensor[0].detach().to("cpu", torch.float32).permute(1, 2, 0).numpy()
 
 

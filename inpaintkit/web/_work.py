@@ -5,10 +5,10 @@ is read (the rest get a 503 "busy, retry") and run one at a time in a thread, wh
 loop free to answer other requests. Each model is loaded once, on first use, and reused.
 
 Memory: one job runs at a time, and its model runs on at most ``max_run_pixels`` pixels in one
-piece (the whole picture with ``hd_strategy=original``, one crop, an outpainted canvas: the
-outpainting pipeline shares the inpainting pipeline's model, so the same check guards both); a model's
-full-resolution post-processing (lama-detail's texture transfer) on at most
-``POSTPROCESS_FACTOR`` times that. Larger runs are refused (413) before they allocate anything.
+piece (the whole picture with ``hd_strategy=original``, one crop, an outpainted canvas: both
+pipelines get the limit); a model's full-resolution post-processing (lama-detail's texture transfer)
+on at most ``POSTPROCESS_FACTOR`` times that. The pipelines refuse larger runs
+(:class:`~inpaintkit.types.RegionTooLarge`, a 413 here) before they allocate anything.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import TypeVar
 
-import numpy as np
 import torch
 from starlette.concurrency import run_in_threadpool
 
@@ -34,8 +33,6 @@ T = TypeVar("T")
 #: Largest region a model runs on in one piece, by default (2048x2048): lama-small peaks near 2 GB
 #: there, big-lama (fp32) near 3.3 GB; memory grows about linearly with the pixels.
 DEFAULT_MAX_RUN_PIXELS = 2048 * 2048
-#: Full-resolution post-processing (lama-detail's texture transfer) may cover this many times more.
-POSTPROCESS_FACTOR = 4
 
 
 class WorkQueue:
@@ -90,7 +87,7 @@ class ModelCache:
     Args:
         names: registry names offered; ``None`` = every registered model.
         max_pixels: pixel limit given to every pipeline.
-        max_run_pixels: largest region a model runs on in one piece (see :func:`limit_runs`).
+        max_run_pixels: largest region a model runs on in one piece (the pipelines' ``max_run_pixels``).
         device: where the models run.
         allow_downloads: fetch missing published weights on first use (written to the weight cache);
             when false, learned models run only if their weights are already in the cache.
@@ -180,8 +177,9 @@ class ModelCache:
         with self._lock:
             if name not in self._pipelines:
                 self._check_runnable(spec)
-                pipe = load(name, device=self.device, max_pixels=self.max_pixels)
-                self._pipelines[name] = limit_runs(pipe, self.max_run_pixels)
+                self._pipelines[name] = load(
+                    name, device=self.device, max_pixels=self.max_pixels, max_run_pixels=self.max_run_pixels
+                )
             return self._pipelines[name]
 
     def outpainter(self, name: str) -> OutpaintPipeline:
@@ -209,6 +207,7 @@ class ModelCache:
                     min_size=inpaint.min_size,
                     device=self.device,
                     max_pixels=self.max_pixels,
+                    max_run_pixels=self.max_run_pixels,
                 )
             return self._outpainters[name]
 
@@ -255,45 +254,3 @@ def _check_one_piece(run: str, pixels: int, limit: int, advice: str) -> None:
             f"{run} ({pixels:,} pixels), more than this server runs in one piece ({limit:,}): {advice}",
             max_run_pixels=limit,
         )
-
-
-def limit_runs(pipe: InpaintPipeline, limit: int) -> InpaintPipeline:
-    """Make ``pipe`` refuse (413) a model run on more than ``limit`` pixels, and full-resolution
-    post-processing on more than ``POSTPROCESS_FACTOR * limit``, before either allocates anything.
-
-    The model's input is padded to its multiple, so up to ``pad_multiple - 1`` rows and columns of
-    padding are not counted. Returns ``pipe`` (changed in place: a forward pre-hook on its model, a
-    wrapper around its post-processing).
-    """
-    slack = pipe.pad_multiple - 1
-
-    def check_input(module: torch.nn.Module, args: tuple[object, ...]) -> None:
-        height, width = args[0].shape[-2:]
-        if max(height - slack, 0) * max(width - slack, 0) > limit:
-            raise WebError(
-                413,
-                f"{pipe.name} would run on a {width}x{height} region in one piece "
-                f"({width * height:,} pixels), more than this server's limit of {limit:,}: "
-                "send hd_strategy=resize (downscales the picture), or smaller holes with crop",
-                max_run_pixels=limit,
-            )
-
-    pipe.model.register_forward_pre_hook(check_input)
-    step = pipe.postprocess
-    if step is not None:
-        post_limit = POSTPROCESS_FACTOR * limit
-
-        def limited(pred: object, rgb: np.ndarray, hole: np.ndarray) -> object:
-            height, width = rgb.shape[:2]
-            if width * height > post_limit:
-                raise WebError(
-                    413,
-                    f"{pipe.name}'s post-processing would run on a {width}x{height} region "
-                    f"({width * height:,} pixels), more than this server's limit of "
-                    f"{post_limit:,}: send hd_strategy=crop with smaller holes, or a smaller picture",
-                    max_run_pixels=limit,
-                )
-            return step(pred, rgb, hole)
-
-        pipe.postprocess = limited
-    return pipe

@@ -51,7 +51,7 @@ from ..io import check_pixel_limit, resolve_max_pixels, to_pil
 from ..pipelines.diverse import DiversePipeline
 from ..pipelines.inpaint import HD_STRATEGIES
 from ..pipelines.outpaint import OutpaintResult
-from ..types import InpaintKitError, InpaintResult, InputError, UnknownModelError, WeightsError
+from ..types import InpaintKitError, InpaintResult, InputError, RegionTooLarge, UnknownModelError, WeightsError
 from ._guard import LOCAL_HOSTS, Guard
 from ._http import (
     FormField,
@@ -360,9 +360,16 @@ async def _read_form(request: Request, fields: tuple[FormField, ...], limit: int
 
 
 def _library_error(err: InpaintKitError) -> WebError:
-    """Answer a library error: 404 unknown model, 409 weights, 422 anything else the user gave."""
+    """Answer a library error: 404 unknown model, 409 weights, 413 a run over the server's limit, 422
+    anything else the user gave."""
     if isinstance(err, UnknownModelError):
         return WebError(404, str(err))
+    if isinstance(err, RegionTooLarge):
+        return WebError(
+            413,
+            f"{err.subject}, more than this server's limit of {err.limit:,}: send {err.advice}",
+            max_run_pixels=err.max_run_pixels,
+        )
     return WebError(409 if isinstance(err, WeightsError) else 422, str(err))
 
 

@@ -48,7 +48,7 @@ from ...losses import (
 )
 from ...models import lama
 from ...models.discriminators import NLayerDiscriminator
-from ...types import WeightsError
+from ...types import InputError, WeightsError
 from ..config import ModelConfig, parse_section
 from ._base import GanObjective, check_non_negative, frozen, generator_for
 
@@ -87,6 +87,8 @@ class LamaLossConfig:
 
     def __post_init__(self) -> None:
         check_non_negative(self)
+        if min(self.discriminator_ndf, self.discriminator_layers) < 1:
+            raise InputError("objective.discriminator_ndf and discriminator_layers must be >= 1")
 
 
 #: Perceptual terms: config weight key -> (backbone name, config key of its local file).

@@ -5,8 +5,8 @@ turns it into plain rows (name, kind, parameter count ...) and ``python -m inpai
 writes them to ``inpaintkit/assets/catalog.json``, which a test keeps equal to the registry. This
 module reads that file and works out what depends on the machine (which weight files are present,
 which optional packages load) from paths alone, so the listing answers in a fraction of a second.
-The rules for that (a model's weight status, the default model) live here once and the registry
-uses them too.
+The rules for that (a model's weight status, the command that makes it ready, the default model)
+live here once and the registry uses them too.
 
 It also holds what upstream projects publish (:class:`WeightSpec`, :data:`WEIGHT_SPECS`) and where
 downloads are cached, which the registry and :mod:`inpaintkit.weights` read.
@@ -228,19 +228,41 @@ def weights_status(kind: str, available: bool, bundled: bool, download: bool | N
     return f"not shipped (train: {recipe})" if recipe else "no published weights"
 
 
+#: The default for filling holes when its published weights are in the cache (the registry explains the choice).
+DEFAULT_DOWNLOADED = "big-lama"
 #: The defaults when lama-small's weights are installed (the registry explains the choice), and the model
 #: whose weights decide it.
 DEFAULT_TRAINED = "lama-detail"
 DEFAULT_OUTPAINT_TRAINED = "lama-small"
 DEFAULT_WEIGHTS_OF = "lama-small"
 
+#: The command that installs each optional package a model may require.
+INSTALL_COMMANDS: dict[str, str] = {"patchmatch": "pip install pypatchmatch"}
 
-def first_ready(trained: str, weights_present: Callable[[], bool], patchmatch_available: Callable[[], bool]) -> str:
-    """The default model's rule: ``trained`` when its weights are installed, else PatchMatch if its
-    package loads, else Telea (which needs nothing)."""
-    if weights_present():
-        return trained
-    return "patchmatch" if patchmatch_available() else "telea"
+
+def enable_command(
+    name: str,
+    kind: str,
+    available: bool,
+    bundled: bool,
+    download: bool | None,
+    recipe: str | None,
+    requires: str | None,
+) -> str | None:
+    """The command that makes a model ready on this machine, or ``None`` when it is ready (or no command can).
+
+    Args:
+        name: its registry name.
+        kind, available, bundled, download, recipe: as :func:`weights_status`.
+        requires: the optional package it needs (a key of :data:`OPTIONAL_PACKAGES`).
+    """
+    if not available:
+        return INSTALL_COMMANDS.get(requires or "", f"pip install {requires}")
+    if kind == "classical" or bundled or download:
+        return None
+    if download is not None:
+        return f"inpaintkit download {name}"
+    return f"inpaintkit train {recipe}" if recipe else None
 
 
 def read_catalog() -> list[dict]:
@@ -248,24 +270,50 @@ def read_catalog() -> list[dict]:
     return json.loads(CATALOG_FILE.read_text(encoding="utf-8"))
 
 
-def _row_status(row: dict) -> str:
-    """The weight status of one catalog row on this machine (see :func:`weights_status`)."""
+def row_state(row: dict) -> tuple[bool, bool, bool | None]:
+    """``(available, bundled, download)`` of one catalog row on this machine (see :func:`weights_status`)."""
     available = OPTIONAL_PACKAGES[row["requires"]]() if row["requires"] else True
     bundled = row["bundled"] is not None and (ASSETS_DIR / row["bundled"]).is_file()
     download = None if row["download"] is None else (cache_dir() / "weights" / row["download"]).is_file()
-    return weights_status(row["kind"], available, bundled, download, row["recipe"])
+    return available, bundled, download
 
 
-def default_model(trained: str = DEFAULT_TRAINED) -> str:
-    """The model used when none is named: ``trained`` (:data:`DEFAULT_TRAINED` for filling holes,
-    :data:`DEFAULT_OUTPAINT_TRAINED` for outpainting) when lama-small's weights are installed, else
-    PatchMatch if its package loads, else Telea; worked out from file paths alone."""
+def _row_status(row: dict) -> str:
+    """The weight status of one catalog row on this machine (see :func:`weights_status`)."""
+    return weights_status(row["kind"], *row_state(row), row["recipe"])
+
+
+def _default(trained: str, downloaded: str | None) -> tuple[str, str]:
+    """The default model and why, in a few words (see :func:`default_model`)."""
     rows = {row["name"]: row for row in read_catalog()}
-    return first_ready(
-        trained,
-        lambda: _row_status(rows[DEFAULT_WEIGHTS_OF]) in ("bundled", "present"),
-        lambda: _row_status(rows["patchmatch"]) == "none needed",
-    )
+    reasons = []
+    if downloaded is not None:
+        path = cache_dir() / "weights" / rows[downloaded]["download"]
+        if path.is_file():
+            return downloaded, f"its weights are in {path}"
+        reasons.append(f"{downloaded}'s weights are not downloaded: inpaintkit download {downloaded}")
+    if _row_status(rows[DEFAULT_WEIGHTS_OF]) in ("bundled", "present"):
+        return trained, "; ".join(reasons) or f"{DEFAULT_WEIGHTS_OF}'s weights are installed"
+    reasons.append(f"{DEFAULT_WEIGHTS_OF}'s weights are not installed")
+    if _row_status(rows["patchmatch"]) == "none needed":
+        return "patchmatch", "; ".join(reasons)
+    return "telea", "; ".join([*reasons, f"patchmatch needs {INSTALL_COMMANDS['patchmatch']}"])
+
+
+def default_model(trained: str = DEFAULT_TRAINED, downloaded: str | None = DEFAULT_DOWNLOADED) -> str:
+    """The model used when none is named, worked out from file paths alone: ``downloaded``
+    (:data:`DEFAULT_DOWNLOADED`, big-lama, for filling holes; ``None`` for outpainting) when its
+    published weights are in the cache, else ``trained`` (:data:`DEFAULT_TRAINED` for filling holes,
+    :data:`DEFAULT_OUTPAINT_TRAINED` for outpainting) when lama-small's weights are installed, else
+    PatchMatch if its package loads, else Telea."""
+    return _default(trained, downloaded)[0]
+
+
+def default_line() -> str:
+    """One line for ``inpaintkit models``: the default for filling holes and why, e.g.
+    ``default: lama-detail (big-lama's weights are not downloaded: inpaintkit download big-lama)``."""
+    name, why = _default(DEFAULT_TRAINED, DEFAULT_DOWNLOADED)
+    return f"default: {name} ({why})"
 
 
 def listing() -> list[tuple[str, ...]]:

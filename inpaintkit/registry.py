@@ -31,6 +31,7 @@ from .catalog import (
     WeightSpec,
     cached_path,
     default_model,
+    enable_command,
     read_catalog,
     weights_status,
 )
@@ -113,6 +114,13 @@ class ModelSpec:
         bundled = self.bundled_path is not None and self.bundled_path.is_file()
         download = cached_path(self.weights).is_file() if self.weights else None
         return weights_status(self.kind, self.available, bundled, download, self.recipe)
+
+    def enable_command(self) -> str | None:
+        """The command that makes this model ready here (``inpaintkit download big-lama``, a training
+        recipe, ``pip install pypatchmatch``), ``None`` when it is ready or no command can make it so."""
+        bundled = self.bundled_path is not None and self.bundled_path.is_file()
+        download = cached_path(self.weights).is_file() if self.weights else None
+        return enable_command(self.name, self.kind, self.available, bundled, download, self.recipe, self.requires)
 
 
 #: Licence of the weights we train on ../shared/datasets/train (BSDS500, Urban100, Sun-Hays 80).
@@ -200,18 +208,20 @@ class DeclaredTable(MutableMapping[str, T]):
 REGISTRY: MutableMapping[str, ModelSpec] = DeclaredTable(_SPECS, _declared_in)
 
 
-#: The method used when none is named for filling holes: lama-detail (lama-small's fill with the photo's
-#: own texture copied in) when lama-small's weights are installed, else a classical method that needs no
-#: weights. On kodak24 at 512 (docs/BENCHMARKS.md, lama-detail-512) it beats Telea, Navier-Stokes and
-#: PatchMatch on PSNR and PatchMatch on HaarPSI for medium and thick masks, with a hole detail ratio near 1;
-#: lama-small alone scores higher PSNR but fills with a smooth smear (hole detail 0.24).
+#: The method used when none is named for filling holes: big-lama when its published weights are in the
+#: cache (``inpaintkit download big-lama``: the official LaMa, trained on Places2 at scale), else lama-detail
+#: (lama-small's fill with the photo's own texture copied in) when lama-small's weights are installed, else
+#: a classical method that needs no weights. On kodak24 at 512 (docs/BENCHMARKS.md, lama-detail-512)
+#: lama-detail beats Telea, Navier-Stokes and PatchMatch on PSNR and PatchMatch on HaarPSI for medium and
+#: thick masks, with a hole detail ratio near 1; lama-small alone scores higher PSNR but fills with a
+#: smooth smear (hole detail 0.24). The rule is :func:`inpaintkit.catalog.default_model`.
 DEFAULT_MODEL = default_model(DEFAULT_TRAINED)
 
 #: The method used when none is named for outpainting: lama-small (the texture step of lama-detail
 #: runs in hole filling only). It beat outpaint-small on 3-step recursive extension of kodim03 / kodim23,
 #: RMSE 40.5 / 54.3 against 41.3 / 55.9, and on SSIM and hole L1 in one step (docs/BENCHMARKS.md,
 #: outpaint-128).
-DEFAULT_OUTPAINT_MODEL = default_model(DEFAULT_OUTPAINT_TRAINED)
+DEFAULT_OUTPAINT_MODEL = default_model(DEFAULT_OUTPAINT_TRAINED, downloaded=None)
 
 
 def get_spec(name: str) -> ModelSpec:

@@ -11,6 +11,10 @@ internal convention (mean fill, ``[-1, 1]``, 1 = known ...) inside their own cod
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -80,6 +84,110 @@ class UnknownModelError(InpaintKitError, KeyError):
 
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0]) if self.args else ""
+
+
+class Cancelled(InpaintKitError):
+    """A call stopped at a unit boundary because its :class:`Job` was cancelled."""
+
+    def __init__(self, message: str = "cancelled by the user") -> None:
+        super().__init__(message)
+
+
+_ACTIVE_JOB: ContextVar[Job | None] = ContextVar("inpaintkit_job", default=None)
+
+
+def active_job() -> Job | None:
+    """The :class:`Job` of the pipeline call running in this thread (``None`` outside one), for the
+    model code deeper in the call (neural-patch's optimisation loop), whose ``forward`` takes tensors only."""
+    return _ACTIVE_JOB.get()
+
+
+class Job:
+    """Progress and cancellation of one long call: the caller reads and cancels, the library reports.
+
+    A pipeline wraps each loop of units of work (crops, outpainting steps, samples, optimisation
+    iterations) in :meth:`units` and calls :meth:`advance` after each unit; loops nest (the crops
+    of each sample, the iterations of each crop), and :attr:`done` / :attr:`total` count the
+    innermost units over the whole call. :meth:`cancel` (from any thread) makes the call raise
+    :class:`Cancelled` at its next unit boundary: when a loop starts, and between units; a call
+    whose last unit has finished returns its result.
+
+    Args:
+        on_progress: called with ``(done, total)`` after each unit, in the working thread.
+    """
+
+    def __init__(self, on_progress: Callable[[int, int], None] | None = None) -> None:
+        self.on_progress = on_progress
+        self._levels: list[list[int]] = []  # [done, total, innermost units per unit] per open loop
+        self._reported = (0, 0)
+        self._lock = threading.Lock()
+        self._cancelled = threading.Event()
+
+    def cancel(self) -> None:
+        """Ask the call to stop at its next unit boundary (thread-safe)."""
+        self._cancelled.set()
+
+    @property
+    def cancelled(self) -> bool:
+        """Whether :meth:`cancel` was called."""
+        return self._cancelled.is_set()
+
+    @property
+    def done(self) -> int:
+        """Innermost units of work finished so far."""
+        return self.progress()[0]
+
+    @property
+    def total(self) -> int:
+        """Innermost units of work of the whole call (0 until its first loop starts)."""
+        return self.progress()[1]
+
+    def progress(self) -> tuple[int, int]:
+        """``(done, total)`` read together (thread-safe)."""
+        with self._lock:
+            return self._reported
+
+    def check(self) -> None:
+        """Raise :class:`Cancelled` if the job was cancelled."""
+        if self.cancelled:
+            raise Cancelled()
+
+    @contextmanager
+    def units(self, total: int) -> Iterator[Job]:
+        """A loop of ``total`` units inside the current unit of the enclosing loop, if any; the job is
+        :func:`active_job` in its body. Raises :class:`Cancelled` first if the job was cancelled."""
+        self.check()
+        with self._lock:
+            self._levels.append([0, total, 1])
+            self._count()
+        token = _ACTIVE_JOB.set(self)
+        try:
+            yield self
+        finally:
+            _ACTIVE_JOB.reset(token)
+            with self._lock:
+                self._levels.pop()
+
+    def advance(self, units: int = 1) -> None:
+        """Count ``units`` finished units of the innermost open loop, report, and raise
+        :class:`Cancelled` if the job was cancelled and that loop has units left."""
+        with self._lock:
+            level = self._levels[-1]
+            level[0] = min(level[0] + units, level[1])
+            left = level[0] < level[1]
+            changed = self._count()
+        if changed and self.on_progress is not None:
+            self.on_progress(*self._reported)
+        if left:
+            self.check()
+
+    def _count(self) -> bool:
+        """Flatten the open loops into ``(done, total)``; whether that changed (call under the lock)."""
+        for outer, inner in zip(self._levels[-2::-1], self._levels[:0:-1]):
+            outer[2] = inner[1] * inner[2]  # innermost units in one unit of ``outer``
+        done = sum(level[0] * level[2] for level in self._levels)
+        reported, self._reported = self._reported, (done, self._levels[0][1] * self._levels[0][2])
+        return reported != self._reported
 
 
 def check_device(device: str | torch.device) -> torch.device:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -194,6 +196,74 @@ def test_models_table(capsys):
     rows = {line.split()[0]: line for line in out.splitlines()[1:]}
     assert {"big-lama", "lama-fourier", "telea", "navier-stokes", "patchmatch"} <= set(rows)
     assert "Apache-2.0" in rows["big-lama"]
+
+
+def test_download_fetches_the_published_file_once(tmp_path, monkeypatch, capsys):
+    home = tmp_path / "home"
+    monkeypatch.setenv("INPAINTKIT_HOME", str(home))
+    data = b"stand-in for the big-lama weights"
+    upstream = tmp_path / "big-lama.pt"
+    upstream.write_bytes(data)
+    spec = replace(WEIGHT_SPECS["big-lama"], url=upstream.as_uri(), sha256=hashlib.sha256(data).hexdigest(), md5=None)
+    monkeypatch.setitem(WEIGHT_SPECS, "big-lama", spec)
+    target = home / "weights" / "big-lama.pt"
+    assert main(["download", "big-lama"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == f"downloaded big-lama to {target} (sha256 ok)\n"
+    assert "big-lama.pt" in captured.err  # the progress bar
+    assert target.read_bytes() == data
+    upstream.unlink()  # a second run does not download
+    assert main(["download", "big-lama"]) == 0
+    assert capsys.readouterr().out == f"big-lama is already downloaded: {target} (sha256 ok)\n"
+
+
+def test_download_offline_says_where_to_put_the_file(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("INPAINTKIT_HOME", str(tmp_path / "home"))
+    url = "http://127.0.0.1:9/big-lama.pt"  # nothing listens on the discard port
+    monkeypatch.setitem(WEIGHT_SPECS, "big-lama", replace(WEIGHT_SPECS["big-lama"], url=url))
+    assert main(["download", "big-lama"]) == 2
+    assert _error_line(capsys) == (
+        f"error: the big-lama weights big-lama.pt are missing: not in the cache and the download from {url} "
+        f"failed; download that file and put it at {tmp_path / 'home' / 'weights' / 'big-lama.pt'}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "code", "expected"),
+    [
+        ("lama-small", 0, "lama-small is already bundled with inpaintkit: "),
+        ("telea", 0, "telea needs no weights: it is ready"),
+        ("pdgan", 2, "error: pdgan has no published weights; train them: inpaintkit train configs/pdgan-paper.yaml"),
+        ("lama-tiny", 2, "error: lama-tiny has no published weights or recipe; load weights you trained by their path"),
+        ("nope", 2, "error: unknown model 'nope'; known models: big-lama, "),
+    ],
+)
+def test_download_of_a_model_without_published_weights_says_what_to_do(name, code, expected, capsys):
+    assert main(["download", name]) == code
+    captured = capsys.readouterr()
+    line = (captured.out if code == 0 else captured.err).strip()
+    assert len(line.splitlines()) == 1 and line.startswith(expected)
+
+
+def test_downloaded_big_lama_becomes_the_default(tmp_path, monkeypatch, capsys):
+    from inpaintkit import catalog
+
+    monkeypatch.setenv("INPAINTKIT_HOME", str(tmp_path))
+    shipped = (catalog.ASSETS_DIR / "lama-small.safetensors").is_file()
+    fallback = "lama-detail" if shipped else "patchmatch" if catalog.patchmatch_available() else "telea"
+    assert catalog.default_model() == fallback
+    assert main(["models"]) == 0
+    last = capsys.readouterr().out.splitlines()[-1]
+    assert last.startswith(f"default: {fallback} (big-lama's weights are not downloaded: inpaintkit download big-lama")
+    weights = tmp_path / "weights" / "big-lama.pt"
+    weights.parent.mkdir()
+    weights.write_bytes(b"")  # the rule reads paths only: the file is never loaded
+    assert catalog.default_model() == "big-lama"
+    assert catalog.default_model(catalog.DEFAULT_OUTPAINT_TRAINED, downloaded=None) != "big-lama"
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[-1] == f"default: big-lama (its weights are in {weights})"
+    assert [line.split()[0] for line in out if "(default)" in line] == ["big-lama"]
 
 
 def test_masks_command_writes_fixed_set(tmp_path, capsys):

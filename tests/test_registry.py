@@ -39,7 +39,8 @@ def test_registry_lists_every_model_once():
     assert sorted(names) == sorted(REGISTRY)
     shipped = REGISTRY["lama-small"].local_weights() is not None
     fallback = "patchmatch" if REGISTRY["patchmatch"].available else "telea"
-    assert DEFAULT_MODEL == ("lama-detail" if shipped else fallback)
+    downloaded = REGISTRY["big-lama"].weights_status() == "present"  # `inpaintkit download big-lama` was run
+    assert DEFAULT_MODEL == ("big-lama" if downloaded else "lama-detail" if shipped else fallback)
     assert DEFAULT_OUTPAINT_MODEL == ("lama-small" if shipped else fallback)
     with pytest.raises(UnknownModelError, match="known models"):
         get_spec("nope")
@@ -169,7 +170,7 @@ def test_the_fast_listing_says_what_the_registry_says(monkeypatch, tmp_path):
     assert [row[0] for row in rows if row[0].endswith(" (default)")] == [f"{DEFAULT_MODEL} (default)"]
     (tmp_path / "weights").mkdir()
     (tmp_path / "weights" / "big-lama.pt").touch()
-    assert dict((row[0], row[3]) for row in listing()[1:])["big-lama"] == "present"
+    assert dict((row[0], row[3]) for row in listing()[1:])["big-lama (default)"] == "present"  # downloaded: the default
 
 
 def test_models_answers_without_importing_torch():

@@ -7,6 +7,7 @@ import base64
 import json
 import re
 import threading
+import time
 from io import BytesIO
 from pathlib import Path
 
@@ -19,18 +20,21 @@ from PIL import Image
 pytest.importorskip("fastapi")
 pytest.importorskip("python_multipart")
 from fastapi.testclient import TestClient  # noqa: E402
+from test_select import around, iou, scene  # noqa: E402
 
 import inpaintkit  # noqa: E402
-from inpaintkit import registry  # noqa: E402
+from inpaintkit import catalog, registry  # noqa: E402
 from inpaintkit.classical.modules import PictureInpainter  # noqa: E402
 from inpaintkit.cli import build_parser  # noqa: E402
 from inpaintkit.cli.serve import cmd_serve  # noqa: E402
 from inpaintkit.io import to_pil  # noqa: E402
 from inpaintkit.pipelines.inpaint import InpaintPipeline  # noqa: E402
 from inpaintkit.types import InputError, RegionTooLarge, UnknownModelError  # noqa: E402
+from inpaintkit.web import _queue as queue_module  # noqa: E402
 from inpaintkit.web import server as web_server  # noqa: E402
 from inpaintkit.web._guard import DATA_POLICY, DOCS_POLICY, PAGE_POLICY  # noqa: E402
-from inpaintkit.web._work import WorkQueue  # noqa: E402
+from inpaintkit.web._http import FormField, Part, WebError  # noqa: E402
+from inpaintkit.web._queue import WorkQueue  # noqa: E402
 from inpaintkit.web.server import create_app  # noqa: E402
 
 
@@ -95,6 +99,7 @@ def test_models_lists_telea_as_ready_classical(client):
         "ready": True,
         "default": registry.DEFAULT_MODEL == "telea",
         "gives_several": False,
+        "enable": None,
     }
     assert models["pdgan-small"]["gives_several"] is True
     for entry in models.values():  # without downloads, a learned model is ready only with its weights at hand
@@ -374,9 +379,44 @@ def test_learned_model_without_local_weights_is_409(monkeypatch, tmp_path):
     app = local(create_app(models_allowed=["big-lama", "lama-tiny", "telea"]))
     models = {entry["name"]: entry for entry in app.get("/api/models").json()}
     assert models["big-lama"]["weights_present"] is False and models["big-lama"]["ready"] is False
-    assert "--download-weights" in error(post_inpaint(app, png(photo()), png(box_mask()), model="big-lama"), 409)
+    assert error(post_inpaint(app, png(photo()), png(box_mask()), model="big-lama"), 409) == (
+        "the weights of big-lama are not downloaded and this server does not download; run "
+        "`inpaintkit download big-lama` once, or start the server with --download-weights"
+    )
     assert "no published weights" in error(post_inpaint(app, png(photo()), png(box_mask()), model="lama-tiny"), 409)
     assert not any(tmp_path.iterdir())  # nothing was downloaded or written
+
+
+def test_downloaded_big_lama_is_the_pages_default(monkeypatch, tmp_path):
+    monkeypatch.setenv("INPAINTKIT_HOME", str(tmp_path))
+    offered = ["big-lama", "lama-detail", "telea"]
+    assert local(create_app(models_allowed=offered)).get("/api/info").json()["default_model"] != "big-lama"
+    (tmp_path / "weights").mkdir()
+    (tmp_path / "weights" / "big-lama.pt").write_bytes(b"")  # the rule reads paths only: never loaded here
+    app = local(create_app(models_allowed=offered))
+    assert app.get("/api/info").json()["default_model"] == "big-lama"
+    models = {entry["name"]: entry for entry in app.get("/api/models").json()}
+    assert models["big-lama"]["default"] and models["big-lama"]["ready"] and models["big-lama"]["enable"] is None
+    assert not models["telea"]["default"]
+
+
+def test_models_say_the_command_that_makes_them_ready(monkeypatch, tmp_path):
+    monkeypatch.setenv("INPAINTKIT_HOME", str(tmp_path))  # an empty weight cache
+    monkeypatch.setitem(catalog.OPTIONAL_PACKAGES, "patchmatch", lambda: False)
+    names = ["big-lama", "pdgan", "lama-tiny", "lama-small", "patchmatch", "telea"]
+    enable = {
+        entry["name"]: entry["enable"] for entry in local(create_app(models_allowed=names)).get("/api/models").json()
+    }
+    assert enable == {
+        "big-lama": "inpaintkit download big-lama",
+        "pdgan": "inpaintkit train configs/pdgan-paper.yaml",
+        "lama-tiny": None,  # no published weights and no recipe: nothing a command can do
+        "lama-small": None,  # bundled: ready
+        "patchmatch": "pip install pypatchmatch",
+        "telea": None,
+    }
+    downloading = local(create_app(models_allowed=["big-lama"], allow_downloads=True)).get("/api/models").json()
+    assert downloading[0]["ready"] is True and downloading[0]["enable"] is None  # fetched on first use
 
 
 @pytest.mark.parametrize(
@@ -387,10 +427,28 @@ def test_learned_model_without_local_weights_is_409(monkeypatch, tmp_path):
         ({"hd_strategy": "tiles"}, "'hd_strategy' must be one of original, resize, crop"),
         ({"resize_mask": "maybe"}, "'resize_mask' must be true or false"),
         ({"colour": "red"}, "unknown form field(s) colour"),
+        ({"seed": "012e"}, "form field 'seed' must be a whole number, got '012e'"),
+        ({"seed": "1_000"}, "form field 'seed' must be a whole number, got '1_000'"),
+        ({"samples": "50"}, "form field 'samples' must lie in [1, 8], got 50"),
     ],
 )
 def test_bad_fields_are_422(client, fields, expected):
     assert expected in error(post_inpaint(client, png(photo()), png(box_mask()), **fields), 422)
+
+
+def test_integers_are_plain_decimals():
+    seed = FormField("seed", "integer", "a seed", 0, minimum=0, maximum=100)
+    assert seed.parse(Part(b"012")) == 12 and seed.parse(Part(b" 7 ")) == 7 and seed.parse(None) == 0
+    for text in ("012e", "1e3", "+ 1", "\u0661\u0662", "9" * 19):
+        with pytest.raises(WebError, match="must be a whole number"):
+            seed.parse(Part(text.encode()))
+
+
+def test_outpaint_refuses_a_border_over_the_limit(client):
+    files = {"image": ("photo.png", png(photo()), "image/png")}
+    response = client.post("/api/outpaint", files=files, data={"model": "telea", "left": "4097"})
+    assert error(response, 422) == "form field 'left' must lie in [0, 4096], got 4097"
+    assert web_server.MAX_BORDER == 4096
 
 
 def test_missing_mask_is_422(client):
@@ -405,8 +463,10 @@ class _Blocking(PictureInpainter):
     def __init__(self, started: threading.Event, release: threading.Event) -> None:
         super().__init__()
         self.started, self.release = started, release
+        self.runs = 0
 
     def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        self.runs += 1
         self.started.set()
         assert self.release.wait(10)
         return image
@@ -436,6 +496,202 @@ def test_full_queue_answers_503_then_recovers(monkeypatch):
 def test_work_queue_rejects_bad_sizes():
     with pytest.raises(InputError, match="queue_size"):
         WorkQueue(0)
+
+
+# -------------------------------------------------------------------------------------------- jobs
+def job_status(client: TestClient, job: str, until: str | None = None) -> dict:
+    """``GET /api/jobs/{job}``, polled until its state is ``until`` (at most 10 s) when given."""
+    deadline = time.monotonic() + 10
+    while True:
+        status = client.get(f"/api/jobs/{job}").json()
+        if until is None or status["state"] == until or time.monotonic() > deadline:
+            return status
+        time.sleep(0.01)
+
+
+def test_a_queued_job_shows_its_place_and_cancelling_it_drops_it_unrun(monkeypatch):
+    started, release = threading.Event(), threading.Event()
+    stand_in(monkeypatch, "blocking", _Blocking(started, release))
+    sizes: list[tuple[int, int]] = []
+    stand_in(monkeypatch, "recording", _Recording(sizes))
+    app = local(create_app(queue_size=3, models_allowed=["blocking", "recording"]))
+    answers = {}
+
+    def send(model: str, job: str) -> None:
+        answers[job] = post_inpaint(app, png(photo()), png(box_mask()), model=model, job=job)
+
+    first = threading.Thread(target=send, args=("blocking", "first-job"))
+    second = threading.Thread(target=send, args=("recording", "second-job"))
+    first.start()
+    try:
+        assert started.wait(10)
+        running = job_status(app, "first-job")
+        assert (running["state"], running["position"], running["done"], running["total"]) == ("running", 0, 0, 1)
+        second.start()
+        queued = job_status(app, "second-job", until="queued")
+        assert {key: queued[key] for key in ("job", "state", "position", "done", "total")} == {
+            "job": "second-job",
+            "state": "queued",
+            "position": 1,
+            "done": 0,
+            "total": 0,
+        }
+        assert 0 <= queued["elapsed"] < 10
+        same_id = post_inpaint(app, png(photo()), png(box_mask()), model="recording", job="first-job")
+        assert error(same_id, 409) == "job 'first-job' is already running; choose another job id"
+        assert app.post("/api/jobs/second-job/cancel").json() == {"job": "second-job", "state": "cancelled"}
+        second.join(10)
+        assert error(answers["second-job"], 409) == "cancelled by the user"
+        assert first.is_alive()  # answered at once, not after the running job
+    finally:
+        release.set()
+        first.join(10)
+        if second.ident is not None:  # started
+            second.join(10)
+    assert sizes == []  # the cancelled job's model never ran
+    assert answers["first-job"].status_code == 200
+    finished = job_status(app, "first-job")
+    assert (finished["state"], finished["position"], finished["done"], finished["total"]) == ("done", 0, 1, 1)
+    assert app.post("/api/jobs/first-job/cancel").json() == {"job": "first-job", "state": "done"}  # idempotent
+    assert job_status(app, "second-job")["state"] == "cancelled"
+
+
+def test_cancelling_a_running_job_stops_it_after_the_current_crop(monkeypatch):
+    started, release = threading.Event(), threading.Event()
+    blocking = _Blocking(started, release)
+    stand_in(monkeypatch, "blocking", blocking)
+    app = local(create_app(models_allowed=["blocking"]))
+    mask = np.zeros((20, 1400), np.uint8)
+    for x in (100, 700, 1300):  # three holes far apart: three crops
+        mask[5:15, x : x + 10] = 255
+    answers = {}
+    worker = threading.Thread(
+        target=lambda: answers.update(
+            response=post_inpaint(app, png(photo(20, 1400)), png(mask), model="blocking", job="crops-job")
+        )
+    )
+    worker.start()
+    try:
+        assert started.wait(10)
+        status = job_status(app, "crops-job")
+        assert (status["state"], status["done"], status["total"]) == ("running", 0, 3)
+        assert app.post("/api/jobs/crops-job/cancel").json() == {"job": "crops-job", "state": "running"}
+    finally:
+        release.set()
+        worker.join(10)
+    assert error(answers["response"], 409) == "cancelled by the user"
+    assert blocking.runs == 1  # the crop under way finished, the other two never ran
+    status = job_status(app, "crops-job")
+    assert (status["state"], status["done"], status["total"]) == ("cancelled", 1, 3)
+
+
+def test_jobs_never_seen_are_unknown_and_bad_ids_are_422(client):
+    assert client.get("/api/jobs/not-yet-uploaded").json() == {
+        "job": "not-yet-uploaded",
+        "state": "unknown",
+        "position": 0,
+        "elapsed": 0.0,
+        "done": 0,
+        "total": 0,
+    }
+    assert client.post("/api/jobs/not-yet-uploaded/cancel").json() == {"job": "not-yet-uploaded", "state": "unknown"}
+    assert (
+        error(client.get("/api/jobs/short"), 422)
+        == "job id must be 8 to 64 characters among A-Z a-z 0-9 _ -, got 'short'"
+    )
+    assert error(client.post("/api/jobs/a.b.c.d.e.f/cancel"), 422).startswith("job id must be 8 to 64 characters")
+    response = post_inpaint(client, png(photo()), png(box_mask()), job="not valid!")
+    assert error(response, 422) == (
+        "form field 'job' must be 8 to 64 characters among A-Z a-z 0-9 _ -, got 'not valid!'"
+    )
+    assert post_inpaint(client, png(photo()), png(box_mask()), job="a-finished_job").status_code == 200
+    finished = job_status(client, "a-finished_job")
+    assert (finished["state"], finished["done"], finished["total"]) == ("done", 1, 1) and finished["elapsed"] > 0
+    failed = post_inpaint(client, png(photo()), png(np.zeros((9, 9), np.uint8)), job="a-failed-job")
+    assert error(failed, 422).startswith("mask is 9x9") and job_status(client, "a-failed-job")["state"] == "failed"
+    paths = client.get("/openapi.json").json()["paths"]
+    for path in ("/api/inpaint", "/api/outpaint"):
+        job = paths[path]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]["properties"]["job"]
+        assert job["pattern"] == "^[A-Za-z0-9_-]{8,64}$" and job["type"] == "string"
+    assert {"/api/jobs/{job}", "/api/jobs/{job}/cancel", "/api/select"} <= set(paths)
+
+
+# ------------------------------------------------------------------------------------------ select
+def post_select(client: TestClient, image: bytes, **fields: str):
+    return client.post("/api/select", files={"image": ("photo.png", image, "image/png")}, data=fields)
+
+
+def test_select_answers_the_mask_of_a_box_or_a_click(client):
+    picture, disc = scene()
+    x0, y0, x1, y1 = around(disc, 8)
+    for fields in ({"mode": "box", "x0": x0, "y0": y0, "x1": x1, "y1": y1}, {"mode": "point", "x": 90, "y": 55}):
+        response = post_select(client, png(picture), **{key: str(value) for key, value in fields.items()})
+        assert response.status_code == 200 and response.headers["content-type"] == "image/png"
+        mask = np.asarray(Image.open(BytesIO(response.content)))
+        assert mask.shape == disc.shape and set(np.unique(mask)) == {0, 255}
+        assert int(response.headers["x-inpaint-pixels"]) == int((mask == 255).sum())
+        assert iou(mask == 255, disc) >= 0.8
+    outside = np.asarray(Image.open(BytesIO(post_select(client, png(picture), mode="point", x="10", y="10").content)))
+    assert outside[10, 10] == 255 and not (outside[disc] == 255).any()
+
+
+def test_select_gives_the_mask_of_the_upright_picture(client):
+    rotated = Image.fromarray(photo(30, 40))  # stored 40 wide, 30 high; EXIF 6 turns it upright to 30x40
+    exif = rotated.getexif()
+    exif[0x0112] = 6
+    buffer = BytesIO()
+    rotated.save(buffer, format="PNG", exif=exif)
+    response = post_select(client, buffer.getvalue(), mode="box", x0="5", y0="5", x1="20", y1="30")
+    assert np.asarray(Image.open(BytesIO(response.content))).shape == (40, 30)
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        (
+            {"mode": "box", "x0": "50", "y0": "10", "x1": "20", "y1": "40"},
+            "the box (50, 10, 20, 40) is empty: give x0 < x1 and y0 < y1 (right and bottom edges excluded)",
+        ),
+        ({"mode": "box", "x0": "5", "y0": "5", "x1": "20"}, "mode box needs x0, y0, x1, y1; missing y1"),
+        ({"mode": "point", "x": "10", "y": "10", "x1": "3"}, "mode point takes x, y, tolerance, not x1"),
+        ({"mode": "point", "x": "500", "y": "10"}, "the point (500, 10) lies outside the 160x120 picture"),
+        ({"mode": "lasso"}, "form field 'mode' must be one of box, point; got 'lasso'"),
+        ({"mode": "point", "x": "1.5", "y": "3"}, "form field 'x' must be a whole number, got '1.5'"),
+    ],
+)
+def test_bad_selections_are_422_in_one_line(client, fields, expected):
+    assert error(post_select(client, png(scene()[0]), **fields), 422) == expected
+
+
+def test_selections_wait_in_the_queue(monkeypatch):
+    started, release = threading.Event(), threading.Event()
+    stand_in(monkeypatch, "blocking", _Blocking(started, release))
+    app = local(create_app(queue_size=2, models_allowed=["blocking"]))
+    worker = threading.Thread(target=lambda: post_inpaint(app, png(photo()), png(box_mask()), model="blocking"))
+    worker.start()
+    answers = {}
+    selecting = threading.Thread(
+        target=lambda: answers.update(response=post_select(app, png(scene()[0]), mode="point", x="90", y="55"))
+    )
+    try:
+        assert started.wait(10)
+        selecting.start()
+        selecting.join(0.5)
+        assert selecting.is_alive()  # waits for the running job
+    finally:
+        release.set()
+        worker.join(10)
+        selecting.join(10)
+    assert answers["response"].status_code == 200
+
+
+def test_finished_jobs_are_forgotten_after_a_while(monkeypatch):
+    queue = WorkQueue(2)
+    with queue.track("old-job-1", time.monotonic()):
+        pass
+    assert queue.status("old-job-1")["state"] == "done"
+    monkeypatch.setattr(queue_module, "KEEP_SECONDS", 0.0)
+    assert queue.status("old-job-1")["state"] == "unknown"
 
 
 # --------------------------------------------------------------------------------------------- CLI

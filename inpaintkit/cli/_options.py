@@ -5,7 +5,10 @@ from __future__ import annotations
 import argparse
 
 #: Said in ``--help`` (the registry, which imports torch, is read only when a command runs).
-DEFAULT_MODEL_HELP = "default lama-detail; patchmatch or telea when lama-small's weights are missing"
+DEFAULT_MODEL_HELP = (
+    "default big-lama once downloaded (inpaintkit download big-lama), else lama-detail; patchmatch or telea "
+    "when lama-small's weights are missing; `inpaintkit models` says which"
+)
 DEFAULT_OUTPAINT_HELP = "default lama-small; patchmatch or telea when its weights are missing"
 HD_STRATEGY_HELP = "large images: original (whole image), resize (downscaled) or crop (around each hole; default)"
 

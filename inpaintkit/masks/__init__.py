@@ -5,7 +5,8 @@ explicit ``numpy.random.Generator``.
 * :mod:`.shapes`: GLCIC's rectangular hole, outpainting borders and canvas expansion;
 * :mod:`.ops`: reading user masks, dilation, feathering, area;
 * :mod:`.evalset`: seeded evaluation sets on disk;
-* :mod:`.catalog`: generators chosen by name.
+* :mod:`.catalog`: generators chosen by name;
+* :mod:`.select`: an object's mask from a box (GrabCut) or a click (colour region), ``(H, W)`` bool.
 """
 
 from ._common import MaskGenerator
@@ -23,6 +24,7 @@ from .lama import (
     lama_training_generator,
 )
 from .ops import dilate, disk, feather, load_mask, mask_area
+from .select import SELECTORS, select_box, select_point
 from .shapes import (
     BorderMaskGenerator,
     GlcicHoleGenerator,
@@ -53,6 +55,9 @@ __all__ = [
     "feather",
     "load_mask",
     "mask_area",
+    "SELECTORS",
+    "select_box",
+    "select_point",
     "BorderMaskGenerator",
     "GlcicHoleGenerator",
     "RandomBorderGenerator",

@@ -51,6 +51,11 @@ first, LeakyReLU 0.2) down to 4 x 4, then a 4x4 convolution to one logit.
 Feature spaces (``vgg``, the paper's, and ``pixel``, which needs no download) are described in
 :mod:`._patch_features`.
 
+Progress and cancellation: ``forward`` takes tensors only, so the optimisation reads the calling
+pipeline's :class:`~inpaintkit.types.Job` from :func:`~inpaintkit.types.active_job` (set for the
+duration of a pipeline call); it counts ``scales x iterations`` units, and a cancelled job stops it
+with :class:`~inpaintkit.types.Cancelled` at the next L-BFGS evaluation.
+
 Deviations from the paper, on purpose: any hole shape and position; the hole's patches are matched
 exactly (no rotated or scaled copies in the bank); bank patches lie on a grid of ``bank_stride``
 feature cells; the energies are means and the texture energy is relative, so the weights differ
@@ -70,7 +75,7 @@ from tqdm import tqdm
 
 from ..losses.texture import nearest_patches, neural_patches, texture_energy, tv_energy
 from ..registry import TRAINED_HERE, ModelSpec, register_models
-from ..types import InputError, SizeRule
+from ..types import InputError, Job, SizeRule, active_job
 from ._layers import check_spatial_size, fill_holes, finish_output
 from ._patch_features import load_feature_space
 from .contract import Family, Inpainter, register_family
@@ -359,18 +364,20 @@ def _synthesize_one(
         return image
     sizes = scale_sizes(*image.shape[-2:], config.scales, config.max_side)
     result = coarse
-    for k, size in enumerate(sizes):
-        known, hole = _resize(image, size, "bilinear"), _resize_hole(mask, size)
-        start = torch.where(hole > 0, _resize(result, size, "bilinear"), known)  # the known pixels at this scale
-        bar = tqdm(
-            total=config.iterations,
-            desc=f"neural-patch scale {k + 1}/{len(sizes)} {size[1]}x{size[0]}",
-            unit="it",
-            leave=False,
-            disable=not progress,
-        )
-        with bar:
-            result = _optimise_scale(start, known, hole, features, config, bar)
+    job = active_job() or Job()  # the pipeline call's, if any: progress and cancel between iterations
+    with job.units(len(sizes) * config.iterations):
+        for k, size in enumerate(sizes):
+            known, hole = _resize(image, size, "bilinear"), _resize_hole(mask, size)
+            start = torch.where(hole > 0, _resize(result, size, "bilinear"), known)  # the known pixels at this scale
+            bar = tqdm(
+                total=config.iterations,
+                desc=f"neural-patch scale {k + 1}/{len(sizes)} {size[1]}x{size[0]}",
+                unit="it",
+                leave=False,
+                disable=not progress,
+            )
+            with bar:
+                result = _optimise_scale(start, known, hole, features, config, bar, job)
     return _resize(result, tuple(image.shape[-2:]), "bilinear").clamp(0.0, 1.0)
 
 
@@ -425,9 +432,10 @@ def _match(
 
 
 def _optimise_scale(
-    start: Tensor, known: Tensor, hole: Tensor, features: nn.Module, config: SynthesisConfig, bar: tqdm
+    start: Tensor, known: Tensor, hole: Tensor, features: nn.Module, config: SynthesisConfig, bar: tqdm, job: Job
 ) -> Tensor:
-    """L-BFGS on the hole's pixels at one scale; returns the whole frame."""
+    """L-BFGS on the hole's pixels at one scale; returns the whole frame. ``job`` counts the iterations
+    and stops the optimisation (:class:`~inpaintkit.types.Cancelled`) at the next evaluation once cancelled."""
     if config.iterations == 0:
         return start
     y0, x0, y1, x1 = box = _crop_box(hole, features.margin, max(features.strides))
@@ -451,6 +459,7 @@ def _optimise_scale(
         optimizer.param_groups[0].update(max_iter=chunk, max_eval=chunk * 5 // 4)
 
         def closure(matches: list[_Match] = matches) -> Tensor:
+            job.check()
             optimizer.zero_grad()
             x = current()
             energy = ((x - target_c).pow(2) * hole_c).sum() / count
@@ -468,6 +477,7 @@ def _optimise_scale(
         optimizer.step(closure)
         bar.update(optimizer.state[pixels]["n_iter"] - before)  # fewer than chunk when L-BFGS converged
         done += chunk
+        job.advance(chunk)
     return frame()
 
 

@@ -35,7 +35,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from ..types import InpaintResult, InputError
+from ..types import InpaintResult, InputError, Job
 from .inpaint import InpaintPipeline
 from .processing import pad_to_multiple, resize, to_numpy, to_tensor, unpad
 
@@ -124,7 +124,14 @@ class DiversePipeline(InpaintPipeline):
         return self._sample(image, mask, sample_seed(self.seed if seed is None else seed, 0), options)
 
     def generate(
-        self, image: object, mask: object, n: int, seed: int | None = None, **options: object
+        self,
+        image: object,
+        mask: object,
+        n: int,
+        seed: int | None = None,
+        *,
+        job: Job | None = None,
+        **options: object,
     ) -> list[InpaintResult]:
         """``n`` completions of ``image``, reproducible from ``seed`` (default the pipeline's).
 
@@ -132,14 +139,25 @@ class DiversePipeline(InpaintPipeline):
             image, mask, options: as :meth:`InpaintPipeline.__call__`.
             n: number of samples (>= 1).
             seed: sample ``i`` uses noise seeded by ``(seed, i)``.
+            job: reports ``(done, total)`` after each region of each sample (samples x regions) and
+                stops the call between them once cancelled (see :class:`~inpaintkit.types.Job`).
 
         Returns:
             ``n`` results in the caller's format; their known pixels are identical.
+
+        Raises:
+            Cancelled: ``job`` was cancelled before the last sample was drawn.
         """
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise InputError(f"the number of samples must be an integer >= 1, got {n!r}")
         base = self.seed if seed is None else seed
-        return [self._sample(image, mask, sample_seed(base, i), options) for i in range(n)]
+        job = job or Job()
+        results = []
+        with job.units(n):
+            for i in range(n):
+                results.append(self._sample(image, mask, sample_seed(base, i), {**options, "job": job}))
+                job.advance()
+        return results
 
     def samples(self, image: np.ndarray, mask: np.ndarray, n: int, seed: int) -> list[np.ndarray]:
         """:class:`~inpaintkit.evaluation.diversity.MultiSampleInpainter`: ``n`` uint8 ``(H, W, 3)`` completions."""

@@ -32,7 +32,7 @@ from tqdm import tqdm
 from .. import masks
 from ..classical.picture import PictureMethod
 from ..io import Picture, check_pixel_limit, from_array, luma, read_image, to_pil, to_uint8, to_uint16
-from ..types import InpaintResult, InputError, check_image
+from ..types import InpaintResult, InputError, Job, check_image
 from .processing import (
     Box,
     blend,
@@ -140,6 +140,7 @@ class InpaintPipeline:
         hd_strategy: str | None = None,
         resize_mask: bool = False,
         progress: bool = False,
+        job: Job | None = None,
     ) -> InpaintResult:
         """Fill the holes of ``image``.
 
@@ -153,10 +154,15 @@ class InpaintPipeline:
             hd_strategy: override the pipeline's strategy for this call.
             resize_mask: resize a mask of another size to the image (nearest) instead of failing.
             progress: show a progress bar when several crops are filled.
+            job: reports ``(done, total)`` after each region (crop) and stops the call between
+                regions once cancelled (see :class:`~inpaintkit.types.Job`).
 
         Returns:
             The result; ``result.image`` has the type (and mode, dtype, shape) of ``image``, with
             ``Picture`` for a file path.
+
+        Raises:
+            Cancelled: ``job`` was cancelled before the last region was filled.
         """
         start = time.perf_counter()
         strategy = _check_strategy(hd_strategy or self.hd_strategy)
@@ -176,12 +182,15 @@ class InpaintPipeline:
         # 4. choose regions
         strategy, boxes, shrink_to = self._plan(strategy, weights > 0)
         out = frame.native.copy()
-        for box in tqdm(boxes, desc="crops", unit="crop", disable=not progress or len(boxes) < 2):
-            y0, x0, y1, x1 = box
-            # 5. model on the region
-            pred = self._predict(frame.rgb[y0:y1, x0:x1], hole[y0:y1, x0:x1], shrink_to)
-            # 6. paste
-            _paste(out, frame, pred, weights, box)
+        job = job or Job()
+        with job.units(len(boxes)):
+            for box in tqdm(boxes, desc="crops", unit="crop", disable=not progress or len(boxes) < 2):
+                y0, x0, y1, x1 = box
+                # 5. model on the region
+                pred = self._predict(frame.rgb[y0:y1, x0:x1], hole[y0:y1, x0:x1], shrink_to)
+                # 6. paste
+                _paste(out, frame, pred, weights, box)
+                job.advance()
         # 7. result
         return InpaintResult(frame.restore(out), hole, self.name, strategy, time.perf_counter() - start, warnings)
 

@@ -36,7 +36,7 @@ from ..classical.poisson import clone_known_region
 from ..io import Picture, check_pixel_limit, from_array, read_image
 from ..masks import expand_canvas
 from ..masks.shapes import border_pixels
-from ..types import SIDES, InputError, SizeRule
+from ..types import SIDES, InputError, Job, SizeRule
 from .processing import check_run, composite, place, predict
 
 if TYPE_CHECKING:  # a classical method runs without torch
@@ -114,6 +114,7 @@ class OutpaintPipeline:
         *,
         steps: int = 1,
         blend: bool = True,
+        job: Job | None = None,
     ) -> OutpaintResult:
         """Extend ``image`` by ``left``, ``right``, ``top`` and ``bottom`` pixels.
 
@@ -125,6 +126,8 @@ class OutpaintPipeline:
             blend: Poisson-clone the known region into each step's result (the paper; OpenCV works
                 in 8 bits, so 16-bit pictures lose precision there); ``False`` keeps the known
                 pixels exactly.
+            job: reports ``(done, total)`` after each step and stops the call between steps once
+                cancelled (see :class:`~inpaintkit.types.Job`).
 
         Returns:
             The extended picture and the mask of generated pixels.
@@ -132,6 +135,7 @@ class OutpaintPipeline:
         Raises:
             InputError: negative amounts, ``steps < 1``, an amount smaller than ``steps`` on a side
                 that is extended, or a result over the pixel limit.
+            Cancelled: ``job`` was cancelled before the last step.
         """
         start = time.perf_counter()
         # 1. decode
@@ -165,14 +169,17 @@ class OutpaintPipeline:
         # 2. split over the steps
         parts = {side: split_amount(n, steps) for side, n in amounts.items()}
         rgb = picture.rgb
-        for step in range(steps):
-            pads = {side: parts[side][step] for side in SIDES}
-            # 3. expand
-            canvas, hole = expand_canvas(rgb, **pads, fill="mean")
-            # 4. model
-            raw = self._run_model(canvas, hole)
-            # 5. blend
-            rgb = clone_known_region(raw, canvas, hole) if blend else composite(raw, canvas, hole[..., None])
+        job = job or Job()
+        with job.units(steps):
+            for step in range(steps):
+                pads = {side: parts[side][step] for side in SIDES}
+                # 3. expand
+                canvas, hole = expand_canvas(rgb, **pads, fill="mean")
+                # 4. model
+                raw = self._run_model(canvas, hole)
+                # 5. blend
+                rgb = clone_known_region(raw, canvas, hole) if blend else composite(raw, canvas, hole[..., None])
+                job.advance()
         # 6. result
         alpha = None
         if picture.alpha is not None:

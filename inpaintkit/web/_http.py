@@ -7,6 +7,7 @@ passes the limit, and every part stays in memory.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from io import BytesIO
 
@@ -22,6 +23,7 @@ from ..types import InputError
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off", ""})
+_INTEGER = re.compile(r"-?[0-9]{1,18}")  # ASCII decimal, as HTML number inputs send it
 
 
 class WebError(Exception):
@@ -148,9 +150,12 @@ class FormField:
         name: the field name.
         kind: ``"file"`` (bytes), ``"string"``, ``"integer"`` or ``"boolean"``.
         description: one line for the OpenAPI page.
-        default: the value when the field is absent; ``None`` makes it required.
+        default: the value when the field is absent; ``None`` makes it required unless ``optional``.
         choices: allowed strings (``kind="string"``).
         minimum, maximum: bounds of an integer.
+        optional: an absent field is ``None`` (no default) instead of an error.
+        pattern: a regular expression a string must match in full, and ``rule``: what it accepts, in
+            words, for the error message.
     """
 
     name: str
@@ -160,11 +165,19 @@ class FormField:
     choices: tuple[str, ...] = ()
     minimum: int | None = None
     maximum: int | None = None
+    optional: bool = False
+    pattern: str | None = None
+    rule: str = ""
+
+    @property
+    def required(self) -> bool:
+        """Whether a request must send the field."""
+        return self.default is None and not self.optional
 
     def parse(self, part: Part | None) -> object:
         """The field's value from its part (or the default); :class:`WebError` 422 when invalid."""
         if part is None:
-            if self.default is None:
+            if self.required:
                 raise WebError(422, f"missing form field {self.name!r} ({self.description})")
             return self.default
         if self.kind == "file":
@@ -180,13 +193,14 @@ class FormField:
             return text.lower() in _TRUE
         if self.choices and text not in self.choices:
             raise WebError(422, f"form field {self.name!r} must be one of {', '.join(self.choices)}; got {text!r}")
+        if self.pattern is not None and not re.fullmatch(self.pattern, text):
+            raise WebError(422, f"form field {self.name!r} must be {self.rule or self.pattern}, got {text[:80]!r}")
         return text
 
     def _integer(self, text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise WebError(422, f"form field {self.name!r} must be a whole number, got {text!r}") from None
+        if not _INTEGER.fullmatch(text):  # int() would also take '1_000', '+ 1' or non-ASCII digits
+            raise WebError(422, f"form field {self.name!r} must be a whole number, got {text[:80]!r}")
+        value = int(text)
         low = float("-inf") if self.minimum is None else self.minimum
         high = float("inf") if self.maximum is None else self.maximum
         if not low <= value <= high:
@@ -208,6 +222,8 @@ class FormField:
             schema["minimum"] = self.minimum
         if self.maximum is not None:
             schema["maximum"] = self.maximum
+        if self.pattern is not None:
+            schema["pattern"] = f"^{self.pattern}$"
         return schema
 
 
@@ -229,7 +245,7 @@ def openapi_form(fields: tuple[FormField, ...]) -> dict[str, object]:
     schema = {
         "type": "object",
         "properties": {field.name: field.schema() for field in fields},
-        "required": [field.name for field in fields if field.default is None],
+        "required": [field.name for field in fields if field.required],
     }
     return {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": schema}}}}
 

@@ -1,8 +1,6 @@
-"""The web app's work plumbing: a bounded queue in front of one worker thread, and a model cache.
+"""The web app's model cache and run limits (the queue in front of the worker is :mod:`._queue`).
 
-Inference is CPU- and memory-heavy, so requests are admitted up to a fixed number before their body
-is read (the rest get a 503 "busy, retry") and run one at a time in a thread, which keeps the event
-loop free to answer other requests. Each model is loaded once, on first use, and reused.
+Each model is loaded once, on first use, and reused.
 
 Memory: one job runs at a time, and its model runs on at most ``max_run_pixels`` pixels in one
 piece (the whole picture with ``hd_strategy=original``, one crop, an outpainted canvas: both
@@ -14,71 +12,21 @@ on at most ``POSTPROCESS_FACTOR`` times that. The pipelines refuse larger runs
 from __future__ import annotations
 
 import threading
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
-from typing import TypeVar
+from collections.abc import Sequence
 
 import torch
-from starlette.concurrency import run_in_threadpool
 
 from ..api import load
+from ..catalog import default_model
 from ..pipelines.inpaint import InpaintPipeline
 from ..pipelines.outpaint import OutpaintPipeline
-from ..registry import DEFAULT_MODEL, REGISTRY, ModelSpec, get_spec
+from ..registry import REGISTRY, ModelSpec, get_spec
 from ..types import InputError
 from ._http import WebError
-
-T = TypeVar("T")
 
 #: Largest region a model runs on in one piece, by default (2048x2048): lama-small peaks near 2 GB
 #: there, big-lama (fp32) near 3.3 GB; memory grows about linearly with the pixels.
 DEFAULT_MAX_RUN_PIXELS = 2048 * 2048
-
-
-class WorkQueue:
-    """Admit at most ``size`` requests at once (one job runs, the others wait) and run jobs in a thread.
-
-    A request holds its place from before its body is read until its answer is ready, so at most
-    ``size`` uploads are in memory, whatever the number of clients. The counters are thread
-    primitives, not asyncio ones, so one queue serves every event loop (TestClient opens one per request).
-
-    Args:
-        size: how many requests may be admitted at once, reading, waiting or running (>= 1).
-    """
-
-    def __init__(self, size: int) -> None:
-        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-            raise InputError(f"queue_size must be an integer >= 1, got {size!r}")
-        self.size = size
-        self._admitted = threading.BoundedSemaphore(size)
-        self._worker = threading.Lock()
-
-    @asynccontextmanager
-    async def admit(self) -> AsyncIterator[None]:
-        """Hold one of the ``size`` places for the duration of the ``async with`` block.
-
-        Raises:
-            WebError: 503 when ``size`` requests are already admitted.
-        """
-        if not self._admitted.acquire(blocking=False):
-            raise WebError(
-                503,
-                f"busy: {self.size} request(s) are already queued; retry in a moment",
-                headers={"Retry-After": "2"},
-                queue_size=self.size,
-            )
-        try:
-            yield
-        finally:
-            self._admitted.release()
-
-    async def run(self, job: Callable[..., T], *args: object) -> T:
-        """Run ``job(*args)`` in a worker thread once the jobs before it are done (call it inside :meth:`admit`)."""
-        return await run_in_threadpool(self._run, job, *args)
-
-    def _run(self, job: Callable[..., T], *args: object) -> T:
-        with self._worker:
-            return job(*args)
 
 
 class ModelCache:
@@ -117,12 +65,13 @@ class ModelCache:
         self._pipelines: dict[str, InpaintPipeline] = {}
         self._outpainters: dict[str, OutpaintPipeline] = {}
         self._lock = threading.Lock()
+        self._library_default = default_model()  # big-lama once its weights are in the cache (when the server starts)
 
     @property
     def default(self) -> str:
         """The model the page selects first: the library's default if offered, else the first ready one."""
-        if DEFAULT_MODEL in self.specs and self.ready(self.specs[DEFAULT_MODEL]):
-            return DEFAULT_MODEL
+        if self._library_default in self.specs and self.ready(self.specs[self._library_default]):
+            return self._library_default
         return next((name for name, spec in self.specs.items() if self.ready(spec)), next(iter(self.specs)))
 
     def spec(self, name: str) -> ModelSpec:
@@ -150,21 +99,27 @@ class ModelCache:
         return spec.weights is not None and self.allow_downloads
 
     def describe(self) -> list[dict[str, object]]:
-        """One JSON-ready entry per offered model, as ``GET /api/models`` returns them."""
-        return [
-            {
-                "name": spec.name,
-                "kind": spec.kind,
-                "description": spec.description,
-                "licence": spec.licence,
-                "available": spec.available,
-                "weights_present": self.weights_present(spec),
-                "ready": self.ready(spec),
-                "default": spec.name == self.default,
-                "gives_several": spec.gives_several,
-            }
-            for spec in self.specs.values()
-        ]
+        """One JSON-ready entry per offered model, as ``GET /api/models`` returns them; ``enable`` is
+        the command that makes a model that is not ready ready (``None`` when it is, or when none can)."""
+        default = self.default
+        entries = []
+        for spec in self.specs.values():
+            ready = self.ready(spec)
+            entries.append(
+                {
+                    "name": spec.name,
+                    "kind": spec.kind,
+                    "description": spec.description,
+                    "licence": spec.licence,
+                    "available": spec.available,
+                    "weights_present": self.weights_present(spec),
+                    "ready": ready,
+                    "default": spec.name == default,
+                    "gives_several": spec.gives_several,
+                    "enable": None if ready else spec.enable_command(),
+                }
+            )
+        return entries
 
     def pipeline(self, name: str) -> InpaintPipeline:
         """The loaded pipeline of ``name``, built on first use.
@@ -221,8 +176,7 @@ class ModelCache:
         raise WebError(
             409,
             f"the weights of {spec.name} are not downloaded and this server does not "
-            f"download; run `inpaintkit demo --model {spec.name}` once, or start the "
-            "server with --download-weights",
+            f"download; run `{spec.enable_command()}` once, or start the server with --download-weights",
         )
 
 

@@ -11,21 +11,34 @@ Endpoints (documented at ``/docs``, schema at ``/openapi.json``):
   through :class:`~inpaintkit.pipelines.outpaint.OutpaintPipeline` (the library's and the CLI's
   outpainting): ``steps`` (1 to :data:`MAX_STEPS`) extends in that many steps, each feeding its result
   to the next; the known pixels are kept exactly (``blend=False``);
+* both take an optional ``job`` field, an id the client chooses (8 to 64 of ``A-Z a-z 0-9 _ -``):
+  ``GET /api/jobs/{job}`` answers ``{"job", "state", "position", "elapsed", "done", "total"}`` (state
+  ``queued``, ``running``, ``done``, ``cancelled``, ``failed`` or ``unknown``; 200 even for an id never
+  seen, so a client may poll before its upload arrives) and ``POST /api/jobs/{job}/cancel`` answers
+  ``{"job", "state"}``: a queued job leaves the queue without running, a running one stops at its
+  pipeline's next unit boundary (crop, outpainting step, sample, neural-patch iteration); the
+  request of a cancelled job answers 409 ``{"error": "cancelled by the user"}`` (:mod:`._queue`);
+* ``POST /api/select`` multipart ``image`` + ``mode`` (a key of
+  :data:`~inpaintkit.masks.select.SELECTORS`: ``box`` with ``x0, y0, x1, y1``, ``point`` with ``x, y``
+  and an optional ``tolerance``) -> the selected object's mask as PNG (white = selected, the
+  picture's upright size) with ``X-Inpaint-Pixels``, the number of selected pixels;
 * ``GET  /``             the page; ``/static/...`` its script and style sheet;
 * ``GET  /docs``, ``/redoc``  the OpenAPI pages, their scripts served locally (no CDN).
 
-PNG answers carry ``X-Inpaint-Model``, ``X-Inpaint-Strategy``, ``X-Inpaint-Seconds`` and
+PNG answers of the fills carry ``X-Inpaint-Model``, ``X-Inpaint-Strategy``, ``X-Inpaint-Seconds`` and
 ``X-Inpaint-Warnings`` (a JSON list). Errors are JSON ``{"error": "...", ...}``: 400 unknown Host,
 403 cross-origin POST, 413 upload, pixel or run limit, 415 not multipart / not an image, 422 bad
-field or mask size, 404 unknown model, 409 model not runnable here, 500 the model failed, 503 queue
-full. Every answer carries a Content-Security-Policy and ``X-Content-Type-Options: nosniff``
-(:mod:`._guard`). Only registered model names are accepted (never paths), and nothing is written to
-disk unless ``allow_downloads`` fetches weights into the cache.
+field (a number out of its range, a seed like ``012e``, a job id, a box), or mask size, 404 unknown
+model, 409 model not runnable here, a job cancelled by the user or a job id in use, 500 the model
+failed, 503 queue full. Every answer carries a Content-Security-Policy and
+``X-Content-Type-Options: nosniff`` (:mod:`._guard`). Only registered model names are accepted (never
+paths), and nothing is written to disk unless ``allow_downloads`` fetches weights into the cache.
 
 Memory: at most ``queue_size`` requests are held at once, one job runs at a time, and a model runs
 on at most ``max_run_pixels`` pixels in one piece (default 2048x2048), so ``hd_strategy=original``
 is refused on larger pictures while ``crop`` and ``resize`` still take them, and an extended canvas
 larger than that is refused (outpainting runs the model on the whole canvas) (:mod:`._work`).
+Selections (``/api/select``) wait in the same queue: they are CPU work too.
 """
 
 from __future__ import annotations
@@ -34,24 +47,35 @@ import base64
 import ipaddress
 import json
 import logging
+import time
 from collections.abc import Sequence
 from io import BytesIO
 from pathlib import Path
 
+import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 from PIL import Image, ImageOps
-from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
 from .. import __version__
-from ..io import check_pixel_limit, resolve_max_pixels, to_pil
+from ..io import check_pixel_limit, from_array, resolve_max_pixels, to_pil, to_uint8
+from ..masks.select import select
 from ..pipelines.diverse import DiversePipeline
 from ..pipelines.inpaint import HD_STRATEGIES
 from ..pipelines.outpaint import OutpaintResult
-from ..types import InpaintKitError, InpaintResult, InputError, RegionTooLarge, UnknownModelError, WeightsError
+from ..types import (
+    Cancelled,
+    InpaintKitError,
+    InpaintResult,
+    InputError,
+    Job,
+    RegionTooLarge,
+    UnknownModelError,
+    WeightsError,
+)
 from ._guard import LOCAL_HOSTS, Guard
 from ._http import (
     FormField,
@@ -64,61 +88,23 @@ from ._http import (
     read_fields,
     upright_size,
 )
-from ._work import DEFAULT_MAX_RUN_PIXELS, ModelCache, WorkQueue, check_canvas, check_whole_image
+from ._queue import WorkQueue, check_job_id
+from ._schema import (
+    MAX_BORDER,
+    ErrorBody,
+    JobState,
+    JobStatus,
+    ModelInfo,
+    SamplesBody,
+    ServerInfo,
+    request_fields,
+)
+from ._work import DEFAULT_MAX_RUN_PIXELS, ModelCache, check_canvas, check_whole_image
 
 log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).with_name("static")
 DEFAULT_MAX_UPLOAD_BYTES = 20 * 1024 * 1024
-#: Largest border the outpaint endpoint adds on one side.
-MAX_BORDER = 4096
-#: Most completions one request may ask of a model that gives several.
-MAX_SAMPLES = 8
-#: Most steps one outpainting request may take (each runs the model once on a growing canvas).
-MAX_STEPS = 8
-
-
-class ErrorBody(BaseModel):
-    """Every error answer: a one-line message, plus details such as ``models`` or ``max_pixels``."""
-
-    error: str
-
-
-class ModelInfo(BaseModel):
-    """One offered model."""
-
-    name: str
-    kind: str
-    description: str
-    licence: str
-    available: bool
-    weights_present: bool | None
-    ready: bool
-    default: bool
-    gives_several: bool
-
-
-class SamplesBody(BaseModel):
-    """Several completions of one input (models that give several, e.g. PD-GAN)."""
-
-    model: str
-    images: list[str]
-    seed: int
-    strategy: str
-    seconds: float
-    warnings: list[str]
-
-
-class ServerInfo(BaseModel):
-    """What a client needs to know before uploading."""
-
-    version: str
-    default_model: str
-    hd_strategies: list[str]
-    max_upload_bytes: int
-    max_pixels: int
-    max_run_pixels: int
-    queue_size: int
 
 
 def create_app(
@@ -160,62 +146,8 @@ def create_app(
     cache = ModelCache(
         models_allowed, max_pixels=pixel_limit, max_run_pixels=run_limit, device=device, allow_downloads=allow_downloads
     )
-    model_field = FormField("model", "string", f"registered model name, one of {', '.join(cache.specs)}", cache.default)
-    inpaint_fields = (
-        FormField("image", "file", "the picture (PNG, JPEG, WebP, BMP, TIFF)"),
-        FormField("mask", "file", "the hole, same size as the image: white / non-zero or alpha > 0 = hole"),
-        model_field,
-        FormField(
-            "hd_strategy",
-            "string",
-            "large pictures: crops around each hole, downscaled, or whole",
-            "crop",
-            choices=HD_STRATEGIES,
-        ),
-        FormField("dilate", "integer", "grow the hole by this many pixels first", 0, minimum=0, maximum=256),
-        FormField(
-            "feather",
-            "integer",
-            "blend the fill into its surroundings over this many pixels",
-            0,
-            minimum=0,
-            maximum=256,
-        ),
-        FormField("resize_mask", "boolean", "resize a mask of another size to the image (nearest)", False),
-        FormField(
-            "samples",
-            "integer",
-            "completions to draw, for models that give several (others give one)",
-            4,
-            minimum=1,
-            maximum=MAX_SAMPLES,
-        ),
-        FormField(
-            "seed",
-            "integer",
-            "seed of the samples (the same seed gives the same samples)",
-            0,
-            minimum=0,
-            maximum=2**31 - 1,
-        ),
-    )
-    outpaint_fields = (
-        FormField("image", "file", "the picture (PNG, JPEG, WebP, BMP, TIFF)"),
-        *(
-            FormField(side, "integer", f"pixels to add on the {side}", 0, minimum=0, maximum=MAX_BORDER)
-            for side in ("left", "right", "top", "bottom")
-        ),
-        model_field,  # no hd_strategy: outpainting runs the model on the whole canvas
-        FormField(
-            "steps",
-            "integer",
-            "extend in this many steps, each feeding its result to the next (recursive outpainting); "
-            "every side that grows must grow by at least this many pixels",
-            1,
-            minimum=1,
-            maximum=MAX_STEPS,
-        ),
-    )
+    inpaint_fields, outpaint_fields, select_fields = request_fields(list(cache.specs), cache.default)
+    select_values = [field.name for field in select_fields if field.name not in ("image", "mode")]
 
     # FastAPIOffline serves the /docs and /redoc pages' scripts from the package instead of a CDN.
     app = FastAPIOffline(
@@ -259,39 +191,47 @@ def create_app(
         responses={200: _INPAINT_OK, **errors},
         openapi_extra=openapi_form(inpaint_fields),
         summary="fill the holes of a picture",
+        description=(
+            "Answers the completed picture as PNG, or for a model that gives several completions JSON with "
+            "samples drawn from seed. With job (an id you choose, 8 to 64 of A-Z a-z 0-9 _ -) the request can "
+            "be followed with GET /api/jobs/{job} (progress in crops, or samples x crops) and stopped with "
+            "POST /api/jobs/{job}/cancel; a cancelled request answers 409 with error 'cancelled by the user'."
+        ),
     )
     async def inpaint(request: Request) -> Response:
+        received = time.monotonic()
         check_length(request, max_upload_bytes)  # an oversize upload is refused without waiting for a place
         async with queue.admit():
             form = await _read_form(request, inpaint_fields, max_upload_bytes)
-            spec = cache.spec(form["model"])
-            image = open_image(form["image"], "image", pixel_limit)
-            mask = open_image(form["mask"], "mask", pixel_limit)
-            (width, height), (mask_width, mask_height) = upright_size(image), upright_size(mask)
-            if not form["resize_mask"] and (mask_width, mask_height) != (width, height):
-                raise WebError(
-                    422,
-                    f"mask is {mask_width}x{mask_height} but image is {width}x{height}; send a "
-                    "mask of the image's size, or resize_mask=true",
-                    image_size=[width, height],
-                    mask_size=[mask_width, mask_height],
-                )
-            if form["hd_strategy"] == "original":
-                check_whole_image(width, height, run_limit)
-            options = {key: form[key] for key in ("hd_strategy", "dilate", "feather", "resize_mask")}
-            if spec.gives_several:
-                if form["samples"] * width * height > pixel_limit:
+            with queue.track(form["job"], received) as entry:
+                spec = cache.spec(form["model"])
+                image = open_image(form["image"], "image", pixel_limit)
+                mask = open_image(form["mask"], "mask", pixel_limit)
+                (width, height), (mask_width, mask_height) = upright_size(image), upright_size(mask)
+                if not form["resize_mask"] and (mask_width, mask_height) != (width, height):
                     raise WebError(
-                        413,
-                        f"{form['samples']} samples of a {width}x{height} picture make more than "
-                        f"the limit of {pixel_limit:,} pixels in one answer; ask fewer samples",
-                        max_pixels=pixel_limit,
+                        422,
+                        f"mask is {mask_width}x{mask_height} but image is {width}x{height}; send a "
+                        "mask of the image's size, or resize_mask=true",
+                        image_size=[width, height],
+                        mask_size=[mask_width, mask_height],
                     )
-                body = await queue.run(
-                    _samples_job, cache, form["model"], image, mask, form["samples"], form["seed"], options
-                )
-                return JSONResponse(body.model_dump(), headers={"Cache-Control": "no-store"})
-            png, result = await queue.run(_inpaint_job, cache, form["model"], image, mask, options)
+                if form["hd_strategy"] == "original":
+                    check_whole_image(width, height, run_limit)
+                options = {key: form[key] for key in ("hd_strategy", "dilate", "feather", "resize_mask")}
+                if spec.gives_several:
+                    if form["samples"] * width * height > pixel_limit:
+                        raise WebError(
+                            413,
+                            f"{form['samples']} samples of a {width}x{height} picture make more than "
+                            f"the limit of {pixel_limit:,} pixels in one answer; ask fewer samples",
+                            max_pixels=pixel_limit,
+                        )
+                    body = await queue.run(
+                        entry, _samples_job, cache, form["model"], image, mask, form["samples"], form["seed"], options
+                    )
+                    return JSONResponse(body.model_dump(), headers={"Cache-Control": "no-store"})
+                png, result = await queue.run(entry, _inpaint_job, cache, form["model"], image, mask, options)
         return _png_response(png, result.model, result.strategy, result.seconds, result.warnings)
 
     @app.post(
@@ -300,25 +240,95 @@ def create_app(
         responses={200: _PNG, **errors},
         openapi_extra=openapi_form(outpaint_fields),
         summary="extend a picture on chosen sides",
+        description=(
+            f"Answers the extended picture as PNG. Each side grows by at most {MAX_BORDER} px. With job (an id "
+            "you choose, 8 to 64 of A-Z a-z 0-9 _ -) the request can be followed with GET /api/jobs/{job} "
+            "(progress in steps) and stopped between steps with POST /api/jobs/{job}/cancel; a cancelled "
+            "request answers 409 with error 'cancelled by the user'."
+        ),
     )
     async def outpaint(request: Request) -> Response:
+        received = time.monotonic()
         check_length(request, max_upload_bytes)  # an oversize upload is refused without waiting for a place
         async with queue.admit():
             form = await _read_form(request, outpaint_fields, max_upload_bytes)
-            cache.spec(form["model"])
-            image = open_image(form["image"], "image", pixel_limit)
-            borders = tuple(form[side] for side in ("left", "right", "top", "bottom"))
-            if not any(borders):
-                raise WebError(422, "nothing to extend: give left, right, top or bottom a number of pixels > 0")
-            width, height = upright_size(image)
-            canvas = (width + borders[0] + borders[1], height + borders[2] + borders[3])
-            try:
-                check_pixel_limit(*canvas, pixel_limit, what="the extended canvas")
-            except InputError as err:
-                raise WebError(413, str(err), max_pixels=pixel_limit) from None
-            check_canvas(*canvas, run_limit)
-            png, result = await queue.run(_outpaint_job, cache, form["model"], image, borders, form["steps"])
+            with queue.track(form["job"], received) as entry:
+                cache.spec(form["model"])
+                image = open_image(form["image"], "image", pixel_limit)
+                borders = tuple(form[side] for side in ("left", "right", "top", "bottom"))
+                if not any(borders):
+                    raise WebError(422, "nothing to extend: give left, right, top or bottom a number of pixels > 0")
+                width, height = upright_size(image)
+                canvas = (width + borders[0] + borders[1], height + borders[2] + borders[3])
+                try:
+                    check_pixel_limit(*canvas, pixel_limit, what="the extended canvas")
+                except InputError as err:
+                    raise WebError(413, str(err), max_pixels=pixel_limit) from None
+                check_canvas(*canvas, run_limit)
+                png, result = await queue.run(entry, _outpaint_job, cache, form["model"], image, borders, form["steps"])
         return _png_response(png, result.model, "original", result.seconds, result.warnings)
+
+    @app.post(
+        "/api/select",
+        response_class=Response,
+        responses={200: _MASK_PNG, **errors},
+        openapi_extra=openapi_form(select_fields),
+        summary="select an object by a box or a click: its mask",
+        description=(
+            "Answers the mask of the object (PNG, white = selected, black = the rest, the picture's upright "
+            "size) with X-Inpaint-Pixels, the number of selected pixels. Coordinates are pixels of the upright "
+            "picture (its EXIF orientation applied, as the page shows it). mode=box: GrabCut inside x0, y0 "
+            "(top-left, included) to x1, y1 (bottom-right, excluded), clipped to the picture (on pictures "
+            "larger than 1024 px it runs on a shrunk copy); an empty or inverted box is a 422. mode=point: "
+            "the region around the click x, y whose colour lies within tolerance (0-255 per Lab channel, "
+            "default 24) of the clicked one. Runs in the queue, like the fills."
+        ),
+    )
+    async def select_object(request: Request) -> Response:
+        received = time.monotonic()
+        check_length(request, max_upload_bytes)
+        async with queue.admit():
+            form = await _read_form(request, select_fields, max_upload_bytes)
+            with queue.track(None, received) as entry:
+                image = open_image(form["image"], "image", pixel_limit)
+                values = {name: form[name] for name in select_values}
+                png, count = await queue.run(entry, _select_job, image, form["mode"], values, pixel_limit)
+        return Response(
+            png, media_type="image/png", headers={"X-Inpaint-Pixels": str(count), "Cache-Control": "no-store"}
+        )
+
+    @app.get(
+        "/api/jobs/{job}",
+        response_model=JobStatus,
+        responses={422: errors[422]},
+        summary="where a job stands: queued, running, done, cancelled, failed or unknown",
+        description=(
+            "job: the id sent in the job field of POST /api/inpaint or /api/outpaint. position: jobs ahead of "
+            "it while queued, else 0; elapsed: seconds since the server received it (until it finished); "
+            "done / total: units of work finished and to do (crops, outpainting steps, samples, neural-patch "
+            "iterations; total 0 while unknown). An id the server has not seen (yet, or no longer: finished "
+            "jobs are kept 60 s, at most 64) answers state unknown with 200; an id that is not 8 to 64 of "
+            "A-Z a-z 0-9 _ - a 422."
+        ),
+    )
+    async def job_status(job: str) -> dict[str, object]:
+        return queue.status(check_job_id(job))
+
+    @app.post(
+        "/api/jobs/{job}/cancel",
+        response_model=JobState,
+        responses={422: errors[422]},
+        summary="cancel a job: a queued one never runs, a running one stops at its next unit of work",
+        description=(
+            "Answers 200 with the job's state after the request: cancelled for a job that was queued (its own "
+            "request then answers 409 with error 'cancelled by the user'), running for one that is running "
+            "(it stops after the current crop, outpainting step, sample or neural-patch iteration, and its "
+            "request answers that 409; one whose last unit was already under way may still finish: done), "
+            "and the unchanged state of a finished or unknown job (cancelling is idempotent)."
+        ),
+    )
+    async def cancel_job(job: str) -> dict[str, str]:
+        return queue.cancel(check_job_id(job))
 
     return app
 
@@ -336,6 +346,12 @@ _PNG = {
         )
     },
 }
+_MASK_PNG = {
+    "description": "the selection as a PNG mask: white (255) = selected, black (0) = the rest, the upright "
+    "picture's size",
+    "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}},
+    "headers": {"X-Inpaint-Pixels": {"description": "number of selected pixels", "schema": {"type": "string"}}},
+}
 _INPAINT_OK = {
     **_PNG,
     "model": SamplesBody,
@@ -345,7 +361,8 @@ _ERRORS = {
     400: "a Host this server does not answer to",
     403: "a POST from another site (Origin)",
     404: "unknown model (the answer lists the offered ones)",
-    409: "the model cannot run on this server",
+    409: "the model cannot run on this server; the job was cancelled by the user (error 'cancelled by the "
+    "user'); or its job id is already queued or running",
     413: "upload or pixel limit exceeded",
     415: "not multipart/form-data, or a file that is not an image",
     422: "a missing or invalid field, or a mask of another size",
@@ -360,10 +377,12 @@ async def _read_form(request: Request, fields: tuple[FormField, ...], limit: int
 
 
 def _library_error(err: InpaintKitError) -> WebError:
-    """Answer a library error: 404 unknown model, 409 weights, 413 a run over the server's limit, 422
-    anything else the user gave."""
+    """Answer a library error: 404 unknown model, 409 weights or a cancelled job, 413 a run over the
+    server's limit, 422 anything else the user gave."""
     if isinstance(err, UnknownModelError):
         return WebError(404, str(err))
+    if isinstance(err, Cancelled):
+        return WebError(409, "cancelled by the user")
     if isinstance(err, RegionTooLarge):
         return WebError(
             413,
@@ -384,10 +403,10 @@ def _decoded(image: Image.Image, what: str) -> Image.Image:
 
 
 def _inpaint_job(
-    cache: ModelCache, model: str, image: Image.Image, mask: Image.Image, options: dict[str, object]
+    cache: ModelCache, model: str, image: Image.Image, mask: Image.Image, options: dict[str, object], job: Job
 ) -> tuple[bytes, InpaintResult]:
     pipe = cache.pipeline(model)
-    result = pipe(_decoded(image, "image"), _decoded(mask, "mask"), **options)
+    result = pipe(_decoded(image, "image"), _decoded(mask, "mask"), job=job, **options)
     return _encode_png(result.image), result
 
 
@@ -399,11 +418,12 @@ def _samples_job(
     count: int,
     seed: int,
     options: dict[str, object],
+    job: Job,
 ) -> SamplesBody:
     pipe = cache.pipeline(model)
     if not isinstance(pipe, DiversePipeline):
         raise InputError(f"{model} gives one completion per input; it cannot draw samples")
-    results = pipe.generate(_decoded(image, "image"), _decoded(mask, "mask"), count, seed=seed, **options)
+    results = pipe.generate(_decoded(image, "image"), _decoded(mask, "mask"), count, seed=seed, job=job, **options)
     first = results[0]
     return SamplesBody(
         model=first.model,
@@ -416,13 +436,23 @@ def _samples_job(
 
 
 def _outpaint_job(
-    cache: ModelCache, model: str, image: Image.Image, borders: tuple[int, int, int, int], steps: int
+    cache: ModelCache, model: str, image: Image.Image, borders: tuple[int, int, int, int], steps: int, job: Job
 ) -> tuple[bytes, OutpaintResult]:
     pipe = cache.outpainter(model)
     upright = ImageOps.exif_transpose(_decoded(image, "image"))
     left, right, top, bottom = borders
-    result = pipe(upright, left, right, top, bottom, steps=steps, blend=False)  # new alpha: opaque
+    result = pipe(upright, left, right, top, bottom, steps=steps, blend=False, job=job)  # new alpha: opaque
     return _encode_png(to_pil(result.image)), result
+
+
+def _select_job(
+    image: Image.Image, mode: str, values: dict[str, int | None], max_pixels: int, job: Job
+) -> tuple[bytes, int]:
+    """The selection's PNG mask (upright, white = selected) and its pixel count."""
+    upright = ImageOps.exif_transpose(_decoded(image, "image"))
+    rgb = to_uint8(from_array(upright).rgb)
+    selected = select(rgb, mode, max_pixels=max_pixels, **values)
+    return _encode_png(Image.fromarray(selected.astype(np.uint8) * 255)), int(selected.sum())
 
 
 def _encode_png(image: Image.Image) -> bytes:

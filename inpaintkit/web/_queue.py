@@ -1,0 +1,200 @@
+"""The web app's work queue: admission, one worker at a time in FIFO order, and jobs a client can
+poll and cancel.
+
+Inference is CPU- and memory-heavy, so requests are admitted up to a fixed number before their body
+is read (the rest get a 503 "busy, retry") and run one at a time in a thread, which keeps the event
+loop free to answer other requests. A request may name its job (``job`` form field, chosen by the
+client); the queue then answers ``GET /api/jobs/{job}`` (state, place in the queue, progress) and
+``POST /api/jobs/{job}/cancel``: a queued job leaves the queue without running, a running one gets
+its :class:`~inpaintkit.types.Job` cancelled and stops at the pipeline's next unit boundary
+(:class:`~inpaintkit.types.Cancelled`). Finished jobs are remembered for :data:`KEEP_SECONDS`
+(at most :data:`KEEP_FINISHED` of them), so a poll just after the answer still finds them.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass, field
+from typing import Literal, TypeVar
+
+from starlette.concurrency import run_in_threadpool
+
+from ..types import Cancelled, InputError, Job
+from ._http import WebError
+
+T = TypeVar("T")
+
+#: A job id a client may choose.
+JOB_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
+#: What :data:`JOB_ID` accepts, in words.
+JOB_ID_RULE = "8 to 64 characters among A-Z a-z 0-9 _ -"
+#: The states ``GET /api/jobs/{job}`` answers.
+JobStateName = Literal["queued", "running", "done", "cancelled", "failed", "unknown"]
+#: How long a finished job is remembered, in seconds, and how many finished jobs at most.
+KEEP_SECONDS = 60.0
+KEEP_FINISHED = 64
+
+
+def check_job_id(job: str) -> str:
+    """``job`` if it is a valid job id, else :class:`WebError` 422."""
+    if not JOB_ID.fullmatch(job):
+        raise WebError(422, f"job id must be {JOB_ID_RULE}, got {job[:80]!r}")
+    return job
+
+
+@dataclass
+class _Entry:
+    """One admitted request: its id (``None``: not pollable), when it arrived, its state and its job."""
+
+    id: str | None
+    received: float
+    state: str = "queued"
+    finished: float | None = None
+    job: Job = field(default_factory=Job)
+
+
+class WorkQueue:
+    """Admit at most ``size`` requests at once, run their jobs one at a time in arrival order, and
+    track the ones that carry an id.
+
+    A request holds its place from before its body is read until its answer is ready, so at most
+    ``size`` uploads are in memory, whatever the number of clients. Everything is guarded by thread
+    primitives, not asyncio ones, so one queue serves every event loop (TestClient opens one per request).
+
+    Args:
+        size: how many requests may be admitted at once, reading, waiting or running (>= 1).
+    """
+
+    def __init__(self, size: int) -> None:
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise InputError(f"queue_size must be an integer >= 1, got {size!r}")
+        self.size = size
+        self._admitted = threading.BoundedSemaphore(size)
+        self._turn = threading.Condition()  # guards everything below
+        self._waiting: list[_Entry] = []  # arrival order
+        self._running: _Entry | None = None
+        self._jobs: OrderedDict[str, _Entry] = OrderedDict()
+
+    @asynccontextmanager
+    async def admit(self) -> AsyncIterator[None]:
+        """Hold one of the ``size`` places for the duration of the ``async with`` block.
+
+        Raises:
+            WebError: 503 when ``size`` requests are already admitted.
+        """
+        if not self._admitted.acquire(blocking=False):
+            raise WebError(
+                503,
+                f"busy: {self.size} request(s) are already queued; retry in a moment",
+                headers={"Retry-After": "2"},
+                queue_size=self.size,
+            )
+        try:
+            yield
+        finally:
+            self._admitted.release()
+
+    @contextmanager
+    def track(self, job_id: str | None, received: float) -> Iterator[_Entry]:
+        """The entry of one request from its form on (call it inside :meth:`admit`); on leaving, its
+        state becomes ``done``, ``cancelled`` (:class:`Cancelled`) or ``failed`` (any other error).
+
+        Args:
+            job_id: the client's id, or ``None`` for a request nobody polls.
+            received: ``time.monotonic()`` when the request arrived.
+
+        Raises:
+            WebError: 409 when a queued or running job already has this id.
+        """
+        entry = _Entry(job_id, received)
+        if job_id is not None:
+            with self._turn:
+                self._forget_old()
+                previous = self._jobs.get(job_id)
+                if previous is not None and previous.finished is None:
+                    raise WebError(409, f"job {job_id!r} is already {previous.state}; choose another job id")
+                self._jobs.pop(job_id, None)
+                self._jobs[job_id] = entry
+        state = "failed"
+        try:
+            yield entry
+            state = "done"
+        except Cancelled:
+            state = "cancelled"
+            raise
+        finally:
+            with self._turn:
+                entry.state, entry.finished = state, time.monotonic()
+
+    async def run(self, entry: _Entry, work: Callable[..., T], *args: object) -> T:
+        """Run ``work(*args, job)`` in a worker thread once the jobs before it are done (``job`` is the
+        entry's :class:`~inpaintkit.types.Job`); call it inside :meth:`track`.
+
+        Raises:
+            Cancelled: the job was cancelled while it waited (``work`` never ran), or by ``work``.
+        """
+        return await run_in_threadpool(self._run, entry, work, *args)
+
+    def _run(self, entry: _Entry, work: Callable[..., T], *args: object) -> T:
+        with self._turn:
+            self._waiting.append(entry)
+            try:
+                while not entry.job.cancelled and (self._running is not None or self._waiting[0] is not entry):
+                    self._turn.wait()
+            finally:
+                self._waiting.remove(entry)
+                self._turn.notify_all()  # the next in line may start if this one leaves
+            entry.job.check()  # cancelled while queued: released without running
+            self._running, entry.state = entry, "running"
+        try:
+            return work(*args, entry.job)
+        finally:
+            with self._turn:
+                self._running = None
+                self._turn.notify_all()
+
+    def status(self, job_id: str) -> dict[str, object]:
+        """What ``GET /api/jobs/{job}`` answers: state, jobs ahead of it, seconds since it arrived
+        (until it finished), and its progress in units of work."""
+        with self._turn:
+            self._forget_old()
+            entry = self._jobs.get(job_id)
+            if entry is None:
+                return {"job": job_id, "state": "unknown", "position": 0, "elapsed": 0.0, "done": 0, "total": 0}
+            position = 0
+            if entry.state == "queued":
+                ahead = self._waiting.index(entry) if entry in self._waiting else len(self._waiting)
+                position = ahead + (self._running is not None)
+            elapsed = (entry.finished or time.monotonic()) - entry.received
+            done, total = entry.job.progress()
+            state = entry.state
+        return {"job": job_id, "state": state, "position": position, "elapsed": elapsed, "done": done, "total": total}
+
+    def cancel(self, job_id: str) -> dict[str, str]:
+        """Cancel a job: a queued one is dropped (``cancelled`` at once), a running one stops at its
+        next unit boundary (``running`` until it does); unknown and finished jobs are left as they are."""
+        with self._turn:
+            self._forget_old()
+            entry = self._jobs.get(job_id)
+            if entry is None:
+                return {"job": job_id, "state": "unknown"}
+            if entry.finished is None:
+                entry.job.cancel()
+                if entry.state == "queued":
+                    entry.state = "cancelled"
+                self._turn.notify_all()
+            return {"job": job_id, "state": entry.state}
+
+    def _forget_old(self) -> None:
+        """Drop finished jobs older than :data:`KEEP_SECONDS`, and all but the last :data:`KEEP_FINISHED`
+        (call it holding the lock)."""
+        finished = [entry for entry in self._jobs.values() if entry.finished is not None]
+        now = time.monotonic()
+        for index, entry in enumerate(finished):
+            if now - entry.finished > KEEP_SECONDS or index < len(finished) - KEEP_FINISHED:
+                del self._jobs[entry.id]

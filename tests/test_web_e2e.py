@@ -620,6 +620,27 @@ def test_zoom_pan_and_the_brush_at_any_zoom(page):
     check_sent_mask(hole, [((20, 24), (44, 24))], [], radius=3)
 
 
+def test_a_two_finger_pinch_zooms_and_paints_nothing(page):
+    """Two touch points moving apart zoom in around their centre (pointer events, as a touch screen sends)."""
+    grey_photo(page, 64, 48)
+    before = page.locator("#stage").bounding_box()
+    x, y = before["x"] + before["width"] / 2, before["y"] + before["height"] / 2
+    touches = """([x, y, spread, type]) => {
+      const send = (id, dx) => document.getElementById("viewport").dispatchEvent(new PointerEvent(type, {
+        pointerId: id, pointerType: "touch", isPrimary: id === 1, clientX: x + dx, clientY: y, button: 0,
+        bubbles: true }));
+      send(1, -spread); send(2, spread);
+    }"""
+    page.evaluate(touches, [x, y, 20, "pointerdown"])
+    for spread in (30, 45, 60):
+        page.evaluate(touches, [x, y, spread, "pointermove"])
+    page.evaluate(touches, [x, y, 60, "pointerup"])
+    after = page.locator("#stage").bounding_box()
+    assert after["width"] == pytest.approx(before["width"] * 3, rel=0.05)  # the fingers' distance grew 3x
+    assert after["x"] + after["width"] / 2 == pytest.approx(x, abs=2)  # around their centre
+    assert page.evaluate("state.strokes.length") == 0
+
+
 def test_grow_and_feather_are_sent(page):
     grey_photo(page)
     stroke(page, [(10, 10), (40, 10)], 64)
@@ -643,6 +664,8 @@ def test_select_an_object_by_a_box_or_a_click(page):
         stroke(page, gesture, 128)
         wait_until(page, lambda: "Selected" in page.text_content("#status"))
         assert page.evaluate("state.strokes.length") == 1
+        if SHOOT and tool == "#tool-box":
+            page.screenshot(path=str(IMAGES / "web-select.png"))
         hole = rgb(run(page)["mask"])[..., 0] > 0
         iou = (hole & disc).sum() / (hole | disc).sum()
         assert iou >= 0.8, (tool, iou)

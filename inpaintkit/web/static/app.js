@@ -240,7 +240,7 @@ function onPointerDown(event) {
   }
   if (!state.source || event.target.closest("button, .progress")) return;
   state.pointers.set(event.pointerId, [event.clientX, event.clientY]);
-  ui.viewport.setPointerCapture(event.pointerId);
+  if (event.isTrusted) ui.viewport.setPointerCapture(event.pointerId);
   if (state.pointers.size === 2) {  // two fingers: pinch to zoom and move, no painting
     cancelStroke();
     const [a, b] = [...state.pointers.values()];

@@ -1,14 +1,20 @@
 """Inference benchmark on CPU: latency, peak memory and achieved GFLOP/s per model, size and precision.
 
 Every case (model x size x variant) runs in a fresh subprocess, so its peak RSS is its own. Learned
-models run as ``eager`` (the plain eval-mode network, float32), ``fp32`` and ``bf16``
-(:func:`inpaintkit.optimize.optimize_for_inference`); classical ones run once, latency only.
+models run as ``eager`` (the plain eval-mode network, float32), ``fp32``, ``bf16`` and ``int8``
+(:func:`inpaintkit.optimize.optimize_for_inference`; int8 for LaMa networks on x86) and ``auto``
+(what ``precision="auto"`` picks on this CPU, :func:`inpaintkit.optimize.auto_precision`); classical
+ones run once, latency only. Where bf16 is emulated (no AVX512-BF16 or AMX) it runs once, at the
+smallest size only: it is many times slower there, which that one row shows.
 ``pipeline`` is what a user waits for: ``inpaintkit.load(name)`` called on a uint8 picture, every
 stage included (decode, padding, the optimised float32 network, post-processing such as
 ``lama-detail``'s texture transfer, compositing); it needs the model's weights.
 FLOPs come from ``torch.utils.flop_counter`` on the eager network at the same input size (the
-useful work, the same number for all three variants); the float32 and bfloat16 peaks are those of
-a large square matmul measured in the same run.
+useful work, the same number for all variants); the float32 and bfloat16 peaks are those of a
+large square matmul measured in the same run, and the CPU's model and capability (AVX2, AVX512,
+AVX512-BF16, AMX) head the table. Speeds are also given as ratios: over eager and over the
+optimised fp32 copy, measured in the same run. The PSNR of bf16, int8 and auto is that of their
+output against the fp32 copy's, in the hole.
 
 Weights are a model's shipped file when the package has one (``inpaintkit/assets``), else random
 (zero-initialised layers included) with realistic BatchNorm statistics: three train-mode passes on random
@@ -18,11 +24,13 @@ activations fade away and the bf16 PSNR would mean nothing). Speed does not depe
 Usage (from the project root)::
 
     python benchmarks/inference.py                            # writes docs/PERFORMANCE.md
+    python benchmarks/inference.py --models big-lama,lama-detail --sizes 512,1024 --section inference-avx2
     python benchmarks/inference.py --models big-lama --sizes 4096 --variants fp32,bf16 \\
         --repeats 1 --warmup 0 --memory-limit-gib 22 --section inference-4096
 
 The table goes between ``<!-- <section>:start -->`` and ``<!-- <section>:end -->`` in
-``docs/PERFORMANCE.md``; the rest of that file is left as it is.
+``docs/PERFORMANCE.md``; the rest of that file is left as it is. One section per CPU kind seen
+(``inference`` on AVX512-BF16, ``inference-avx2`` ...).
 """
 
 from __future__ import annotations
@@ -31,7 +39,6 @@ import argparse
 import dataclasses
 import json
 import os
-import platform
 import resource
 import statistics
 import sys
@@ -50,10 +57,10 @@ from _common import memory_gib, reset_peak, spawn_case, write_section
 
 import inpaintkit
 from inpaintkit.api import load_model
-from inpaintkit.optimize import optimize_for_inference
+from inpaintkit.optimize import auto_precision, cpu_info, optimize_for_inference
 from inpaintkit.registry import build_architecture, create_model, get_spec
 
-VARIANTS = ("eager", "fp32", "bf16", "pipeline")
+VARIANTS = ("eager", "fp32", "bf16", "int8", "auto", "pipeline")
 
 
 def make_input(size: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -154,8 +161,9 @@ def run_case(case: dict) -> dict:
         model = create_model(case["model"]).eval()
         if case["state"]:
             model.load_state_dict(torch.load(case["state"]))
-        if case["variant"] in ("fp32", "bf16"):
-            model = optimize_for_inference(model, precision=case["variant"])
+        if case["variant"] in ("fp32", "bf16", "int8", "auto"):
+            precision = auto_precision(model) if case["variant"] == "auto" else case["variant"]
+            model = optimize_for_inference(model, precision=precision)
     reset_peak()
     before = memory_gib("VmRSS")
     times = []
@@ -170,26 +178,24 @@ def run_case(case: dict) -> dict:
         return {"error": str(err).splitlines()[0][:120]}
     if case["save"] and case["variant"] != "pipeline":
         torch.save(out, case["save"])
-    return {"latency": statistics.median(times), "peak_gib": memory_gib("VmHWM"), "base_gib": before}
+    chosen = {"chosen": precision} if case["variant"] == "auto" else {}
+    return {"latency": statistics.median(times), "peak_gib": memory_gib("VmHWM"), "base_gib": before, **chosen}
 
 
-def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:
-    return float(10 * torch.log10(1.0 / ((a.float() - b.float()) ** 2).mean().clamp_min(1e-20)))
+def _psnr(a: torch.Tensor, b: torch.Tensor, hole: torch.Tensor) -> float:
+    """PSNR of ``a`` against ``b`` over the pixels of ``hole`` (``(1, 1, H, W)``, 1 = hole)."""
+    inside = hole.bool().expand_as(a)
+    return float(10 * torch.log10(1.0 / ((a.float() - b.float())[inside] ** 2).mean().clamp_min(1e-20)))
 
 
 def _machine() -> str:
-    """CPU model, logical CPUs, widest vector ISA and RAM, from ``/proc``."""
+    """CPU model and capability, logical CPUs and RAM."""
     try:
-        with open("/proc/cpuinfo") as f:
-            pairs = (line.split(":", 1) for line in f if ":" in line)
-            info = {key.strip(): value.strip() for key, value in pairs}
         with open("/proc/meminfo") as f:
-            ram = int(next(line.split()[1] for line in f if line.startswith("MemTotal"))) / 2**20
+            ram = f", {int(next(line.split()[1] for line in f if line.startswith('MemTotal'))) / 2**20:.1f} GiB RAM"
     except (OSError, StopIteration):
-        return f"{platform.processor() or '?'}, {os.cpu_count()} logical CPUs"
-    flags = info.get("flags", "").split()
-    isa = "AVX512-BF16" if "avx512_bf16" in flags else "AVX-512" if "avx512f" in flags else "AVX2 or older"
-    return f"{info.get('model name', '?')}, {os.cpu_count()} logical CPUs, {isa}, {ram:.1f} GiB RAM"
+        ram = ""
+    return f"{cpu_info().describe()}, {os.cpu_count()} logical CPUs{ram}"
 
 
 def bench_model(name: str, size: int, args: argparse.Namespace, folder: Path) -> tuple[list[dict], str]:
@@ -200,7 +206,17 @@ def bench_model(name: str, size: int, args: argparse.Namespace, folder: Path) ->
         calibrated_state(name, state)
     flops = count_flops(name, size) if learned else 0.0
     too_big = flops > args.eager_max_tflop * 1e12
-    variants = [v for v in args.variants if v != "eager" or not too_big] if learned else ["-"]
+    lama = learned and get_spec(name).arch == "lama"  # int8 is LaMa's
+    emulated_bf16 = not cpu_info().native_bf16 and size != min(args.sizes)
+    variants = (
+        [
+            v
+            for v in args.variants
+            if not (v == "eager" and too_big) and not (v == "int8" and not lama) and not (v == "bf16" and emulated_bf16)
+        ]
+        if learned
+        else ["-"]
+    )
     if not learned and "pipeline" in args.variants:
         variants.append("pipeline")
     note = f"eager {name} at {size} ({flops / 1e12:.1f} TFLOP > --eager-max-tflop)" if too_big else ""
@@ -215,8 +231,8 @@ def bench_model(name: str, size: int, args: argparse.Namespace, folder: Path) ->
             "size": size,
             "variant": variant,
             "threads": args.threads,
-            "repeats": args.repeats,
-            "warmup": args.warmup if learned else 0,
+            "repeats": 1 if variant == "bf16" and not cpu_info().native_bf16 else args.repeats,
+            "warmup": args.warmup if learned and not (variant == "bf16" and not cpu_info().native_bf16) else 0,
             "state": str(state) if learned else "",
             "save": str(save) if learned else "",
             "memory_limit_gib": args.memory_limit_gib,
@@ -233,35 +249,47 @@ def bench_model(name: str, size: int, args: argparse.Namespace, folder: Path) ->
                 **result,
             }
         )
-    reference = outputs.get("eager", outputs.get("fp32"))
+    hole = make_input(size)[1]
+    latency = {row["variant"]: row["latency"] for row in rows if "latency" in row}
     for row in rows:
         if row["variant"] == "fp32" and "eager" in outputs:
             row["diff"] = float((outputs["fp32"] - outputs["eager"]).abs().max())
-        if row["variant"] == "bf16" and reference is not None and "bf16" in outputs:
-            row["psnr"] = _psnr(outputs["bf16"], reference)
+        if row["variant"] in ("bf16", "int8", "auto") and "fp32" in outputs and row["variant"] in outputs:
+            row["psnr"] = _psnr(outputs[row["variant"]], outputs["fp32"], hole)
+        for base in ("eager", "fp32"):
+            if base in latency and "latency" in row and row["variant"] not in ("pipeline", base):
+                row[f"x_{base}"] = latency[base] / row["latency"]
+    if emulated_bf16 and "bf16" in args.variants and learned:
+        note = "; ".join(filter(None, [note, f"bf16 {name} at {size} (emulated on this CPU; see the smallest size)"]))
     return rows, note
 
 
 def _row(row: dict, peaks: dict) -> str:
-    head = f"| {row['model']} | {row['size']} | {row['variant']} |"
+    variant = f"auto ({row['chosen']})" if "chosen" in row else row["variant"]
+    head = f"| {row['model']} | {row['size']} | {variant} |"
     if "error" in row:
-        return head + f" failed: {row['error']} |" + " |" * 7
+        return head + f" failed: {row['error']} |" + " |" * 9
     gflop = row["flops"] / 1e9
     rate = gflop / row["latency"]
-    peak = peaks["bf16" if row["variant"] == "bf16" else "fp32"]
+    peak = peaks["bf16" if (row.get("chosen") or row["variant"]) == "bf16" else "fp32"]
     cells = [f"{row['latency']:.3f}", f"{row['peak_gib']:.2f}", f"{row['peak_gib'] - row['base_gib']:.2f}"]
     cells += (
         [f"{gflop:.0f}" if gflop >= 10 else f"{gflop:.2g}", f"{rate:.0f}", f"{100 * rate / peak:.0f}%"]
         if gflop
         else ["", "", ""]
     )
-    cells += [f"{row['diff']:.1e}" if "diff" in row else "", f"{row['psnr']:.1f}" if "psnr" in row else ""]
+    cells += [f"{row[key]:.2f}x" if key in row else "" for key in ("x_eager", "x_fp32")]
+    cells += [
+        f"{row['diff']:.1e}" if "diff" in row else "",
+        (f"{row['psnr']:.1f}" if row["psnr"] < 150 else "identical") if "psnr" in row else "",
+    ]
     return head + " " + " | ".join(cells) + " |"
 
 
 HEADER = (
     "| model | size | variant | median s | peak RSS GiB | run +GiB | GFLOP | GFLOP/s | % of matmul peak "
-    "| max abs vs eager | PSNR vs fp32 dB |\n|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+    "| speed vs eager | speed vs fp32 | max abs vs eager | PSNR vs fp32 in the hole dB |"
+    "\n|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 )
 
 

@@ -149,7 +149,7 @@ def load(
     trust: bool = False,
     device: str | torch.device = "cpu",
     postprocess: bool = True,
-    precision: str = "fp32",
+    precision: str = "auto",
     model_options: Mapping[str, Any] | None = None,
     **pipeline_options,
 ) -> InpaintPipeline:
@@ -164,8 +164,11 @@ def load(
     ``postprocess`` applies the model's own post-processing when it names one (GLCIC: Telea +
     Poisson blending, as the authors' ``--postproc``); ``False`` gives the network's raw fill.
     Learned models run through :func:`~inpaintkit.optimize.optimize_for_inference` on the CPU
-    (BatchNorm folded, channels-last; ``precision="bf16"`` about halves LaMa's time on CPUs with
-    AVX512-BF16 at ~45 dB PSNR to float32) unless ``INPAINTKIT_OPTIMIZE=0``; classical methods
+    (BatchNorm folded, channels-last) unless ``INPAINTKIT_OPTIMIZE=0``, in ``precision``: ``auto``
+    (bf16 where the CPU has it natively, else fp32; :func:`~inpaintkit.optimize.auto_precision`),
+    ``fp32``, ``bf16`` (about halves LaMa's time on CPUs with AVX512-BF16, at ~45 dB PSNR to float32;
+    emulated, and many times slower, elsewhere) or ``int8`` (LaMa on x86); ``pipe.precision`` says
+    which ran. Classical methods
     ignore ``precision`` and run on the picture's arrays without torch. ``pipeline_options`` go to
     the pipeline (``hd_strategy``, ``hd_trigger``, ``hd_margin``, ``hd_resize_limit``, ``max_pixels``,
     ``max_run_pixels``). A noise-driven model (PD-GAN) gets a
@@ -176,7 +179,7 @@ def load(
     (in :func:`load_outpainter` too).
     ``model_options`` configure an optimisation model (see :func:`load_model`).
     """
-    runner, name, declared = _pipeline_model(model, weights, trust, device, precision, model_options)
+    runner, name, declared, label = _pipeline_model(model, weights, trust, device, precision, model_options)
     if declared.pipeline == "diverse":  # PD-GAN: fixed-size, noise-driven; several samples
         from .pipelines.diverse import DiversePipeline
 
@@ -189,6 +192,7 @@ def load(
         **_sizes(declared),
         device=device,
         postprocess=POSTPROCESSORS[step] if postprocess and step else None,
+        precision=label,
         **pipeline_options,
     )
 
@@ -199,7 +203,7 @@ def load_outpainter(
     weights: str | os.PathLike | None = None,
     trust: bool = False,
     device: str | torch.device = "cpu",
-    precision: str = "fp32",
+    precision: str = "auto",
     **pipeline_options,
 ) -> OutpaintPipeline:
     """Return an :class:`~inpaintkit.pipelines.outpaint.OutpaintPipeline` for ``model``.
@@ -213,8 +217,8 @@ def load_outpainter(
     ``precision`` as in :func:`load`; ``pipeline_options`` go to the pipeline (``max_pixels``,
     ``max_run_pixels``).
     """
-    runner, name, declared = _pipeline_model(model, weights, trust, device, precision, None)
-    return OutpaintPipeline(runner, name=name, **_sizes(declared), device=device, **pipeline_options)
+    runner, name, declared, label = _pipeline_model(model, weights, trust, device, precision, None)
+    return OutpaintPipeline(runner, name=name, **_sizes(declared), device=device, precision=label, **pipeline_options)
 
 
 def _sizes(declared: Inpainter | PictureMethod) -> dict[str, int]:
@@ -230,9 +234,10 @@ def _pipeline_model(
     device: str | torch.device,
     precision: str,
     options: Mapping[str, Any] | None,
-) -> tuple[nn.Module | PictureMethod, str, Inpainter | PictureMethod]:
-    """What a pipeline runs for ``model``, its display name, and the model whose declarations
-    (:mod:`inpaintkit.models.contract`) the pipeline follows.
+) -> tuple[nn.Module | PictureMethod, str, Inpainter | PictureMethod, str]:
+    """What a pipeline runs for ``model``, its display name, the model whose declarations
+    (:mod:`inpaintkit.models.contract`) the pipeline follows, and the precision it runs in as users
+    see it (``"fp32 (auto)"``; ``""`` for a classical method).
 
     A registered classical method is its torch-free :class:`~inpaintkit.classical.picture.PictureMethod`;
     a network is :func:`load_model`'s module as the pipeline runs it (``for_pipeline``), optimised
@@ -246,33 +251,37 @@ def _pipeline_model(
         if str(device) != "cpu":
             check_device(device)
         method = _classical_method(REGISTRY[name], weights).for_pipeline()
-        return method, name, method
+        return method, name, method, ""
     module, name = load_model(model, weights=weights, trust=trust, device=device, options=options)
     declared = module.for_pipeline()
     if declared.pipeline == "diverse":
-        return declared, name, declared
-    return _for_inference(declared, name, precision, device), name, declared
+        return declared, name, declared, "fp32"
+    runner, label = _for_inference(declared, name, precision, device)
+    return runner, name, declared, label
 
 
-def _for_inference(module: Inpainter, name: str, precision: str, device: str | torch.device) -> nn.Module:
-    """The module the pipeline runs: the optimised copy of a learned CPU model (see :func:`load`).
+def _for_inference(module: Inpainter, name: str, precision: str, device: str | torch.device) -> tuple[nn.Module, str]:
+    """The module the pipeline runs, the optimised copy of a learned CPU model (see :func:`load`),
+    and its precision as users see it (``"bf16 (auto)"``).
 
     A module that declares itself ``float32_only`` (neural-patch: its per-image L-BFGS needs its own
     float32 graph) runs as it is.
     """
     import torch
 
-    from .optimize import optimization_enabled, optimize_for_inference
+    from .optimize import optimization_enabled, optimize_for_inference, resolve_precision
 
+    fixed = precision in ("auto", "fp32")
     if module.float32_only:
-        if precision != "fp32":
+        if not fixed:
             raise InputError(f"{name} {module.float32_only}; precision {precision} does not apply")
-        return module
+        return module, "fp32"
     learned = any(True for _ in module.parameters())
     if not learned or torch.device(device).type != "cpu":
-        return module
+        return module, "fp32"
     if not optimization_enabled():
-        if precision != "fp32":
+        if not fixed:
             raise InputError(f"precision {precision} needs the optimised path, which INPAINTKIT_OPTIMIZE=0 turns off")
-        return module
-    return optimize_for_inference(module, precision=precision)
+        return module, "fp32"
+    chosen, automatic = resolve_precision(precision, module, device)
+    return optimize_for_inference(module, precision=chosen), chosen + (" (auto)" if automatic else "")

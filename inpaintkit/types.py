@@ -23,8 +23,9 @@ if TYPE_CHECKING:  # torch is imported by the checks that need it: the errors st
     import torch
 
 
-#: The precisions a learned model may run in on the CPU (:func:`inpaintkit.optimize.optimize_for_inference`).
-PRECISIONS = ("fp32", "bf16")
+#: The precisions a learned model may run in on the CPU (:func:`inpaintkit.optimize.optimize_for_inference`);
+#: ``auto`` picks one per CPU and model (:func:`inpaintkit.optimize.auto_precision`).
+PRECISIONS = ("auto", "fp32", "bf16", "int8")
 
 #: The sides of a picture, in the order every API takes them (outpainting pads, canvas masks).
 SIDES = ("left", "right", "top", "bottom")

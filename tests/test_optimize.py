@@ -157,7 +157,7 @@ def test_bad_size_and_bad_precision_raise_input_error() -> None:
     optimized = optimize_for_inference(LamaGenerator(PRESETS["lama-tiny"]).eval())
     with pytest.raises(InputError, match="multiples of 8"):
         optimized(torch.rand(1, 3, 36, 40), torch.zeros(1, 1, 36, 40))
-    with pytest.raises(InputError, match="precision must be one of fp32, bf16"):
+    with pytest.raises(InputError, match="precision must be one of fp32, bf16, int8, got .fp16."):
         optimize_for_inference(LamaGenerator(PRESETS["lama-tiny"]), precision="fp16")
 
 
@@ -231,7 +231,7 @@ def test_pipeline_runs_the_optimised_copy_unless_switched_off(tmp_path, monkeypa
     half = inpaintkit.load(path, precision="bf16")
     assert half.model.dtype == torch.bfloat16
     assert (half(image, mask).image - expected).abs().max() < 0.05
-    with pytest.raises(InputError, match="precision must be one of fp32, bf16"):
+    with pytest.raises(InputError, match="precision must be one of auto, fp32, bf16, int8, got .fp16."):
         inpaintkit.load(path, precision="fp16")
 
 

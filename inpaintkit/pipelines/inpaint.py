@@ -88,6 +88,8 @@ class InpaintPipeline:
         max_run_pixels: refuse (:class:`~inpaintkit.types.RegionTooLarge`) to run the model on a region
             of more pixels in one piece (padding to the multiple not counted), and the post-processing
             on more than ``POSTPROCESS_FACTOR`` times that; ``None`` = no limit.
+        precision: how the model runs, as shown with timings (``"fp32 (auto)"``; :func:`inpaintkit.load`
+            sets it); ``""`` when it does not apply (a classical method).
     """
 
     def __init__(
@@ -105,6 +107,7 @@ class InpaintPipeline:
         max_pixels: int | None = None,
         postprocess: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray] | None = None,
         max_run_pixels: int | None = None,
+        precision: str = "",
     ) -> None:
         if max_run_pixels is not None and (
             isinstance(max_run_pixels, bool) or not isinstance(max_run_pixels, int) or max_run_pixels < 1
@@ -129,6 +132,7 @@ class InpaintPipeline:
         self.max_pixels = max_pixels
         self.postprocess = postprocess
         self.max_run_pixels = max_run_pixels
+        self.precision = precision
 
     def __call__(
         self,

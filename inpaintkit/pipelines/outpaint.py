@@ -84,6 +84,7 @@ class OutpaintPipeline:
         max_pixels: refuse larger inputs and results; ``None`` = the library default.
         max_run_pixels: refuse (:class:`~inpaintkit.types.RegionTooLarge`) a canvas of more pixels than
             this (padding not counted); ``None`` = no limit.
+        precision: how the model runs, as shown with timings (see :class:`~.inpaint.InpaintPipeline`).
     """
 
     def __init__(
@@ -96,6 +97,7 @@ class OutpaintPipeline:
         device: str | torch.device = "cpu",
         max_pixels: int | None = None,
         max_run_pixels: int | None = None,
+        precision: str = "",
     ) -> None:
         if isinstance(pad_multiple, bool) or not isinstance(pad_multiple, int) or pad_multiple < 1:
             raise InputError(f"pad_multiple must be an integer >= 1, got {pad_multiple!r}")
@@ -103,6 +105,7 @@ class OutpaintPipeline:
         self.name = name
         self.pad_multiple, self.min_size = pad_multiple, min_size
         self.max_pixels, self.max_run_pixels = max_pixels, max_run_pixels
+        self.precision = precision
 
     def __call__(
         self,

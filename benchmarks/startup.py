@@ -32,6 +32,8 @@ sys.path.insert(0, str(ROOT))
 
 from _common import write_section
 
+from inpaintkit.optimize import cpu_info
+
 CLI = str(Path(sys.executable).with_name("inpaintkit"))
 
 
@@ -42,13 +44,6 @@ def _median_seconds(command: list[str], repeats: int) -> float:
         subprocess.run(command, check=True, capture_output=True, env={**os.environ, "OMP_NUM_THREADS": "2"})
         times.append(time.perf_counter() - start)
     return statistics.median(times)
-
-
-def _cpu_name() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return "unknown CPU"
 
 
 def main() -> None:
@@ -86,8 +81,9 @@ def main() -> None:
         [
             "## CLI start-up",
             "",
-            f"`python benchmarks/startup.py` on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {_cpu_name()}, "
-            f"{os.cpu_count()} logical CPUs, load average (1 min) {os.getloadavg()[0]:.2f} at the end. Median of "
+            f"`python benchmarks/startup.py` on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, "
+            f"{cpu_info().describe()}, {os.cpu_count()} logical CPUs, "
+            f"load average (1 min) {os.getloadavg()[0]:.2f} at the end. Median of "
             f"{args.repeats} runs, each a fresh process; the baselines are measured in the same run.",
             "",
             "| command | median s | target s | |",

@@ -109,18 +109,16 @@ _NAMED_FLAGS = (
 
 @functools.cache
 def cpu_info() -> CpuInfo:
-    """This machine's :class:`CpuInfo` (read once)."""
-    name, flags = platform.processor() or platform.machine(), frozenset()
+    """This machine's :class:`CpuInfo` (read once; the first processor's ``/proc/cpuinfo`` entries)."""
+    fields: dict[str, str] = {}
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             key, _, value = line.partition(":")
-            if key.strip() == "model name" and name == (platform.processor() or platform.machine()):
-                name = value.strip()
-            elif key.strip() == "flags" and not flags:
-                flags = frozenset(value.split())
+            fields.setdefault(key.strip(), value.strip())
     except OSError:
         pass
-    return CpuInfo(name, torch.backends.cpu.get_cpu_capability(), flags)
+    name = fields.get("model name") or platform.processor() or platform.machine()
+    return CpuInfo(name, torch.backends.cpu.get_cpu_capability(), frozenset(fields.get("flags", "").split()))
 
 
 def auto_precision(model: nn.Module, device: str | torch.device = "cpu", cpu: CpuInfo | None = None) -> str:

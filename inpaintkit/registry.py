@@ -109,18 +109,20 @@ class ModelSpec:
                 return path
         return None
 
+    def _state(self) -> tuple[bool, bool, bool | None]:
+        """``(available, bundled, download)`` on this machine (what :func:`inpaintkit.catalog.row_state`
+        reads from this model's catalog row), for :func:`weights_status` and :func:`enable_command`."""
+        bundled = self.bundled_path is not None and self.bundled_path.is_file()
+        return self.available, bundled, cached_path(self.weights).is_file() if self.weights else None
+
     def weights_status(self) -> str:
         """One phrase for listings: ``none needed``, ``bundled``, ``present``, ``not downloaded`` ..."""
-        bundled = self.bundled_path is not None and self.bundled_path.is_file()
-        download = cached_path(self.weights).is_file() if self.weights else None
-        return weights_status(self.kind, self.available, bundled, download, self.recipe)
+        return weights_status(self.kind, *self._state(), self.recipe)
 
     def enable_command(self) -> str | None:
         """The command that makes this model ready here (``inpaintkit download big-lama``, a training
         recipe, ``pip install pypatchmatch``), ``None`` when it is ready or no command can make it so."""
-        bundled = self.bundled_path is not None and self.bundled_path.is_file()
-        download = cached_path(self.weights).is_file() if self.weights else None
-        return enable_command(self.name, self.kind, self.available, bundled, download, self.recipe, self.requires)
+        return enable_command(self.name, self.kind, *self._state(), self.recipe, self.requires)
 
 
 #: Licence of the weights we train on ../shared/datasets/train (BSDS500, Urban100, Sun-Hays 80).

@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-
-import torch
+from typing import TYPE_CHECKING
 
 from ..api import load
 from ..catalog import default_model
@@ -23,6 +22,9 @@ from ..pipelines.outpaint import OutpaintPipeline
 from ..registry import REGISTRY, ModelSpec, get_spec
 from ..types import InputError
 from ._http import WebError
+
+if TYPE_CHECKING:
+    import torch
 
 #: Largest region a model runs on in one piece, by default (2048x2048): lama-small peaks near 2 GB
 #: there, big-lama (fp32) near 3.3 GB; memory grows about linearly with the pixels.
@@ -163,6 +165,7 @@ class ModelCache:
                     device=self.device,
                     max_pixels=self.max_pixels,
                     max_run_pixels=self.max_run_pixels,
+                    precision=inpaint.precision,
                 )
             return self._outpainters[name]
 

@@ -63,7 +63,7 @@ class ModelSpec:
             an optimisation model (``network`` = the learned starting network with its weights).
         requires: the optional package it needs (a key of :data:`inpaintkit.catalog.OPTIONAL_PACKAGES`).
         postprocess: a step of :data:`inpaintkit.classical.POSTPROCESSORS` run on the network's output
-            (instead of the one the network names, if any): ``guided-texture`` for ``lama-detail``.
+            (instead of the one the network names, if any): ``patch-synthesis`` for ``lama-detail``.
     """
 
     name: str

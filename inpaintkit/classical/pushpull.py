@@ -1,7 +1,7 @@
 """Push-pull hole filling: a smooth, resolution-independent interpolation of the known pixels.
 
 Pure tensor operations (no OpenCV), so it runs on any device, inside a network's forward pass
-(LaMa's ``prefill="pushpull"``) as well as in the guided texture step.
+(LaMa's ``prefill="pushpull"``).
 """
 
 from __future__ import annotations

@@ -41,6 +41,8 @@ COLUMNS = (
     "hole_rmse_255",
     "haarpsi",
     "hole_detail",
+    "seam",
+    "seam_truth",
     "lpips",
     "diversity_l1",
     "diversity_lpips",
@@ -145,7 +147,7 @@ class ResultsFile:
 def read_results(path: Path) -> list[Row]:
     """Rows of an existing ``results.csv`` (``[]`` when there is none), with every column of :data:`COLUMNS`.
 
-    A file of an earlier version lacks the columns added since (``haarpsi``, ``hole_detail``): those
+    A file of an earlier version lacks the columns added since (``haarpsi``, ``hole_detail``, ``seam``): those
     cells come back empty (the run fills them in, see :func:`~.runner.evaluate`).
 
     Raises:

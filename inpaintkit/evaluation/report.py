@@ -43,6 +43,8 @@ MEAN_COLUMNS = (
     ("hole_l1", "hole L1", ".4f"),
     ("hole_rmse_255", "hole RMSE (0-255)", ".2f"),
     ("hole_detail", "hole detail", ".3f"),
+    ("seam", "seam", ".3f"),
+    ("seam_truth", "seam (truth)", ".3f"),
     ("lpips", "LPIPS", ".4f"),
 )
 DIVERSITY_COLUMNS = (("diversity_l1", "diversity L1", ".4f"), ("diversity_lpips", "diversity LPIPS", ".4f"))
@@ -65,6 +67,12 @@ METRIC_NOTES = (
         "hole detail: mean 3x3 Sobel gradient magnitude of the grey image (0.299 R + 0.587 G + 0.114 B) over the hole "
         "eroded by a 5x5 square, prediction / ground truth; 1 = as much fine structure as the photo, below 1 blurrier, "
         "above 1 invented noise; images whose eroded hole is empty are left out"
+    ),
+    (
+        "seam: inside the hole eroded by 2 px, for every period 2-16 px and phase, the mean absolute grey-level step "
+        "between the columns (rows) of that phase divided by the mean step over all columns (rows), the largest "
+        "ratio; about 1.2 by chance, more for fills pasted in grid-aligned blocks; seam (truth): the same score of "
+        "the real photo in the same hole"
     ),
     (
         "LPIPS: VGG16 trunk with the v0.1 linear layers, whole image; FID: Inception-v3 pool3 (pytorch-fid's "

@@ -5,10 +5,10 @@ Steps of :func:`evaluate`:
 1. check the report folder against an earlier run there (``run.json``) and keep its finished rows
    (``status`` ok and prediction on disk) of models whose weights are unchanged (:func:`fingerprint`):
    those (mask set, image, model) are not redone. A kept row of an earlier version that lacks a score
-   added since (HaarPSI, hole detail) gets it from the saved prediction, ground truth and mask;
+   added since (HaarPSI, hole detail, seam) gets it from the saved prediction, ground truth and mask;
 2. for each image: prepare the ground truth once; for each mask set: draw the mask; for each model
    not done yet: fill the hole, save the prediction, score it (PSNR, SSIM, L1, hole L1, hole RMSE,
-   HaarPSI, hole detail, LPIPS, diversity) and append the row to ``results.csv``. An unreadable image,
+   HaarPSI, hole detail, seam, LPIPS, diversity) and append the row to ``results.csv``. An unreadable image,
    a bad mask or a model that raises becomes an ``error`` row and the run goes on;
 3. FID per mask set and model, from the saved predictions and ground truths;
 4. ``summary.md``, ``index.html`` and the example grids (:mod:`.report`).

@@ -15,7 +15,17 @@ from .. import metrics
 AREA_BINS: tuple[str, ...] = tuple(f"{10 * k}-{10 * k + 10}%" for k in range(10))
 
 #: The keys of :func:`pixel_scores`, columns of the results file.
-PIXEL_COLUMNS: tuple[str, ...] = ("psnr", "ssim", "l1", "hole_l1", "hole_rmse_255", "haarpsi", "hole_detail")
+PIXEL_COLUMNS: tuple[str, ...] = (
+    "psnr",
+    "ssim",
+    "l1",
+    "hole_l1",
+    "hole_rmse_255",
+    "haarpsi",
+    "hole_detail",
+    "seam",
+    "seam_truth",
+)
 
 PerceptualDistance = Callable[[Tensor, Tensor], Tensor]
 """``(pred, target) -> (B,)`` on ``(B,3,H,W)`` images in ``[0,1]`` (LPIPS)."""
@@ -67,4 +77,6 @@ def pixel_scores(pred: np.ndarray, target: np.ndarray, mask: np.ndarray) -> dict
         "hole_rmse_255": hole_rmse_255(pred, target, mask),
         "haarpsi": float(metrics.haarpsi(p, t)),
         "hole_detail": metrics.hole_detail(pred, target, mask),
+        "seam": metrics.seam_score(pred, mask),
+        "seam_truth": metrics.seam_score(target, mask),
     }

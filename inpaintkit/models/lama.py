@@ -670,10 +670,10 @@ register_models(
     ModelSpec(
         "lama-detail",
         "learned",
-        "lama-small's fill with the photo's own fine texture copied in (guided texture transfer); the default",
+        "lama-small's layout with the photo's own texture, by patch synthesis (Wexler et al.); the default",
         arch="lama",
         config=PRESETS["lama-small"],
-        postprocess="guided-texture",
+        postprocess="patch-synthesis",
         **_TRAINED,
     ),
     _spec("lama-tiny", "LaMa FFC generator for tests and smoke runs", licence="Apache-2.0"),

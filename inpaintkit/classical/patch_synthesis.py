@@ -1,0 +1,398 @@
+"""Patch synthesis: fill a hole with overlapping patches of the photo itself, coarse to fine.
+
+Y. Wexler, E. Shechtman, M. Irani, "Space-Time Completion of Video", TPAMI 2007 (the energy: every
+patch that overlaps the hole should look like some patch of the known area; solved by alternating a
+nearest-neighbour search with a weighted vote of the overlapping patches, on an image pyramid), with
+the nearest-neighbour field found by PatchMatch (C. Barnes et al., SIGGRAPH 2009: propagation from
+the scan-order neighbours plus random search at shrinking radii). Yang et al.'s texture term (CVPR
+2017) is the same energy in another feature space. Written here from the papers, in numba.
+
+At each level of the pyramid (coarsest first):
+
+1. **Start.** The coarsest level starts from ``start`` (a network's fill) or, without one, from a
+   smooth interpolation of the known pixels; each finer level from the coarser nearest-neighbour
+   field scaled up (``2 * source + parity``) and voted at the finer level, so no detail is upsampled.
+2. **E-step.** For every *target* patch (a ``patch x patch`` square of which at least one pixel lies
+   in the hole), PatchMatch finds the *source* patch (entirely known, at least ``margin`` pixels from
+   the hole, inside the picture) with the least squared difference over the features: colour;
+   Newson et al.'s texture features (2014: blurred absolute gradients, ``texture_weight``), which are
+   voted into the hole with the colours rather than measured on the fill, so a fill that is still
+   smooth does not attract smooth sources; optionally the gradients of the current fill; and the
+   guide (``guide_weight``): any channels defined over the whole picture, such as the blurred
+   photo with a network's fill in the hole, or deep features; they decide the layout.
+3. **M-step.** Every hole pixel becomes the weighted mean of the pixels that the target patches
+   covering it copy there (Wexler's vote): weights ``exp(-d / (2 sigma^2))``, ``sigma^2`` the
+   ``sigma_quantile`` quantile of the patch distances at that level. The mean blurs where the copies
+   disagree, so the last vote (every vote with ``vote="best"``) gives each pixel the copy of the
+   covering patch that matched best (as Newson et al. do), which keeps all the source's detail.
+
+Known pixels are never changed and no source patch touches the hole; the random search is seeded,
+so a result depends only on its inputs and ``seed``. The kernels are compiled by numba on first use
+and cached next to this file.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from ..types import InputError
+
+#: A coarser level is made only if it keeps at least this many source patches.
+MIN_SOURCES = 256
+
+#: Luma weights of the grey level the gradient features are computed on (BT.601).
+_GREY = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class SynthesisConfig:
+    """Settings of :func:`synthesize` (defaults: the measured ones, see docs/BENCHMARKS.md).
+
+    Attributes:
+        patch: side of a patch in pixels (odd).
+        coarsest: the coarsest level is the first whose shorter side is at most this many pixels,
+            unless a coarser level would keep fewer than :data:`MIN_SOURCES` source patches.
+        iterations: EM iterations (search + vote) at the coarsest level; finer levels do fewer,
+            down to ``fine_iterations``.
+        fine_iterations: EM iterations at the finest level.
+        search_sweeps: PatchMatch sweeps (propagation + random search) per E-step.
+        guide_weight: weight of the guide's channels relative to colour.
+        texture_weight: weight of the texture features (0 = none).
+        texture_blur: Gaussian sigma (pixels of each level) of the texture features.
+        gradient_weight: weight of the grey-level gradients of the current fill (0 = none).
+        sigma_quantile: quantile of the level's patch distances used as ``sigma^2`` of the vote.
+        vote: ``mean``: weighted means while iterating and the best-match vote at the very end;
+            ``best``: the best-match vote everywhere (sharper at every level).
+        margin: source patches keep this many pixels (of the finest level) from the hole.
+        seed: seed of the random search.
+    """
+
+    patch: int = 7
+    coarsest: int = 48
+    iterations: int = 6
+    fine_iterations: int = 2
+    search_sweeps: int = 2
+    guide_weight: float = 1.0
+    texture_weight: float = 10.0
+    texture_blur: float = 1.5
+    gradient_weight: float = 0.0
+    sigma_quantile: float = 0.75
+    vote: str = "mean"
+    margin: float = 0.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("patch", "coarsest", "iterations", "fine_iterations", "search_sweeps"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise InputError(f"patch synthesis: {name} must be a positive integer, got {value!r}")
+        if self.patch % 2 == 0 or self.patch > 31:
+            raise InputError(f"patch synthesis: patch must be odd and at most 31, got {self.patch}")
+        for name in ("guide_weight", "texture_weight", "texture_blur", "gradient_weight", "margin"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+                raise InputError(f"patch synthesis: {name} must be a finite number >= 0, got {value!r}")
+        if self.vote not in ("mean", "best"):
+            raise InputError(f"patch synthesis: vote must be 'mean' or 'best', got {self.vote!r}")
+        if not 0 < self.sigma_quantile <= 1:
+            raise InputError(f"patch synthesis: sigma_quantile must lie in (0, 1], got {self.sigma_quantile!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2**32:
+            raise InputError(f"patch synthesis: seed must be an integer in [0, 2**32), got {self.seed!r}")
+
+
+def synthesize(
+    image: np.ndarray,
+    hole: np.ndarray,
+    *,
+    start: np.ndarray | None = None,
+    guide: np.ndarray | None = None,
+    config: SynthesisConfig | None = None,
+) -> np.ndarray:
+    """Fill ``hole`` in ``image`` by multi-scale patch synthesis (see the module docstring).
+
+    Args:
+        image: ``(H, W, 3)`` float in [0, 1]; its hole pixels are ignored.
+        hole: ``(H, W)``, non-zero = hole.
+        start: ``(H, W, 3)`` float in [0, 1], a first fill (a network's output; only its hole
+            pixels are read, at the coarsest level), or ``None`` for a smooth interpolation.
+        guide: ``(H, W, C)`` float32 channels over the whole picture that a source patch should
+            share with the place it fills (in the hole: what the fill should look like; elsewhere:
+            the same quantity measured on the photo), or ``None``.
+        config: settings; ``None`` = the defaults.
+
+    Returns:
+        ``(H, W, 3)`` float32: ``image`` with its hole filled; known pixels bit-exact. A picture
+        without a hole comes back unchanged; one with no room for a single source patch gets
+        ``start`` (or the smooth interpolation) in its hole.
+    """
+    config = config or SynthesisConfig()
+    image = np.asarray(image)
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise InputError(f"image must have shape (H, W, 3), got {image.shape}")
+    height, width = image.shape[:2]
+    hole = np.asarray(hole)
+    if hole.shape != (height, width):
+        raise InputError(f"hole must have shape ({height}, {width}), got {hole.shape}")
+    if start is not None and np.asarray(start).shape != image.shape:
+        raise InputError(f"start must have the image's shape {image.shape}, got {np.asarray(start).shape}")
+    if guide is not None and (np.asarray(guide).ndim != 3 or np.asarray(guide).shape[:2] != (height, width)):
+        raise InputError(f"guide must have shape ({height}, {width}, C), got {np.asarray(guide).shape}")
+    picture = np.ascontiguousarray(image, dtype=np.float32)
+    hole = hole > 0
+    if not hole.any():
+        return picture.copy()
+    first = _smooth_fill(picture, hole)
+    if start is not None:
+        first[hole] = np.asarray(start, dtype=np.float32)[hole]
+    levels = _pyramid(first, hole, None if guide is None else np.asarray(guide, dtype=np.float32), config)
+    result = _run(levels, config)
+    out = picture.copy()
+    out[hole] = (first if result is None else result)[hole]
+    return out
+
+
+@dataclass
+class _Level:
+    """One level of the pyramid: the photo (its hole holds the first fill), its hole and the guide."""
+
+    image: np.ndarray  # (h, w, 3) float32; in the hole the first fill, used only at the coarsest level
+    hole: np.ndarray  # (h, w) bool
+    guide: np.ndarray | None  # (h, w, C) float32
+
+
+def _pyramid(first: np.ndarray, hole: np.ndarray, guide: np.ndarray | None, c: SynthesisConfig) -> list[_Level]:
+    """Levels coarsest first. A coarse pixel is hole if any pixel it covers is, so a known coarse
+    pixel averages known pixels only; the first fill is shrunk with the photo."""
+    levels = [_Level(first, hole, guide)]
+    while min(levels[-1].hole.shape) > c.coarsest and min(levels[-1].hole.shape) >= 2 * c.patch:
+        fine = levels[-1]
+        h, w = fine.hole.shape
+        size = ((w + 1) // 2, (h + 1) // 2)
+        coarse_hole = _block_any(fine.hole, size)
+        if _sources(coarse_hole, c.patch // 2, 0).sum() < MIN_SOURCES:
+            break  # a coarser level would have (almost) nothing to copy from
+        image = cv2.resize(fine.image, size, interpolation=cv2.INTER_AREA)
+        coarse_guide = None if fine.guide is None else _shrink(fine.guide, size)
+        levels.append(_Level(np.ascontiguousarray(image, dtype=np.float32), coarse_hole, coarse_guide))
+    return levels[::-1]
+
+
+def _shrink(values: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``(h, w, C)`` averaged down to ``size = (w', h')`` (any number of channels)."""
+    parts = [
+        cv2.resize(np.ascontiguousarray(values[..., i : i + 4]), size, interpolation=cv2.INTER_AREA)
+        for i in range(0, values.shape[2], 4)
+    ]
+    parts = [p[..., None] if p.ndim == 2 else p for p in parts]
+    return np.ascontiguousarray(np.concatenate(parts, -1), dtype=np.float32)
+
+
+def _block_any(hole: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``(size[1], size[0])``: True where the 2x2 block of ``hole`` it covers holds a hole pixel."""
+    h, w = hole.shape
+    padded = np.zeros((2 * size[1], 2 * size[0]), dtype=bool)
+    padded[:h, :w] = hole
+    return padded.reshape(size[1], 2, size[0], 2).any(axis=(1, 3))
+
+
+def _features(colour: np.ndarray, level: _Level, c: SynthesisConfig) -> np.ndarray:
+    """``(h, w, C)`` float32 features compared between patches: the voted channels (colour and
+    texture), gradients of the current fill, the guide."""
+    rgb = colour[..., :3]
+    parts = [colour]
+    if c.gradient_weight > 0:
+        grey = np.ascontiguousarray(rgb) @ _GREY
+        gx = cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3, borderType=cv2.BORDER_REFLECT) / 8
+        gy = cv2.Sobel(grey, cv2.CV_32F, 0, 1, ksize=3, borderType=cv2.BORDER_REFLECT) / 8
+        parts.append(c.gradient_weight * np.stack([gx, gy], -1))
+    if level.guide is not None and c.guide_weight > 0:
+        parts.append(c.guide_weight * level.guide)
+    return np.ascontiguousarray(np.concatenate(parts, -1), dtype=np.float32)
+
+
+def _with_texture(level: _Level, c: SynthesisConfig) -> _Level:
+    """The level whose voted image carries Newson et al.'s texture features after its colours
+    (measured on the photo with its hole filled smoothly, so the hole's edge adds no gradient)."""
+    if c.texture_weight <= 0:
+        return level
+    rgb = _smooth_fill(level.image, level.hole)
+    grey = rgb @ _GREY
+    gx = np.abs(cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3, borderType=cv2.BORDER_REFLECT)) / 8
+    gy = np.abs(cv2.Sobel(grey, cv2.CV_32F, 0, 1, ksize=3, borderType=cv2.BORDER_REFLECT)) / 8
+    texture = np.stack([gx, gy], -1)
+    if c.texture_blur > 0:
+        texture = cv2.GaussianBlur(texture, (0, 0), c.texture_blur)
+    image = np.concatenate([level.image, c.texture_weight * texture], -1)
+    return _Level(np.ascontiguousarray(image, dtype=np.float32), level.hole, level.guide)
+
+
+def _smooth_fill(values: np.ndarray, hole: np.ndarray) -> np.ndarray:
+    """``values`` with its hole filled by a normalised Gaussian average of the known values around
+    it, widening the Gaussian until every hole pixel has known neighbours (float32)."""
+    known = (~hole).astype(np.float32)
+    out = values.astype(np.float32).copy()
+    if not hole.any() or not known.any():
+        return out
+    sigma = 2.0
+    todo = hole.copy()
+    while todo.any():
+        weight = cv2.GaussianBlur(known, (0, 0), sigma)
+        total = cv2.GaussianBlur(values * known[..., None], (0, 0), sigma)
+        if total.ndim == 2:
+            total = total[..., None]
+        ready = todo & (weight > 1e-3)
+        out[ready] = total[ready] / weight[ready][:, None]
+        todo &= ~ready
+        sigma *= 2
+        if sigma > 4 * max(hole.shape):
+            out[todo] = values[~hole].mean(0)
+            break
+    return out
+
+
+def _sources(hole: np.ndarray, radius: int, margin: int) -> np.ndarray:
+    """``(h, w)`` bool: centres of patches lying inside the picture, ``margin`` pixels from any hole pixel."""
+    h, w = hole.shape
+    reach = radius + int(math.ceil(margin))
+    size = 2 * reach + 1
+    near = cv2.dilate(hole.astype(np.uint8), np.ones((size, size), np.uint8)) > 0
+    valid = ~near
+    valid[:radius] = False
+    valid[h - radius :] = False
+    valid[:, :radius] = False
+    valid[:, w - radius :] = False
+    return valid
+
+
+def _targets(hole: np.ndarray, radius: int) -> np.ndarray:
+    """``(n, 2)`` int32 (row, column) of the centres of the patches that overlap the hole, centres
+    kept ``radius`` pixels inside the picture (so every hole pixel is covered), in scan order."""
+    h, w = hole.shape
+    size = 2 * radius + 1
+    touch = cv2.dilate(hole.astype(np.uint8), np.ones((size, size), np.uint8)) > 0
+    # a hole pixel near the border is covered by the patch centred at the nearest allowed centre
+    ys, xs = np.nonzero(hole)
+    touch[np.clip(ys, radius, h - 1 - radius), np.clip(xs, radius, w - 1 - radius)] = True
+    touch[:radius] = False
+    touch[h - radius :] = False
+    touch[:, :radius] = False
+    touch[:, w - radius :] = False
+    return np.argwhere(touch).astype(np.int32)
+
+
+def _run(levels: list[_Level], c: SynthesisConfig) -> np.ndarray | None:
+    """The coarse-to-fine EM loop; ``None`` when a level has no room for a source patch."""
+    from . import _synthesis_kernels as kernels
+
+    radius = c.patch // 2
+    field = colour = None
+    finest = levels[-1].hole.shape[0]
+    for index, level in enumerate(levels):
+        level = _with_texture(level, c)
+        h, w = level.hole.shape
+        if min(h, w) < c.patch:
+            return None
+        valid = _sources(level.hole, radius, c.margin * h / finest)
+        sources = np.argwhere(valid).astype(np.int32)
+        if len(sources) == 0:
+            return None
+        targets = _targets(level.hole, radius)
+        seed = (c.seed + 7919 * index) % 2**32
+        if field is None:
+            colour = _start(level)
+            field = np.full((h, w, 2), -1, dtype=np.int32)
+            kernels.random_field(field, targets, sources, seed)
+        else:
+            coarse, field = field, np.full((h, w, 2), -1, dtype=np.int32)
+            kernels.upsample_field(coarse, field, targets, valid, sources, seed)
+        distances = np.zeros((h, w), dtype=np.float32)
+        if index > 0:  # the fill this level starts from: the upsampled field's copies, averaged
+            colour = _vote(level, field, distances, targets, radius, c, uniform=True)
+        for step in range(_rounds(index, len(levels), c)):
+            features = _features(colour, level, c)
+            kernels.patchmatch(features, valid, field, distances, targets, radius, c.search_sweeps, seed + step + 1)
+            colour = _vote(level, field, distances, targets, radius, c, best=c.vote == "best")
+    if c.vote == "mean":
+        colour = _vote(level, field, distances, targets, radius, c, best=True)
+    return colour[..., :3]
+
+
+def _rounds(index: int, count: int, c: SynthesisConfig) -> int:
+    """EM iterations at level ``index`` of ``count``: ``iterations`` at the coarsest, down to ``fine_iterations``."""
+    if count == 1:
+        return c.iterations
+    t = index / (count - 1)
+    return max(c.fine_iterations, round(c.iterations + t * (c.fine_iterations - c.iterations)))
+
+
+def _start(level: _Level) -> np.ndarray:
+    """The coarsest level's first fill: its colours as given, its texture channels interpolated
+    smoothly from around the hole."""
+    colour = _smooth_fill(level.image, level.hole)
+    colour[level.hole, :3] = level.image[level.hole, :3]
+    return colour
+
+
+def _vote(
+    level: _Level,
+    field: np.ndarray,
+    distances: np.ndarray,
+    targets: np.ndarray,
+    radius: int,
+    c: SynthesisConfig,
+    uniform: bool = False,
+    best: bool = False,
+) -> np.ndarray:
+    """The vote of the target patches' copies into the hole: weighted means (equal weights if
+    ``uniform``), or each pixel from its best-matching covering patch if ``best``."""
+    from . import _synthesis_kernels as kernels
+
+    colour = level.image.copy()
+    if best:
+        kernels.vote_best(level.image, level.hole, field, distances, targets, radius, colour)
+        return colour
+    sigma2 = np.inf
+    if not uniform:
+        d = distances[targets[:, 0], targets[:, 1]]
+        sigma2 = max(float(np.quantile(d, c.sigma_quantile)), 1e-8)
+    kernels.vote(level.image, level.hole, field, distances, targets, radius, sigma2, colour)
+    return colour
+
+
+#: The default's texture stage (``lama-detail``), as measured in docs/BENCHMARKS.md: the best-match
+#: vote at every level keeps the most detail of the sources.
+DETAIL_CONFIG = SynthesisConfig(vote="best")
+#: Below this Gaussian sigma (pixels) the default's fill keeps the network's frequencies: its layout
+#: and colours; above it, the synthesised texture.
+DETAIL_LOW_BAND = 4.0
+#: Blur (pixels) of the guide: the network's fill in the hole, the photo elsewhere.
+DETAIL_GUIDE_BLUR = 1.0
+
+
+def network_with_texture(raw: np.ndarray, image: np.ndarray, hole: np.ndarray) -> np.ndarray:
+    """A network's fill with the photo's texture: the pipeline step ``patch-synthesis``.
+
+    Patch synthesis guided by the network's fill (its first fill, and the guide it is compared
+    with) gives a fill of real patches of the photo laid out as the network says; the result keeps
+    the network's own frequencies below :data:`DETAIL_LOW_BAND` and takes the synthesis's above it.
+
+    Args:
+        raw: ``(H, W, 3)`` float in [0, 1], the network's output.
+        image: ``(H, W, 3)`` float in [0, 1], the input (its known pixels are kept).
+        hole: ``(H, W)``, non-zero = hole.
+
+    Returns:
+        ``(H, W, 3)`` float32 in [0, 1]; known pixels bit-exact.
+    """
+    hole = np.asarray(hole) > 0
+    picture = np.ascontiguousarray(image, dtype=np.float32)
+    fill = np.where(hole[..., None], np.asarray(raw, dtype=np.float32), picture)
+    guide = cv2.GaussianBlur(fill, (0, 0), DETAIL_GUIDE_BLUR)
+    texture = synthesize(picture, hole, start=fill, guide=guide, config=DETAIL_CONFIG)
+    low = cv2.GaussianBlur(fill, (0, 0), DETAIL_LOW_BAND)
+    combined = low + texture - cv2.GaussianBlur(texture, (0, 0), DETAIL_LOW_BAND)
+    return np.where(hole[..., None], np.clip(combined, 0.0, 1.0), picture).astype(np.float32)

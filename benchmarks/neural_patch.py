@@ -2,7 +2,7 @@
 
 Cases: image size x hole side x feature space. Defaults: a 512 x 512 photo with a 256 x 256 hole (the
 paper's setting; the target is well under 30 s on two cores) and a 2048 x 2048 photo with a
-1024 x 1024 hole (filled at ``max_side`` = 512, then upsampled), each with the ``pixel`` feature
+1024 x 1024 hole (filled at full size), each with the ``pixel`` feature
 space and, when VGG-19 weights are present (cached, or ``--vgg-weights``), with ``vgg``; VGG is never
 downloaded here (``--vgg-random`` times the vgg case on random weights in the official layout: the
 work per iteration does not depend on their values). The image is a Kodak photo resized to the
@@ -93,7 +93,7 @@ def run_case(case: dict) -> dict:
         "peak_gib": memory_gib("VmHWM"),
         "base_gib": before,
         "used": model.feature_space,
-        "scales": model.config.scales,
+        "scales": model.config.levels or "auto",
         "iterations": model.config.iterations,
     }
 

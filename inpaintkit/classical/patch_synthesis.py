@@ -34,6 +34,7 @@ and cached next to this file.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
@@ -56,6 +57,7 @@ class SynthesisConfig:
         patch: side of a patch in pixels (odd).
         coarsest: the coarsest level is the first whose shorter side is at most this many pixels,
             unless a coarser level would keep fewer than :data:`MIN_SOURCES` source patches.
+        levels: at most this many pyramid levels (0 = as many as ``coarsest`` gives).
         iterations: EM iterations (search + vote) at the coarsest level; finer levels do fewer,
             down to ``fine_iterations``.
         fine_iterations: EM iterations at the finest level.
@@ -73,6 +75,7 @@ class SynthesisConfig:
 
     patch: int = 7
     coarsest: int = 48
+    levels: int = 0
     iterations: int = 6
     fine_iterations: int = 2
     search_sweeps: int = 2
@@ -86,9 +89,9 @@ class SynthesisConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("patch", "coarsest", "iterations", "fine_iterations", "search_sweeps"):
+        for name in ("patch", "coarsest", "levels", "iterations", "fine_iterations", "search_sweeps"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            if isinstance(value, bool) or not isinstance(value, int) or value < (0 if name == "levels" else 1):
                 raise InputError(f"patch synthesis: {name} must be a positive integer, got {value!r}")
         if self.patch % 2 == 0 or self.patch > 31:
             raise InputError(f"patch synthesis: patch must be odd and at most 31, got {self.patch}")
@@ -111,6 +114,7 @@ def synthesize(
     start: np.ndarray | None = None,
     guide: np.ndarray | None = None,
     config: SynthesisConfig | None = None,
+    on_iteration: Callable[[int, int], None] | None = None,
 ) -> np.ndarray:
     """Fill ``hole`` in ``image`` by multi-scale patch synthesis (see the module docstring).
 
@@ -123,6 +127,8 @@ def synthesize(
             share with the place it fills (in the hole: what the fill should look like; elsewhere:
             the same quantity measured on the photo), or ``None``.
         config: settings; ``None`` = the defaults.
+        on_iteration: called after every EM iteration with (iterations done, iterations in all);
+            an exception it raises (a cancelled job) stops the synthesis.
 
     Returns:
         ``(H, W, 3)`` float32: ``image`` with its hole filled; known pixels bit-exact. A picture
@@ -149,7 +155,7 @@ def synthesize(
     if start is not None:
         first[hole] = np.asarray(start, dtype=np.float32)[hole]
     levels = _pyramid(first, hole, None if guide is None else np.asarray(guide, dtype=np.float32), config)
-    result = _run(levels, config)
+    result = _run(levels, config, on_iteration)
     out = picture.copy()
     out[hole] = (first if result is None else result)[hole]
     return out
@@ -169,6 +175,8 @@ def _pyramid(first: np.ndarray, hole: np.ndarray, guide: np.ndarray | None, c: S
     pixel averages known pixels only; the first fill is shrunk with the photo."""
     levels = [_Level(first, hole, guide)]
     while min(levels[-1].hole.shape) > c.coarsest and min(levels[-1].hole.shape) >= 2 * c.patch:
+        if c.levels and len(levels) == c.levels:
+            break
         fine = levels[-1]
         h, w = fine.hole.shape
         size = ((w + 1) // 2, (h + 1) // 2)
@@ -284,9 +292,14 @@ def _targets(hole: np.ndarray, radius: int) -> np.ndarray:
     return np.argwhere(touch).astype(np.int32)
 
 
-def _run(levels: list[_Level], c: SynthesisConfig) -> np.ndarray | None:
+def _run(
+    levels: list[_Level], c: SynthesisConfig, on_iteration: Callable[[int, int], None] | None
+) -> np.ndarray | None:
     """The coarse-to-fine EM loop; ``None`` when a level has no room for a source patch."""
     from . import _synthesis_kernels as kernels
+
+    total = sum(_rounds(index, len(levels), c) for index in range(len(levels)))
+    done = 0
 
     radius = c.patch // 2
     field = colour = None
@@ -316,6 +329,9 @@ def _run(levels: list[_Level], c: SynthesisConfig) -> np.ndarray | None:
             features = _features(colour, level, c)
             kernels.patchmatch(features, valid, field, distances, targets, radius, c.search_sweeps, seed + step + 1)
             colour = _vote(level, field, distances, targets, radius, c, best=c.vote == "best")
+            done += 1
+            if on_iteration is not None:
+                on_iteration(done, total)
     if c.vote == "mean":
         colour = _vote(level, field, distances, targets, radius, c, best=True)
     return colour[..., :3]
@@ -370,7 +386,7 @@ DETAIL_CONFIG = SynthesisConfig(vote="best")
 #: and colours; above it, the synthesised texture.
 DETAIL_LOW_BAND = 4.0
 #: Blur (pixels) of the guide: the network's fill in the hole, the photo elsewhere.
-DETAIL_GUIDE_BLUR = 1.0
+DETAIL_GUIDE_BLUR = 4.0
 
 
 def network_with_texture(raw: np.ndarray, image: np.ndarray, hole: np.ndarray) -> np.ndarray:

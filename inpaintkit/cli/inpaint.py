@@ -44,12 +44,14 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         help="learned models on CPU (default auto: bf16 where the CPU has it natively, else fp32); bf16 is "
         "about 2x faster on AVX512-BF16 or AMX CPUs and many times slower elsewhere; int8: LaMa on x86",
     )
-    p.add_argument("--scales", type=int, metavar="N", help="neural-patch: number of scales (default 3)")
+    p.add_argument(
+        "--scales", type=int, metavar="N", help="neural-patch: at most N pyramid scales (default: down to ~48 px)"
+    )
     p.add_argument(
         "--iterations",
         type=int,
         metavar="N",
-        help="neural-patch: L-BFGS iterations per scale (default 100 with pixel features, 10 with VGG)",
+        help="neural-patch: patch-synthesis (search + vote) iterations at the coarsest scale (default 6)",
     )
     p.add_argument("--vgg-weights", metavar="PATH", help="neural-patch: torchvision's vgg19-dcbb9e9d.pth")
     p.add_argument(

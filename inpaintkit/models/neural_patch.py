@@ -28,56 +28,53 @@ plus the mask channel (1 = hole); the tanh output is mapped back to [0, 1]. H an
 The discriminator (training only) is DCGAN's: 4x4 stride-2 convolutions (BatchNorm except on the
 first, LeakyReLU 0.2) down to 4 x 4, then a 4x4 convolution to one logit.
 
-**Texture optimisation** (:func:`synthesize`), for one image:
+**Texture stage** (:func:`texture_stage`), for one image. Yang et al. minimise, at each of 3
+scales, a content term (stay close to the content network's guess) plus a texture term (every
+patch of the hole, in VGG-19 feature space, close to its nearest known patch), by back-propagation.
+That texture term is Wexler et al.'s patch energy, which nearest-neighbour search plus voting
+minimises directly (each EM step lowers it), in any feature space; here it is solved that way by
+:mod:`inpaintkit.classical.patch_synthesis`:
 
-1. choose the scales: the working size is the image shrunk to at most ``max_side`` on its long side
-   (512 by default, the paper's resolution: larger photos are filled at 512 and the fill is
-   upsampled), and each coarser scale halves it (3 scales: 128, 256, 512);
-2. the coarsest scale starts from a first guess of the whole frame: :class:`NeuralPatchInpainter`
-   runs the content network on the whole image resized to its square input and resizes the output
-   back; each finer scale starts from the previous result upsampled (bilinear), with the known
-   pixels of the image at that scale;
-3. at each scale, L-BFGS minimises over the hole's pixels ``E_c + texture_weight * E_t + tv_weight * TV``:
-   ``E_c`` the mean squared difference to the starting point in the hole, ``E_t`` the texture energy
-   of :mod:`inpaintkit.losses.texture` summed over the feature layers, each layer's divided by the
-   mean square of its matched patches (so the weight does not depend on the feature scale), and
-   ``TV`` the squared total variation over neighbour pairs touching the hole. The hole's patches are
-   matched to the patches outside it every ``nn_interval`` iterations (on the whole image); energies
-   are evaluated on a crop around the hole wide enough for the features' receptive field;
-4. the finest scale's frame, upsampled to the image size if it was filled smaller, is the raw
-   prediction: not composited (the pipeline pastes its hole pixels into the image). Only hole pixels
-   are optimised, so when the image is filled at its own size its known pixels come back unchanged.
+1. the content network runs on the whole image resized to its square input; its output, resized
+   back, is the first fill of the hole at the coarsest scale;
+2. the content term becomes the synthesis's *guide*: channels computed once from the picture with
+   the guess in its hole (its blurred colours, plus VGG-19 ``relu3_1`` features when VGG weights are
+   at hand, :mod:`._patch_features`), which a copied patch must share with the place it fills;
+3. coarse to fine over a pyramid (``scales`` levels at most, down to about 48 px by default),
+   PatchMatch finds each hole patch's nearest known patch in colour, voted texture features and
+   the guide, and every hole pixel takes the copy of its best-matching patch; the finest level's
+   fill is the result, with the known pixels the input's.
 
 Feature spaces (``vgg``, the paper's, and ``pixel``, which needs no download) are described in
 :mod:`._patch_features`.
 
-Progress and cancellation: ``forward`` takes tensors only, so the optimisation reads the calling
+Progress and cancellation: ``forward`` takes tensors only, so the texture stage reads the calling
 pipeline's :class:`~inpaintkit.types.Job` from :func:`~inpaintkit.types.active_job` (set for the
-duration of a pipeline call); it counts ``scales x iterations`` units, and a cancelled job stops it
-with :class:`~inpaintkit.types.Cancelled` at the next L-BFGS evaluation.
+duration of a pipeline call); it counts EM iterations, and a cancelled job stops it with
+:class:`~inpaintkit.types.Cancelled` after the current one.
 
-Deviations from the paper, on purpose: any hole shape and position; the hole's patches are matched
-exactly (no rotated or scaled copies in the bank); bank patches lie on a grid of ``bank_stride``
-feature cells; the energies are means and the texture energy is relative, so the weights differ
-from the paper's 5e-6; images larger than ``max_side`` are filled at that size.
+Deviations from the paper, on purpose: any hole shape and position; the texture energy is solved by
+nearest neighbours and voting instead of L-BFGS (no back-propagation through the features, and
+texture at full resolution with no VGG weights at all); the VGG features enter as a guide computed
+on the content guess rather than recomputed on the fill at every step.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
-from tqdm import tqdm
 
-from ..losses.texture import nearest_patches, neural_patches, texture_energy, tv_energy
+from ..classical.patch_synthesis import SynthesisConfig, synthesize
 from ..registry import TRAINED_HERE, ModelSpec, register_models
 from ..types import InputError, Job, SizeRule, active_job
 from ._layers import check_spatial_size, fill_holes, finish_output
-from ._patch_features import load_feature_space
+from ._patch_features import PixelGuide, load_feature_space
 from .contract import Family, Inpainter, register_family
 
 #: The Context Encoder's hole colour (its training set's mean pixel), in [0, 1].
@@ -258,7 +255,12 @@ FAMILY = register_family(
 )
 
 
-# ------------------------------------------------------------------------- texture optimisation
+# ------------------------------------------------------------------------------- texture stage
+#: The texture stage's settings (docs/BENCHMARKS.md, neural-patch-512): the best-match vote at every
+#: level, as for the default model.
+TEXTURE_CONFIG = SynthesisConfig(vote="best")
+
+
 def _resize(x: Tensor, size: tuple[int, int], mode: str = "bilinear") -> Tensor:
     """``(B, C, H, W)`` resized to ``size = (h, w)``: ``bilinear`` (antialiased when shrinking) or
     ``area`` (averages; with ``> 0`` it shrinks a mask without losing thin holes); ``x`` itself when
@@ -275,228 +277,66 @@ def _resize_hole(mask: Tensor, size: tuple[int, int]) -> Tensor:
     return (_resize(mask, size, "area") > 0).to(mask.dtype)
 
 
-@dataclass
-class SynthesisConfig:
-    """Settings of the multi-scale optimisation.
-
-    Attributes:
-        scales: number of scales, each twice the size of the previous one (paper: 3).
-        iterations: L-BFGS iterations per scale (paper: 100; at most 1.25 energy evaluations each
-            on average, torch's default budget); 0 keeps the upsampled content prediction.
-        texture_weight: weight of the texture energy (alpha).
-        tv_weight: weight of the squared total variation (beta).
-        nn_interval: iterations between two matchings of the hole's patches.
-        bank_stride: grid step, in feature cells, of the patches the hole's patches are matched to.
-        max_side: long side of the finest scale; larger images are filled at this size and the fill
-            is upsampled.
-        history_size: L-BFGS memory.
-    """
-
-    scales: int = 3
-    iterations: int = 100
-    texture_weight: float = 3.0
-    tv_weight: float = 0.1
-    nn_interval: int = 20
-    bank_stride: int = 2
-    max_side: int = 512
-    history_size: int = 10
-
-    def __post_init__(self) -> None:
-        minimum = {
-            "scales": 1,
-            "iterations": 0,
-            "nn_interval": 1,
-            "bank_stride": 1,
-            "max_side": 16,
-            "history_size": 1,
-        }
-        for key, low in minimum.items():
-            value = getattr(self, key)
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise InputError(f"neural-patch: {key} must be an integer >= {low}, got {value!r}")
-        for key in ("texture_weight", "tv_weight"):
-            if not float(getattr(self, key)) >= 0:
-                raise InputError(f"neural-patch: {key} must be >= 0, got {getattr(self, key)!r}")
-
-
-def scale_sizes(height: int, width: int, scales: int, max_side: int) -> list[tuple[int, int]]:
-    """``(h, w)`` of each scale, coarsest first: the working size (long side at most ``max_side``)
-    divided by ``2 ** (scales - 1 - k)`` for scale ``k``, rounded, at least 1."""
-    shrink = min(1.0, max_side / max(height, width))
-    return [
-        (max(1, round(height * shrink / 2**k)), max(1, round(width * shrink / 2**k))) for k in reversed(range(scales))
-    ]
-
-
-def synthesize(
-    image: Tensor, mask: Tensor, coarse: Tensor, features: nn.Module, config: SynthesisConfig, progress: bool = False
+def texture_stage(
+    image: Tensor, mask: Tensor, coarse: Tensor, features: PixelGuide, config: SynthesisConfig, job: Job | None = None
 ) -> Tensor:
-    """Fill the holes of ``image`` starting from ``coarse`` (steps in the module docstring).
+    """Fill the holes of ``image`` from the content network's ``coarse`` guess by patch synthesis.
 
     Args:
         image: ``(B, 3, H, W)`` in [0, 1].
         mask: ``(B, 1, H, W)`` in {0, 1}, 1 = hole.
-        coarse: ``(B, 3, h, w)`` first guess of the whole frame at any size (resized to the coarsest scale).
-        features: a feature space (:func:`load_feature_space`).
-        config: scales, iterations, weights.
-        progress: show a progress bar per scale.
+        coarse: ``(B, 3, h, w)`` first guess of the whole frame at any size (resized to ``(H, W)``).
+        features: the feature space that computes the guide (:func:`load_feature_space`).
+        config: the synthesis settings.
+        job: counts the EM iterations and stops between them once cancelled.
 
     Returns:
-        ``(B, 3, H, W)`` in [0, 1], the raw prediction of the whole frame (not composited): the finest
-        scale's frame, upsampled to ``(H, W)`` when the image was filled smaller (then known pixels are
-        the upsampled ones too); at full size the known pixels are the input's. An image without a
-        hole is returned as it is.
+        ``(B, 3, H, W)`` in [0, 1]: the hole filled, known pixels the input's.
     """
-    with torch.inference_mode(False), torch.enable_grad():  # the pipeline may call us in inference mode
-        image, mask, coarse = (t.clone(memory_format=torch.contiguous_format) for t in (image, mask, coarse))
-        outputs = []
-        for b in range(image.shape[0]):
-            outputs.append(
-                _synthesize_one(image[b : b + 1], mask[b : b + 1], coarse[b : b + 1], features, config, progress)
+    job = job or Job()
+    guess = _resize(coarse, tuple(image.shape[-2:]), "bilinear").clamp(0.0, 1.0)
+    outputs = []
+    for b in range(image.shape[0]):
+        picture = image[b].permute(1, 2, 0).float().cpu().numpy()
+        hole = mask[b, 0].cpu().numpy() > 0
+        start = guess[b].permute(1, 2, 0).float().cpu().numpy()
+        composite = torch.where(mask[b : b + 1] > 0, guess[b : b + 1], image[b : b + 1]).float()
+        with contextlib.ExitStack() as stack:
+
+            def report(done: int, total: int, stack: contextlib.ExitStack = stack) -> None:
+                if done == 1:  # the total is known once the pyramid is built
+                    stack.enter_context(job.units(total))
+                job.advance(1)
+
+            filled = synthesize(
+                picture, hole, start=start, guide=features(composite), config=config, on_iteration=report
             )
-        return torch.cat(outputs)
-
-
-def _synthesize_one(
-    image: Tensor, mask: Tensor, coarse: Tensor, features: nn.Module, config: SynthesisConfig, progress: bool
-) -> Tensor:
-    if not bool(mask.any()):
-        return image
-    sizes = scale_sizes(*image.shape[-2:], config.scales, config.max_side)
-    result = coarse
-    job = active_job() or Job()  # the pipeline call's, if any: progress and cancel between iterations
-    with job.units(len(sizes) * config.iterations):
-        for k, size in enumerate(sizes):
-            known, hole = _resize(image, size, "bilinear"), _resize_hole(mask, size)
-            start = torch.where(hole > 0, _resize(result, size, "bilinear"), known)  # the known pixels at this scale
-            bar = tqdm(
-                total=config.iterations,
-                desc=f"neural-patch scale {k + 1}/{len(sizes)} {size[1]}x{size[0]}",
-                unit="it",
-                leave=False,
-                disable=not progress,
-            )
-            with bar:
-                result = _optimise_scale(start, known, hole, features, config, bar, job)
-    return _resize(result, tuple(image.shape[-2:]), "bilinear").clamp(0.0, 1.0)
-
-
-def _crop_box(hole: Tensor, margin: int, align: int) -> tuple[int, int, int, int]:
-    """``(y0, x0, y1, x1)`` around the hole of ``(1, 1, H, W)`` grown by ``margin``; y0, x0 multiples of ``align``."""
-    height, width = hole.shape[-2:]
-    rows = hole[0, 0].any(dim=1).nonzero()[:, 0]
-    cols = hole[0, 0].any(dim=0).nonzero()[:, 0]
-    y0 = max(0, (int(rows[0]) - margin) // align * align)
-    x0 = max(0, (int(cols[0]) - margin) // align * align)
-    y1 = min(height, -(-(int(rows[-1]) + 1 + margin) // align) * align)
-    x1 = min(width, -(-(int(cols[-1]) + 1 + margin) // align) * align)
-    return y0, x0, y1, x1
-
-
-@dataclass
-class _Match:
-    """The hole's patches of one layer (crop coordinates) and their matched bank patches."""
-
-    layer: int
-    rows: Tensor
-    cols: Tensor
-    targets: Tensor
-    scale: float
-
-
-def _match(
-    features: nn.Module, image: Tensor, hole: Tensor, box: tuple[int, int, int, int], bank_stride: int
-) -> list[_Match]:
-    """Match every patch centred on a hole cell to its nearest patch (the feature space's metric) among the
-    patches on the ``bank_stride`` grid whose 3 x 3 cells see no hole pixel; positions in crop coordinates."""
-    y0, x0 = box[:2]
-    matches = []
-    with torch.no_grad():
-        for layer, (fmap, stride) in enumerate(zip(features(image), features.strides)):
-            if min(fmap.shape[-2:]) < 3:
-                continue  # too small a map for a patch outside the hole
-            cells = F.max_pool2d(hole, stride)[0, 0] > 0  # feature cells that see a hole pixel
-            rows, cols = cells.nonzero(as_tuple=True)
-            window_clear = F.max_pool2d(cells[None, None].to(fmap.dtype), 3, stride=1)[0, 0] == 0
-            grid = torch.zeros_like(window_clear)
-            grid[::bank_stride, ::bank_stride] = True
-            bank_rows, bank_cols = (window_clear & grid).nonzero(as_tuple=True)
-            if rows.numel() == 0 or bank_rows.numel() == 0:
-                continue  # a hole finer than this layer's cells, or no known patch at this size
-            bank = neural_patches(fmap, bank_rows + 1, bank_cols + 1)
-            best = nearest_patches(neural_patches(fmap, rows, cols), bank, features.metric)
-            targets = bank[best]
-            scale = 1.0 / max(float(targets.pow(2).mean()), 1e-12)
-            matches.append(_Match(layer, rows - y0 // stride, cols - x0 // stride, targets, scale))
-    return matches
-
-
-def _optimise_scale(
-    start: Tensor, known: Tensor, hole: Tensor, features: nn.Module, config: SynthesisConfig, bar: tqdm, job: Job
-) -> Tensor:
-    """L-BFGS on the hole's pixels at one scale; returns the whole frame. ``job`` counts the iterations
-    and stops the optimisation (:class:`~inpaintkit.types.Cancelled`) at the next evaluation once cancelled."""
-    if config.iterations == 0:
-        return start
-    y0, x0, y1, x1 = box = _crop_box(hole, features.margin, max(features.strides))
-    hole_c, known_c, target_c = hole[..., y0:y1, x0:x1], known[..., y0:y1, x0:x1], start[..., y0:y1, x0:x1]
-    pixels = start[..., y0:y1, x0:x1].clone(memory_format=torch.contiguous_format).requires_grad_(True)
-    count = hole_c.sum() * 3  # the optimiser sees count * E: per-pixel gradients of order 1
-
-    def current() -> Tensor:
-        return torch.where(hole_c > 0, pixels, known_c)
-
-    def frame() -> Tensor:
-        out = start.clone()
-        out[..., y0:y1, x0:x1] = current().detach()
-        return out
-
-    optimizer = torch.optim.LBFGS([pixels], lr=1, history_size=config.history_size, line_search_fn="strong_wolfe")
-    done = 0
-    while done < config.iterations:
-        matches = _match(features, frame(), hole, box, config.bank_stride)
-        chunk = min(config.nn_interval, config.iterations - done)
-        optimizer.param_groups[0].update(max_iter=chunk, max_eval=chunk * 5 // 4)
-
-        def closure(matches: list[_Match] = matches) -> Tensor:
-            job.check()
-            optimizer.zero_grad()
-            x = current()
-            energy = ((x - target_c).pow(2) * hole_c).sum() / count
-            if matches and config.texture_weight:
-                maps = features(x)
-                textures = [m.scale * texture_energy(maps[m.layer], m.rows, m.cols, m.targets) for m in matches]
-                energy = energy + config.texture_weight * torch.stack(textures).sum()
-            if config.tv_weight:
-                energy = energy + config.tv_weight * tv_energy(x, hole_c)
-            total = energy * count
-            total.backward()
-            return total
-
-        before = optimizer.state[pixels].get("n_iter", 0)
-        optimizer.step(closure)
-        bar.update(optimizer.state[pixels]["n_iter"] - before)  # fewer than chunk when L-BFGS converged
-        done += chunk
-        job.advance(chunk)
-    return frame()
+        outputs.append(torch.from_numpy(filled).permute(2, 0, 1))
+    return torch.stack(outputs).to(image.dtype)
 
 
 # ------------------------------------------------------------------------------------- the model
 class NeuralPatchInpainter(Inpainter):
     """Multi-scale neural patch synthesis as a registered model (``forward(image, mask) -> image``).
 
+    The content network gives a first guess of the whole frame; the texture stage minimises the
+    paper's energy (a content term: stay with the guess's layout; a texture term: every hole patch
+    like a known patch) by nearest-neighbour search and voting over a pyramid
+    (:mod:`inpaintkit.classical.patch_synthesis`), in the feature space at hand.
+
     Args:
-        content: the content network that gives the coarsest guess.
+        content: the content network that gives the first guess.
         feature_space: ``auto``, ``vgg`` or ``pixel`` (see :func:`~._patch_features.load_feature_space`).
         vgg_weights: a local copy of torchvision's VGG-19 weights.
-        scales, nn_interval, bank_stride, max_side: see :class:`SynthesisConfig`.
-        iterations, texture_weight, tv_weight: ``None`` = the feature space's default.
-        progress: show a progress bar per scale.
+        scales: at most this many pyramid levels (``None``: down to about 48 px).
+        iterations: EM iterations at the coarsest scale (``None``: the synthesis default; 0: the
+            content network's guess alone).
+        progress: accepted for compatibility of callers; progress goes to the pipeline's job.
 
     Attributes:
         feature_space: the feature space in use, ``vgg`` or ``pixel``.
         note: why ``auto`` fell back to ``pixel`` (empty otherwise).
-        config: the resolved :class:`SynthesisConfig`.
+        config: the resolved :class:`~inpaintkit.classical.patch_synthesis.SynthesisConfig`.
 
     Shape:
         image ``(B, 3, H, W)`` in [0, 1], mask ``(B, 1, H, W)`` with 1 = hole -> ``(B, 3, H, W)`` in
@@ -515,28 +355,21 @@ class NeuralPatchInpainter(Inpainter):
         *,
         feature_space: str = "auto",
         vgg_weights: str | os.PathLike | None = None,
-        scales: int = 3,
+        scales: int | None = None,
         iterations: int | None = None,
-        texture_weight: float | None = None,
-        tv_weight: float | None = None,
-        nn_interval: int = 20,
-        bank_stride: int = 2,
-        max_side: int = 512,
         progress: bool = True,
     ) -> None:
         super().__init__()
+        for key, value, low in (("scales", scales, 1), ("iterations", iterations, 0)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < low):
+                raise InputError(f"neural-patch: {key} must be an integer >= {low}, got {value!r}")
         self.content = content.eval()
         self.features, self.note = load_feature_space(feature_space, vgg_weights)
         self.feature_space: str = self.features.name
-        chosen = {"iterations": iterations, "texture_weight": texture_weight, "tv_weight": tv_weight}
-        defaults = {key: getattr(self.features, key) if value is None else value for key, value in chosen.items()}
-        self.config = SynthesisConfig(
-            scales=scales,
-            nn_interval=nn_interval,
-            bank_stride=bank_stride,
-            max_side=max_side,
-            **defaults,
-        )
+        #: ``iterations=0``: the content network's guess alone (:func:`content_alone`)
+        self.texture = iterations != 0
+        chosen = TEXTURE_CONFIG.iterations if iterations is None else max(1, iterations)
+        self.config = replace(TEXTURE_CONFIG, levels=scales or 0, iterations=chosen)
         self.progress = progress
 
     def predict_content(self, image: Tensor, mask: Tensor) -> Tensor:
@@ -554,9 +387,11 @@ class NeuralPatchInpainter(Inpainter):
         return SizeRule()
 
     def forward(self, image: Tensor, mask: Tensor) -> Tensor:
-        """Fill the holes: the raw prediction of the whole frame (see :func:`synthesize`), not composited."""
+        """Fill the holes: the content network's guess, then the texture stage (:func:`texture_stage`)."""
         coarse = self.predict_content(image, mask)
-        return synthesize(image, mask, coarse, self.features, self.config, progress=self.progress)
+        if not self.texture:  # the content network alone: its guess, resized (the pipeline composites)
+            return _resize(coarse, tuple(image.shape[-2:]), "bilinear").clamp(0.0, 1.0)
+        return texture_stage(image, mask, coarse, self.features, self.config, active_job())
 
 
 def content_alone(content: ContentNetwork) -> NeuralPatchInpainter:

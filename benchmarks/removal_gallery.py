@@ -8,7 +8,7 @@ object's surroundings at full resolution. The time of each fill is printed.
 Usage (from the project root)::
 
     python benchmarks/removal_gallery.py --data ../shared/datasets/kodak24 \\
-        --models lama-detail,lama-small,patchmatch,telea -o docs/images/removal_gallery.jpg
+        --models lama-detail,neural-patch,lama-small,patchmatch,telea -o docs/images/removal_gallery.jpg
 """
 
 from __future__ import annotations
@@ -28,10 +28,11 @@ from _common import label  # noqa: E402
 
 import inpaintkit  # noqa: E402
 
-#: photo stem -> (what is removed, polygons (x, y) in the photo's own pixels).
-OBJECTS: dict[str, tuple[str, list[list[tuple[int, int]]]]] = {
-    "kodim01": ("a window with closed shutters", [[(24, 252), (122, 252), (122, 396), (24, 396)]]),
-    "kodim02": (
+#: (photo stem, what is removed, polygons (x, y) in the photo's own pixels); a photo may appear twice.
+OBJECTS: list[tuple[str, str, list[list[tuple[int, int]]]]] = [
+    ("kodim01", "a window with closed shutters", [[(24, 252), (122, 252), (122, 396), (24, 396)]]),
+    (
+        "kodim02",
         "the door knob",
         [
             [
@@ -40,11 +41,13 @@ OBJECTS: dict[str, tuple[str, list[list[tuple[int, int]]]]] = {
             ]
         ],
     ),
-    "kodim06": (
+    (
+        "kodim06",
         "the boat",
         [[(328, 48), (345, 48), (565, 335), (560, 348), (445, 398), (175, 398), (112, 345), (112, 295), (290, 250)]],
     ),
-    "kodim07": (
+    (
+        "kodim07",
         "the pink flower",
         [
             [
@@ -66,7 +69,44 @@ OBJECTS: dict[str, tuple[str, list[list[tuple[int, int]]]]] = {
             ]
         ],
     ),
-    "kodim12": (
+    (
+        "kodim08",
+        "the lettering on the wall",
+        [
+            [
+                (548, 323),
+                (648, 323),
+                (650, 322),
+                (671, 322),
+                (673, 306),
+                (744, 305),
+                (746, 310),
+                (746, 343),
+                (700, 343),
+                (698, 349),
+                (672, 349),
+                (650, 348),
+                (562, 353),
+                (548, 353),
+            ]
+        ],
+    ),
+    (
+        "kodim09",
+        "a mast tip across the sky",
+        [[(171, 201), (177, 197), (184, 208), (196, 238), (206, 266), (211, 284), (184, 289), (184, 296), (178, 296)]],
+    ),
+    (
+        "kodim11",
+        "three mooring posts on the pier",
+        [
+            [(32, 66), (50, 66), (50, 93), (32, 93)],
+            [(155, 66), (174, 66), (174, 94), (155, 94)],
+            [(265, 67), (285, 67), (285, 94), (265, 94)],
+        ],
+    ),
+    (
+        "kodim12",
         "the two walkers",
         [
             [
@@ -93,7 +133,8 @@ OBJECTS: dict[str, tuple[str, list[list[tuple[int, int]]]]] = {
             ]
         ],
     ),
-    "kodim19": (
+    (
+        "kodim19",
         "the coin telescope",
         [
             [
@@ -112,7 +153,68 @@ OBJECTS: dict[str, tuple[str, list[list[tuple[int, int]]]]] = {
             ]
         ],
     ),
-}
+    (
+        "kodim19",
+        "the life ring rack on the fence",
+        [
+            [
+                (52, 486),
+                (59, 480),
+                (68, 484),
+                (78, 477),
+                (100, 472),
+                (122, 476),
+                (128, 480),
+                (142, 480),
+                (145, 494),
+                (152, 505),
+                (152, 576),
+                (143, 573),
+                (68, 591),
+                (52, 591),
+            ]
+        ],
+    ),
+    (
+        "kodim20",
+        "two people sitting on the grass",
+        [
+            [
+                (120, 378),
+                (124, 372),
+                (131, 368),
+                (137, 370),
+                (140, 378),
+                (144, 384),
+                (144, 392),
+                (128, 394),
+                (112, 394),
+                (110, 390),
+                (116, 384),
+            ]
+        ],
+    ),
+    (
+        "kodim24",
+        "a thin pole in front of trees",
+        [
+            [
+                (21, 190),
+                (27, 190),
+                (26, 250),
+                (25, 300),
+                (23, 350),
+                (21, 400),
+                (19, 456),
+                (12, 456),
+                (15, 400),
+                (17, 350),
+                (19, 300),
+                (20, 250),
+            ]
+        ],
+    ),
+]
 
 
 def object_mask(shape: tuple[int, int], polygons: list[list[tuple[int, int]]], dilate: int) -> np.ndarray:
@@ -138,7 +240,7 @@ def crop_box(mask: np.ndarray, side: int) -> tuple[int, int, int, int]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, required=True, help="folder holding the Kodak photos (kodimNN.png)")
-    parser.add_argument("--models", default="lama-detail,lama-small,patchmatch,telea")
+    parser.add_argument("--models", default="lama-detail,neural-patch,lama-small,patchmatch,telea")
     parser.add_argument("--dilate", type=int, default=6, help="grow each mask by this many pixels (default 6)")
     parser.add_argument("--side", type=int, default=300, help="side of each crop in photo pixels (default 300)")
     parser.add_argument("--tile", type=int, default=300, help="side of each tile in the picture (default 300)")
@@ -147,7 +249,7 @@ def main() -> int:
     models = [m for m in args.models.split(",") if m]
     pipes = {name: inpaintkit.load(name) for name in models}
     rows = []
-    for stem, (what, polygons) in OBJECTS.items():
+    for stem, what, polygons in OBJECTS:
         photo = np.asarray(Image.open(args.data / f"{stem}.png").convert("RGB"))
         mask = object_mask(photo.shape[:2], polygons, args.dilate)
         y0, x0, y1, x1 = crop_box(mask, args.side)

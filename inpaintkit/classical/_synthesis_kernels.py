@@ -1,15 +1,16 @@
 """The compiled loops of :mod:`inpaintkit.classical.patch_synthesis` (numba, cached on disk).
 
 Fields are ``(h, w, 2)`` int32 arrays holding, for each target patch centre, the centre (row,
-column) of its source patch; ``-1`` where a pixel is no target. All randomness comes from numba's
-own generator, seeded by the caller, and every loop runs in one thread in a fixed order, so a
-result depends only on the inputs and the seed.
+column) of its source patch; ``-1`` where a pixel is no target. All randomness comes from
+generators seeded by the caller (numba's own in the one-thread loops, a xorshift per band in the
+parallel search), and the parallel search splits its work into a fixed number of bands, so a result
+depends only on the inputs and the seed, never on the number of threads.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 #: d / (2 sigma^2) above this counts as this (the weight stays > 0 in float64).
 _MAX_EXPONENT = 60.0
@@ -65,52 +66,89 @@ def upsample_field(coarse, fine, targets, valid, sources, seed):
         fine[y, x, 1] = sx
 
 
+#: PatchMatch works on at most this many bands of targets at once (threads share them), each of at
+#: least :data:`BAND_TARGETS` targets; the count depends on the targets only, so a result does not
+#: depend on how many threads run.
+BANDS = 16
+BAND_TARGETS = 4096
+
+
 @njit(cache=True, nogil=True)
+def _next(state):
+    """xorshift64*: the next state and a uniform integer in [0, 2^31)."""
+    state ^= state >> np.uint64(12)
+    state ^= state << np.uint64(25)
+    state ^= state >> np.uint64(27)
+    return state, np.int64((state * np.uint64(2685821657736338717)) >> np.uint64(33))
+
+
+@njit(cache=True, nogil=True)
+def _band_seed(seed, sweep, band):
+    """A non-zero xorshift state for one band of one sweep."""
+    state = np.uint64(seed) * np.uint64(6364136223846793005) + np.uint64(sweep * 7919 + band + 1)
+    state ^= state >> np.uint64(31)
+    return state | np.uint64(1)
+
+
+@njit(cache=True, nogil=True, parallel=True)
 def patchmatch(features, valid, field, distances, targets, radius, sweeps, seed):
     """Improve ``field`` (in place) by PatchMatch: ``sweeps`` alternating scan-order passes of
     propagation from the two previous neighbours and random search around the current source at
-    radii halving from the picture's size to 1. ``distances`` receives each target's patch distance."""
-    np.random.seed(seed)
+    radii halving from the picture's size to 1. ``distances`` receives each target's patch distance.
+
+    The targets (in scan order) are cut into bands searched in parallel (:data:`BANDS`); a band
+    propagates from neighbours of its own band as they are now and from other bands' as they were
+    when the sweep began, and draws its random numbers from its own generator, so the result is the
+    same for any number of threads."""
     h, w = valid.shape
     n = targets.shape[0]
-    for i in range(n):
+    for i in prange(n):
         ty, tx = targets[i, 0], targets[i, 1]
         distances[ty, tx] = _distance(features, ty, tx, field[ty, tx, 0], field[ty, tx, 1], radius, np.inf)
+    bands = max(1, min(BANDS, n // BAND_TARGETS))
+    band_of = np.full((h, w), -1, dtype=np.int32)
+    for i in range(n):
+        band_of[targets[i, 0], targets[i, 1]] = i * bands // n
     for sweep in range(sweeps):
-        if sweep % 2 == 0:
-            start, stop, step = 0, n, 1
-        else:
-            start, stop, step = n - 1, -1, -1
-        for j in range(start, stop, step):
-            ty, tx = targets[j, 0], targets[j, 1]
-            by, bx = field[ty, tx, 0], field[ty, tx, 1]
-            best = distances[ty, tx]
-            # propagation: the neighbour already visited in this pass, shifted back by one pixel
-            for axis in range(2):
-                ny = ty - step if axis == 0 else ty
-                nx = tx - step if axis == 1 else tx
-                if ny < 0 or ny >= h or nx < 0 or nx >= w or field[ny, nx, 0] < 0:
-                    continue
-                cy = field[ny, nx, 0] + (ty - ny)
-                cx = field[ny, nx, 1] + (tx - nx)
-                if cy < 0 or cy >= h or cx < 0 or cx >= w or not valid[cy, cx] or (cy == by and cx == bx):
-                    continue
-                d = _distance(features, ty, tx, cy, cx, radius, best)
-                if d < best:
-                    best, by, bx = d, cy, cx
-            # random search at shrinking radii
-            reach = max(h, w)
-            while reach >= 1:
-                cy = min(max(by + np.random.randint(-reach, reach + 1), 0), h - 1)
-                cx = min(max(bx + np.random.randint(-reach, reach + 1), 0), w - 1)
-                if valid[cy, cx] and (cy != by or cx != bx):
+        before = field.copy()
+        step = 1 if sweep % 2 == 0 else -1
+        for band in prange(bands):
+            state = _band_seed(seed, sweep, band)
+            lo, hi = band * n // bands, (band + 1) * n // bands
+            for k in range(hi - lo):
+                j = lo + k if step == 1 else hi - 1 - k
+                ty, tx = targets[j, 0], targets[j, 1]
+                by, bx = field[ty, tx, 0], field[ty, tx, 1]
+                best = distances[ty, tx]
+                # propagation: the neighbour already visited in this pass, shifted back by one pixel
+                for axis in range(2):
+                    ny = ty - step if axis == 0 else ty
+                    nx = tx - step if axis == 1 else tx
+                    if ny < 0 or ny >= h or nx < 0 or nx >= w or band_of[ny, nx] < 0:
+                        continue
+                    source = field if band_of[ny, nx] == band else before
+                    cy = source[ny, nx, 0] + (ty - ny)
+                    cx = source[ny, nx, 1] + (tx - nx)
+                    if cy < 0 or cy >= h or cx < 0 or cx >= w or not valid[cy, cx] or (cy == by and cx == bx):
+                        continue
                     d = _distance(features, ty, tx, cy, cx, radius, best)
                     if d < best:
                         best, by, bx = d, cy, cx
-                reach //= 2
-            field[ty, tx, 0] = by
-            field[ty, tx, 1] = bx
-            distances[ty, tx] = best
+                # random search at shrinking radii
+                reach = max(h, w)
+                while reach >= 1:
+                    state, r = _next(state)
+                    cy = min(max(by + r % (2 * reach + 1) - reach, 0), h - 1)
+                    state, r = _next(state)
+                    cx = min(max(bx + r % (2 * reach + 1) - reach, 0), w - 1)
+                    if valid[cy, cx] and (cy != by or cx != bx):
+                        d = _distance(features, ty, tx, cy, cx, radius, best)
+                        if d < best:
+                            best, by, bx = d, cy, cx
+                    reach //= 2
+                field[ty, tx, 0] = by
+                field[ty, tx, 1] = bx
+                distances[ty, tx] = best
 
 
 @njit(cache=True, nogil=True)

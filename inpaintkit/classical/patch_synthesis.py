@@ -239,26 +239,27 @@ def _with_texture(level: _Level, c: SynthesisConfig) -> _Level:
 
 
 def _smooth_fill(values: np.ndarray, hole: np.ndarray) -> np.ndarray:
-    """``values`` with its hole filled by a normalised Gaussian average of the known values around
-    it, widening the Gaussian until every hole pixel has known neighbours (float32)."""
+    """``values`` (``(h, w, C)``) with its hole filled by push-pull (Gortler et al. 1996): the known
+    values averaged down a pyramid of 2x2 cells, then each cell, from the coarsest up, keeps its own
+    average in proportion to how much of it is known and takes the rest from the coarser level.
+    Smooth, and O(h w). Known values are returned unchanged (float32)."""
+    out = values.astype(np.float32, copy=True)
     known = (~hole).astype(np.float32)
-    out = values.astype(np.float32).copy()
     if not hole.any() or not known.any():
         return out
-    sigma = 2.0
-    todo = hole.copy()
-    while todo.any():
-        weight = cv2.GaussianBlur(known, (0, 0), sigma)
-        total = cv2.GaussianBlur(values * known[..., None], (0, 0), sigma)
-        if total.ndim == 2:
-            total = total[..., None]
-        ready = todo & (weight > 1e-3)
-        out[ready] = total[ready] / weight[ready][:, None]
-        todo &= ~ready
-        sigma *= 2
-        if sigma > 4 * max(hole.shape):
-            out[todo] = values[~hole].mean(0)
-            break
+    sums, weights = [out * known[..., None]], [known]
+    while max(weights[-1].shape) > 1:
+        h, w = weights[-1].shape
+        size = ((w + 1) // 2, (h + 1) // 2)
+        sums.append(_shrink(sums[-1], size))
+        weights.append(cv2.resize(weights[-1], size, interpolation=cv2.INTER_AREA))
+    fill = sums[-1] / np.maximum(weights[-1], 1e-8)[..., None]
+    for total, weight in zip(reversed(sums[:-1]), reversed(weights[:-1])):
+        h, w = weight.shape
+        coarse = cv2.resize(fill, (w, h), interpolation=cv2.INTER_LINEAR).reshape(h, w, -1)
+        trust = np.minimum(4 * weight, 1.0)[..., None]
+        fill = trust * (total / np.maximum(weight, 1e-8)[..., None]) + (1 - trust) * coarse
+    out[hole] = fill[hole]
     return out
 
 
@@ -387,14 +388,20 @@ DETAIL_CONFIG = SynthesisConfig(vote="best")
 DETAIL_LOW_BAND = 4.0
 #: Blur (pixels) of the guide: the network's fill in the hole, the photo elsewhere.
 DETAIL_GUIDE_BLUR = 4.0
+#: The network's low band is trusted near the hole's edge and less deeper in: its weight is
+#: ``exp(-d / DETAIL_TRUST)`` at ``d`` pixels from the nearest known pixel; deeper in, the synthesis's
+#: own low band takes over (a network trained on two cores smears large holes, and its smear showed
+#: as a ghost of the removed object).
+DETAIL_TRUST = 32.0
 
 
 def network_with_texture(raw: np.ndarray, image: np.ndarray, hole: np.ndarray) -> np.ndarray:
     """A network's fill with the photo's texture: the pipeline step ``patch-synthesis``.
 
     Patch synthesis guided by the network's fill (its first fill, and the guide it is compared
-    with) gives a fill of real patches of the photo laid out as the network says; the result keeps
-    the network's own frequencies below :data:`DETAIL_LOW_BAND` and takes the synthesis's above it.
+    with) gives a fill of real patches of the photo laid out as the network says; the result takes
+    the synthesis's frequencies above :data:`DETAIL_LOW_BAND` and, below it, the network's near the
+    hole's edge, blending to the synthesis's own deeper in (:data:`DETAIL_TRUST`).
 
     Args:
         raw: ``(H, W, 3)`` float in [0, 1], the network's output.
@@ -409,6 +416,8 @@ def network_with_texture(raw: np.ndarray, image: np.ndarray, hole: np.ndarray) -
     fill = np.where(hole[..., None], np.asarray(raw, dtype=np.float32), picture)
     guide = cv2.GaussianBlur(fill, (0, 0), DETAIL_GUIDE_BLUR)
     texture = synthesize(picture, hole, start=fill, guide=guide, config=DETAIL_CONFIG)
-    low = cv2.GaussianBlur(fill, (0, 0), DETAIL_LOW_BAND)
-    combined = low + texture - cv2.GaussianBlur(texture, (0, 0), DETAIL_LOW_BAND)
+    depth = cv2.distanceTransform(hole.astype(np.uint8), cv2.DIST_L2, 5)
+    trust = np.exp(-depth / DETAIL_TRUST)[..., None]
+    low = cv2.GaussianBlur(fill, (0, 0), DETAIL_LOW_BAND) - cv2.GaussianBlur(texture, (0, 0), DETAIL_LOW_BAND)
+    combined = texture + trust * low
     return np.where(hole[..., None], np.clip(combined, 0.0, 1.0), picture).astype(np.float32)

@@ -75,15 +75,16 @@ class VggGuide(PixelGuide):
         colours = super().forward(picture)
         h, w = colours.shape[:2]
         with torch.no_grad():
-            fmap = self.vgg(picture.float())[self.layer]
-            fmap = F.interpolate(fmap, size=(h, w), mode="bilinear", align_corners=False)[0]
-        flat = fmap.reshape(fmap.shape[0], -1).T.double()  # (H W, C)
-        flat = flat - flat.mean(0)
-        # the principal directions from the C x C covariance (cheap for any picture size)
-        _, vectors = torch.linalg.eigh(flat.T @ flat)
-        projected = (flat @ vectors[:, -VGG_COMPONENTS:]).float().numpy().reshape(h, w, -1)
-        spread = float(projected.std()) or 1.0
-        return np.concatenate([colours, projected * (float(colours.std()) / spread)], -1).astype(np.float32)
+            fmap = self.vgg(picture.float())[self.layer][0]  # (C, h / 4, w / 4)
+            flat = fmap.reshape(fmap.shape[0], -1).T  # (cells, C)
+            flat = flat - flat.mean(0)
+            # the principal directions from the C x C covariance, at the features' own resolution
+            _, vectors = torch.linalg.eigh((flat.T @ flat).double())
+            projected = (flat @ vectors[:, -VGG_COMPONENTS:].float()).T.reshape(1, -1, *fmap.shape[1:])
+            projected = F.interpolate(projected, size=(h, w), mode="bilinear", align_corners=False)[0]
+        deep = projected.permute(1, 2, 0).numpy()
+        spread = float(deep.std()) or 1.0
+        return np.concatenate([colours, deep * (float(colours.std()) / spread)], -1).astype(np.float32)
 
 
 def load_feature_space(name: str = "auto", vgg_weights: str | os.PathLike | None = None) -> tuple[PixelGuide, str]:

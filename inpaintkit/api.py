@@ -264,8 +264,8 @@ def _for_inference(module: Inpainter, name: str, precision: str, device: str | t
     """The module the pipeline runs, the optimised copy of a learned CPU model (see :func:`load`),
     and its precision as users see it (``"bf16 (auto)"``).
 
-    A module that declares itself ``float32_only`` (neural-patch: its per-image L-BFGS needs its own
-    float32 graph) runs as it is.
+    A module that declares itself ``float32_only`` (neural-patch: its per-image patch synthesis works
+    in float32) runs as it is.
     """
     import torch
 

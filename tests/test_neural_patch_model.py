@@ -117,7 +117,7 @@ def test_both_pipelines_run_the_optimisation_as_it_is(content_file: Path) -> Non
     assert type(inpaintkit.load("neural-patch", weights=content_file).model) is NeuralPatchInpainter
     assert type(inpaintkit.load_outpainter("neural-patch", weights=content_file).model) is NeuralPatchInpainter
     for loader in (inpaintkit.load, inpaintkit.load_outpainter):
-        with pytest.raises(InputError, match="neural-patch optimises each image in float32; precision bf16"):
+        with pytest.raises(InputError, match="neural-patch synthesises each image in float32; precision bf16"):
             loader("neural-patch", weights=content_file, precision="bf16")
 
 

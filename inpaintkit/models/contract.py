@@ -41,7 +41,7 @@ class Inpainter(nn.Module):
     postprocess: ClassVar[str]
     needs_prior: ClassVar[bool]
     #: Why the module must run in float32 as it is (no optimised or bf16 copy), e.g. neural-patch's
-    #: "optimises each image in float32"; ``""`` (networks): the pipeline may optimise it.
+    #: "synthesises each image in float32"; ``""`` (networks): the pipeline may optimise it.
     float32_only: ClassVar[str] = ""
 
     def __init_subclass__(cls, abstract: bool = False, **kwargs: Any) -> None:

@@ -1,10 +1,10 @@
-"""Multi-scale neural patch synthesis: a content network's guess refined by texture optimisation.
+"""Multi-scale neural patch synthesis: a content network's guess refined by patch synthesis.
 
 Paper: C. Yang, X. Lu, Z. Lin, E. Shechtman, O. Wang, H. Li, "High-Resolution Image Inpainting using
 Multi-Scale Neural Patch Synthesis", CVPR 2017, arXiv:1611.09969. Reference code (Torch7, MIT,
 "research purpose only"): https://github.com/leehomyc/Faster-High-Res-Neural-Inpainting. This is an
 independent implementation of both parts of the method: the content network (trained, see
-:mod:`inpaintkit.training.objectives.neural_patch`) and the texture optimisation that refines its
+:mod:`inpaintkit.training.objectives.neural_patch`) and the texture stage that refines its
 output at inference (:class:`NeuralPatchInpainter`, the registered ``neural-patch`` model).
 
 **Content network.** A variant of the Context Encoder (D. Pathak et al., "Context Encoders: Feature
@@ -347,7 +347,7 @@ class NeuralPatchInpainter(Inpainter):
     pipeline = "inpaint"
     postprocess = ""
     needs_prior = False
-    float32_only = "optimises each image in float32"
+    float32_only = "synthesises each image in float32"
 
     def __init__(
         self,
@@ -398,7 +398,7 @@ def content_alone(content: ContentNetwork) -> NeuralPatchInpainter:
     """The content network as an inpainter of any image size: neural patch synthesis without its
     texture stage (one scale, no iterations). The whole image is resized to the network's square
     input and the prediction is resized back into the hole, as :func:`synthesize` starts; this
-    is the baseline the texture optimisation improves on (``inpaintkit eval --models content-small``).
+    is the baseline the texture stage improves on (``inpaintkit eval --models content-small``).
     """
     return NeuralPatchInpainter(content, feature_space="pixel", scales=1, iterations=0, progress=False)
 
@@ -427,7 +427,7 @@ register_models(
         "neural-patch",
         "optimisation",
         "Multi-scale neural patch synthesis (Yang et al. 2017): "
-        "content-small refined by texture optimisation (VGG-19 or pixel patches)",
+        "content-small's guess textured by patch synthesis (VGG-19 or pixel guide)",
         TRAINED_HERE,
         arch="content",
         config=PRESETS["content-small"],

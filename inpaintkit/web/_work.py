@@ -4,7 +4,7 @@ Each model is loaded once, on first use, and reused.
 
 Memory: one job runs at a time, and its model runs on at most ``max_run_pixels`` pixels in one
 piece (the whole picture with ``hd_strategy=original``, one crop, an outpainted canvas: both
-pipelines get the limit); a model's full-resolution post-processing (lama-detail's texture transfer)
+pipelines get the limit); a model's full-resolution post-processing (lama-detail's patch synthesis)
 on at most ``POSTPROCESS_FACTOR`` times that. The pipelines refuse larger runs
 (:class:`~inpaintkit.types.RegionTooLarge`, a 413 here) before they allocate anything.
 """

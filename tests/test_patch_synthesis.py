@@ -188,3 +188,27 @@ def test_the_result_does_not_depend_on_the_number_of_threads():
     finally:
         numba.set_num_threads(before)
     assert np.array_equal(one, two)
+
+
+def test_where_the_guide_is_not_trusted_the_synthesis_decides():
+    size = 96
+    rng = np.random.default_rng(2)
+    image = np.clip(0.3 + rng.normal(0, 0.04, (size, size, 3)), 0, 1).astype(np.float32)
+    hole = _box(size, 30, 20, 66, 60)
+    guide = image.copy()
+    guide[hole] = 0.8  # a guide asking for a colour that exists nowhere
+    trusted = synthesize(image, hole, start=guide, guide=guide, config=SynthesisConfig(guide_weight=4.0))
+    ignored = synthesize(
+        image,
+        hole,
+        start=guide,
+        guide=guide,
+        guide_trust=np.zeros((size, size)),
+        config=SynthesisConfig(guide_weight=4.0),
+    )
+    # copies of the dark photo either way (nothing else exists), but only the trusted guide pulls
+    # the search towards the lightest of its patches
+    assert ignored[hole].mean() < trusted[hole].mean()
+    assert abs(ignored[hole].mean() - image[~hole].mean()) < 0.02
+    with pytest.raises(InputError, match=r"guide_trust must have shape \(96, 96\)"):
+        synthesize(image, hole, guide=guide, guide_trust=np.ones((4, 4)))

@@ -17,16 +17,20 @@ _MAX_EXPONENT = 60.0
 
 
 @njit(cache=True, nogil=True)
-def _distance(features, ty, tx, sy, sx, radius, limit):
-    """Squared difference between the patches centred at (ty, tx) and (sy, sx); stops early (and
-    returns a value >= ``limit``) once the partial sum reaches ``limit``."""
+def _distance(features, trust, guided, ty, tx, sy, sx, radius, limit):
+    """Squared difference between the patches centred at (ty, tx) and (sy, sx), the channels from
+    ``guided`` on weighted by ``trust`` at the target's pixel; stops early (and returns a value >=
+    ``limit``) once the partial sum reaches ``limit``."""
     channels = features.shape[2]
     total = 0.0
     for dy in range(-radius, radius + 1):
         for dx in range(-radius, radius + 1):
             for c in range(channels):
                 diff = features[ty + dy, tx + dx, c] - features[sy + dy, sx + dx, c]
-                total += diff * diff
+                if c < guided:
+                    total += diff * diff
+                else:
+                    total += trust[ty + dy, tx + dx] * diff * diff
         if total >= limit:
             return total
     return total
@@ -91,10 +95,11 @@ def _band_seed(seed, sweep, band):
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def patchmatch(features, valid, field, distances, targets, radius, sweeps, seed):
+def patchmatch(features, trust, guided, valid, field, distances, targets, radius, sweeps, seed):
     """Improve ``field`` (in place) by PatchMatch: ``sweeps`` alternating scan-order passes of
     propagation from the two previous neighbours and random search around the current source at
     radii halving from the picture's size to 1. ``distances`` receives each target's patch distance.
+    Channels from ``guided`` on count with the weight ``trust`` (``(h, w)``) of each target pixel.
 
     The targets (in scan order) are cut into bands searched in parallel (:data:`BANDS`); a band
     propagates from neighbours of its own band as they are now and from other bands' as they were
@@ -104,7 +109,9 @@ def patchmatch(features, valid, field, distances, targets, radius, sweeps, seed)
     n = targets.shape[0]
     for i in prange(n):
         ty, tx = targets[i, 0], targets[i, 1]
-        distances[ty, tx] = _distance(features, ty, tx, field[ty, tx, 0], field[ty, tx, 1], radius, np.inf)
+        distances[ty, tx] = _distance(
+            features, trust, guided, ty, tx, field[ty, tx, 0], field[ty, tx, 1], radius, np.inf
+        )
     bands = max(1, min(BANDS, n // BAND_TARGETS))
     band_of = np.full((h, w), -1, dtype=np.int32)
     for i in range(n):
@@ -131,7 +138,7 @@ def patchmatch(features, valid, field, distances, targets, radius, sweeps, seed)
                     cx = source[ny, nx, 1] + (tx - nx)
                     if cy < 0 or cy >= h or cx < 0 or cx >= w or not valid[cy, cx] or (cy == by and cx == bx):
                         continue
-                    d = _distance(features, ty, tx, cy, cx, radius, best)
+                    d = _distance(features, trust, guided, ty, tx, cy, cx, radius, best)
                     if d < best:
                         best, by, bx = d, cy, cx
                 # random search at shrinking radii
@@ -142,7 +149,7 @@ def patchmatch(features, valid, field, distances, targets, radius, sweeps, seed)
                     state, r = _next(state)
                     cx = min(max(bx + r % (2 * reach + 1) - reach, 0), w - 1)
                     if valid[cy, cx] and (cy != by or cx != bx):
-                        d = _distance(features, ty, tx, cy, cx, radius, best)
+                        d = _distance(features, trust, guided, ty, tx, cy, cx, radius, best)
                         if d < best:
                             best, by, bx = d, cy, cx
                     reach //= 2

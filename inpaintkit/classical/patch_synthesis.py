@@ -113,6 +113,7 @@ def synthesize(
     *,
     start: np.ndarray | None = None,
     guide: np.ndarray | None = None,
+    guide_trust: np.ndarray | None = None,
     config: SynthesisConfig | None = None,
     on_iteration: Callable[[int, int], None] | None = None,
 ) -> np.ndarray:
@@ -126,6 +127,8 @@ def synthesize(
         guide: ``(H, W, C)`` float32 channels over the whole picture that a source patch should
             share with the place it fills (in the hole: what the fill should look like; elsewhere:
             the same quantity measured on the photo), or ``None``.
+        guide_trust: ``(H, W)`` weights in [0, 1] of the guide at each hole pixel (1 = fully;
+            ``None`` = 1 everywhere): where the guide is unreliable, the synthesis decides the layout.
         config: settings; ``None`` = the defaults.
         on_iteration: called after every EM iteration with (iterations done, iterations in all);
             an exception it raises (a cancelled job) stops the synthesis.
@@ -154,7 +157,11 @@ def synthesize(
     first = _smooth_fill(picture, hole)
     if start is not None:
         first[hole] = np.asarray(start, dtype=np.float32)[hole]
-    levels = _pyramid(first, hole, None if guide is None else np.asarray(guide, dtype=np.float32), config)
+    if guide_trust is not None and np.asarray(guide_trust).shape != (height, width):
+        raise InputError(f"guide_trust must have shape ({height}, {width}), got {np.asarray(guide_trust).shape}")
+    trust = np.ones((height, width), np.float32) if guide_trust is None else np.asarray(guide_trust, np.float32)
+    trust = np.where(hole, np.clip(trust, 0.0, 1.0), 1.0).astype(np.float32)
+    levels = _pyramid(first, hole, None if guide is None else np.asarray(guide, dtype=np.float32), trust, config)
     result = _run(levels, config, on_iteration)
     out = picture.copy()
     out[hole] = (first if result is None else result)[hole]
@@ -168,12 +175,15 @@ class _Level:
     image: np.ndarray  # (h, w, 3) float32; in the hole the first fill, used only at the coarsest level
     hole: np.ndarray  # (h, w) bool
     guide: np.ndarray | None  # (h, w, C) float32
+    trust: np.ndarray  # (h, w) float32: the guide's weight at each pixel
 
 
-def _pyramid(first: np.ndarray, hole: np.ndarray, guide: np.ndarray | None, c: SynthesisConfig) -> list[_Level]:
+def _pyramid(
+    first: np.ndarray, hole: np.ndarray, guide: np.ndarray | None, trust: np.ndarray, c: SynthesisConfig
+) -> list[_Level]:
     """Levels coarsest first. A coarse pixel is hole if any pixel it covers is, so a known coarse
     pixel averages known pixels only; the first fill is shrunk with the photo."""
-    levels = [_Level(first, hole, guide)]
+    levels = [_Level(first, hole, guide, trust)]
     while min(levels[-1].hole.shape) > c.coarsest and min(levels[-1].hole.shape) >= 2 * c.patch:
         if c.levels and len(levels) == c.levels:
             break
@@ -185,7 +195,8 @@ def _pyramid(first: np.ndarray, hole: np.ndarray, guide: np.ndarray | None, c: S
             break  # a coarser level would have (almost) nothing to copy from
         image = cv2.resize(fine.image, size, interpolation=cv2.INTER_AREA)
         coarse_guide = None if fine.guide is None else _shrink(fine.guide, size)
-        levels.append(_Level(np.ascontiguousarray(image, dtype=np.float32), coarse_hole, coarse_guide))
+        coarse_trust = cv2.resize(fine.trust, size, interpolation=cv2.INTER_AREA)
+        levels.append(_Level(np.ascontiguousarray(image, dtype=np.float32), coarse_hole, coarse_guide, coarse_trust))
     return levels[::-1]
 
 
@@ -235,7 +246,7 @@ def _with_texture(level: _Level, c: SynthesisConfig) -> _Level:
     if c.texture_blur > 0:
         texture = cv2.GaussianBlur(texture, (0, 0), c.texture_blur)
     image = np.concatenate([level.image, c.texture_weight * texture], -1)
-    return _Level(np.ascontiguousarray(image, dtype=np.float32), level.hole, level.guide)
+    return _Level(np.ascontiguousarray(image, dtype=np.float32), level.hole, level.guide, level.trust)
 
 
 def _smooth_fill(values: np.ndarray, hole: np.ndarray) -> np.ndarray:
@@ -328,7 +339,19 @@ def _run(
             colour = _vote(level, field, distances, targets, radius, c, uniform=True)
         for step in range(_rounds(index, len(levels), c)):
             features = _features(colour, level, c)
-            kernels.patchmatch(features, valid, field, distances, targets, radius, c.search_sweeps, seed + step + 1)
+            guided = features.shape[2] - (0 if level.guide is None or c.guide_weight <= 0 else level.guide.shape[2])
+            kernels.patchmatch(
+                features,
+                level.trust,
+                guided,
+                valid,
+                field,
+                distances,
+                targets,
+                radius,
+                c.search_sweeps,
+                seed + step + 1,
+            )
             colour = _vote(level, field, distances, targets, radius, c, best=c.vote == "best")
             done += 1
             if on_iteration is not None:
@@ -388,10 +411,10 @@ DETAIL_CONFIG = SynthesisConfig(vote="best")
 DETAIL_LOW_BAND = 4.0
 #: Blur (pixels) of the guide: the network's fill in the hole, the photo elsewhere.
 DETAIL_GUIDE_BLUR = 4.0
-#: The network's low band is trusted near the hole's edge and less deeper in: its weight is
-#: ``exp(-d / DETAIL_TRUST)`` at ``d`` pixels from the nearest known pixel; deeper in, the synthesis's
-#: own low band takes over (a network trained on two cores smears large holes, and its smear showed
-#: as a ghost of the removed object).
+#: The network is trusted near the hole's edge and less deeper in: at ``d`` pixels from the nearest
+#: known pixel its guide and its low band weigh ``exp(-d / DETAIL_TRUST)``; deeper in, the synthesis
+#: decides the layout and keeps its own low band (a network trained on two cores smears large holes,
+#: and its smear showed as a ghost of the removed object).
 DETAIL_TRUST = 32.0
 
 
@@ -399,9 +422,10 @@ def network_with_texture(raw: np.ndarray, image: np.ndarray, hole: np.ndarray) -
     """A network's fill with the photo's texture: the pipeline step ``patch-synthesis``.
 
     Patch synthesis guided by the network's fill (its first fill, and the guide it is compared
-    with) gives a fill of real patches of the photo laid out as the network says; the result takes
-    the synthesis's frequencies above :data:`DETAIL_LOW_BAND` and, below it, the network's near the
-    hole's edge, blending to the synthesis's own deeper in (:data:`DETAIL_TRUST`).
+    with, near the hole's edge) gives a fill of real patches of the photo laid out as the network
+    says there and as the synthesis finds deeper in; the result takes the synthesis's frequencies
+    above :data:`DETAIL_LOW_BAND` and, below it, the network's near the hole's edge, blending to the
+    synthesis's own deeper in (:data:`DETAIL_TRUST`).
 
     Args:
         raw: ``(H, W, 3)`` float in [0, 1], the network's output.
@@ -415,9 +439,10 @@ def network_with_texture(raw: np.ndarray, image: np.ndarray, hole: np.ndarray) -
     picture = np.ascontiguousarray(image, dtype=np.float32)
     fill = np.where(hole[..., None], np.asarray(raw, dtype=np.float32), picture)
     guide = cv2.GaussianBlur(fill, (0, 0), DETAIL_GUIDE_BLUR)
-    texture = synthesize(picture, hole, start=fill, guide=guide, config=DETAIL_CONFIG)
     depth = cv2.distanceTransform(hole.astype(np.uint8), cv2.DIST_L2, 5)
-    trust = np.exp(-depth / DETAIL_TRUST)[..., None]
+    trust = np.exp(-depth / DETAIL_TRUST)
+    texture = synthesize(picture, hole, start=fill, guide=guide, guide_trust=trust, config=DETAIL_CONFIG)
+    trust = trust[..., None]
     low = cv2.GaussianBlur(fill, (0, 0), DETAIL_LOW_BAND) - cv2.GaussianBlur(texture, (0, 0), DETAIL_LOW_BAND)
     combined = texture + trust * low
     return np.where(hole[..., None], np.clip(combined, 0.0, 1.0), picture).astype(np.float32)

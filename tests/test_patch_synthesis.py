@@ -212,3 +212,13 @@ def test_where_the_guide_is_not_trusted_the_synthesis_decides():
     assert abs(ignored[hole].mean() - image[~hole].mean()) < 0.02
     with pytest.raises(InputError, match=r"guide_trust must have shape \(96, 96\)"):
         synthesize(image, hole, guide=guide, guide_trust=np.ones((4, 4)))
+
+
+def test_calls_from_several_threads_at_once_are_safe_and_give_the_same_result():
+    from concurrent.futures import ThreadPoolExecutor
+
+    image, hole = _grain(200, seed=8), _box(200, 40, 40, 160, 160)
+    alone = synthesize(image, hole)
+    with ThreadPoolExecutor(3) as pool:
+        results = list(pool.map(lambda _: synthesize(image, hole), range(3)))
+    assert all(np.array_equal(r, alone) for r in results)

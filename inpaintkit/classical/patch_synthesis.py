@@ -34,6 +34,7 @@ and cached next to this file.
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -41,6 +42,10 @@ import cv2
 import numpy as np
 
 from ..types import InputError
+
+#: The parallel search runs one call at a time: numba's default thread pool (``workqueue``) aborts
+#: the process when two threads launch parallel work at once (callers of the library may use threads).
+_SEARCH_LOCK = threading.Lock()
 
 #: A coarser level is made only if it keeps at least this many source patches.
 MIN_SOURCES = 256

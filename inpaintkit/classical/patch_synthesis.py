@@ -155,6 +155,8 @@ def synthesize(
         raise InputError(f"start must have the image's shape {image.shape}, got {np.asarray(start).shape}")
     if guide is not None and (np.asarray(guide).ndim != 3 or np.asarray(guide).shape[:2] != (height, width)):
         raise InputError(f"guide must have shape ({height}, {width}, C), got {np.asarray(guide).shape}")
+    if guide_trust is not None and np.asarray(guide_trust).shape != (height, width):
+        raise InputError(f"guide_trust must have shape ({height}, {width}), got {np.asarray(guide_trust).shape}")
     picture = np.ascontiguousarray(image, dtype=np.float32)
     hole = hole > 0
     if not hole.any():
@@ -162,8 +164,6 @@ def synthesize(
     first = _smooth_fill(picture, hole)
     if start is not None:
         first[hole] = np.asarray(start, dtype=np.float32)[hole]
-    if guide_trust is not None and np.asarray(guide_trust).shape != (height, width):
-        raise InputError(f"guide_trust must have shape ({height}, {width}), got {np.asarray(guide_trust).shape}")
     trust = np.ones((height, width), np.float32) if guide_trust is None else np.asarray(guide_trust, np.float32)
     trust = np.where(hole, np.clip(trust, 0.0, 1.0), 1.0).astype(np.float32)
     levels = _pyramid(first, hole, None if guide is None else np.asarray(guide, dtype=np.float32), trust, config)
@@ -317,7 +317,6 @@ def _run(
 
     total = sum(_rounds(index, len(levels), c) for index in range(len(levels)))
     done = 0
-
     radius = c.patch // 2
     field = colour = None
     finest = levels[-1].hole.shape[0]
@@ -345,18 +344,19 @@ def _run(
         for step in range(_rounds(index, len(levels), c)):
             features = _features(colour, level, c)
             guided = features.shape[2] - (0 if level.guide is None or c.guide_weight <= 0 else level.guide.shape[2])
-            kernels.patchmatch(
-                features,
-                level.trust,
-                guided,
-                valid,
-                field,
-                distances,
-                targets,
-                radius,
-                c.search_sweeps,
-                seed + step + 1,
-            )
+            with _SEARCH_LOCK:
+                kernels.patchmatch(
+                    features,
+                    level.trust,
+                    guided,
+                    valid,
+                    field,
+                    distances,
+                    targets,
+                    radius,
+                    c.search_sweeps,
+                    seed + step + 1,
+                )
             colour = _vote(level, field, distances, targets, radius, c, best=c.vote == "best")
             done += 1
             if on_iteration is not None:

@@ -21,7 +21,9 @@ Facts used for the mapping (torch/nn sources):
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -43,6 +45,27 @@ _KINDS = {
     "Sigmoid": nn.Sigmoid,
 }
 _CONTAINERS = {"Sequential"}
+
+#: Torch7 tensor classes and their element types (``torch.Cuda*`` files are read like CPU ones).
+_TENSOR_TYPES = {
+    "Byte": np.uint8,
+    "Char": np.int8,
+    "Short": np.int16,
+    "Int": np.int32,
+    "Long": np.int64,
+    "Float": np.float32,
+    "Double": np.float64,
+    "Cuda": np.float32,
+    "CudaByte": np.uint8,
+    "CudaChar": np.int8,
+    "CudaShort": np.int16,
+    "CudaInt": np.int32,
+    "CudaLong": np.int64,
+    "CudaDouble": np.float64,
+}
+#: At most this many dimensions in a tensor (Torch7's own limit is far above what a network holds).
+MAX_DIMS = 8
+_READERS_LOCK = threading.Lock()
 
 #: The first bytes of a binary Torch7 file holding a table: type 3 (table), reference index 1.
 TORCH7_TABLE_HEADER = (3).to_bytes(4, "little") + (1).to_bytes(4, "little")
@@ -68,7 +91,10 @@ def load_glcic_t7(path: str | os.PathLike) -> tuple[GlcicConfig, dict[str, torch
         raise WeightsError("reading Torch7 .t7 files needs the torchfile package: pip install torchfile") from None
     path = Path(path)
     try:
-        content = torchfile.load(str(path), utf8_decode_strings=True)
+        with _checked_tensors(torchfile):
+            content = torchfile.load(str(path), utf8_decode_strings=True)
+    except WeightsError as err:
+        raise WeightsError(f"cannot read {path} as a Torch7 file: {err}") from None
     except Exception as err:  # the parser fails anywhere in a damaged file
         raise WeightsError(f"cannot read {path} as a Torch7 file ({type(err).__name__}: {err})") from None
     if not isinstance(content, dict) or "model" not in content or "mean" not in content:
@@ -179,3 +205,62 @@ def _convert(ours: nn.Module, theirs: Any, index: int, path: Path) -> dict[str, 
             raise WeightsError(f"{where}: {wrong[0]} does not hold {channels} values")
         return {**{k: v.reshape(channels) for k, v in tensors.items()}, "num_batches_tracked": torch.tensor(0)}
     return {}
+
+
+@contextlib.contextmanager
+def _checked_tensors(torchfile: Any) -> Iterator[None]:
+    """While the block runs, ``torchfile`` reads tensors with :func:`_read_tensor` (a view checked
+    against its storage and copied) instead of its own reader, which builds any strided view the
+    file asks for, inside its storage or not."""
+    handlers = torchfile.type_handlers
+    names = [f"torch.{kind}Tensor".encode() for kind in _TENSOR_TYPES]
+    with _READERS_LOCK:
+        saved = {name: handlers.get(name) for name in names}
+        try:
+            for kind, dtype in _TENSOR_TYPES.items():
+                handlers[f"torch.{kind}Tensor".encode()] = _tensor_reader(dtype)
+            yield
+        finally:
+            for name, handler in saved.items():
+                if handler is None:
+                    handlers.pop(name, None)
+                else:
+                    handlers[name] = handler
+
+
+def _tensor_reader(dtype: type) -> Any:
+    def read(reader: Any, version: int) -> np.ndarray:
+        return _read_tensor(reader, np.dtype(dtype))
+
+    return read
+
+
+def _read_tensor(reader: Any, dtype: np.dtype) -> np.ndarray:
+    """One tensor (Torch7's ``generic/Tensor.c`` layout), refused unless its view lies inside its
+    storage and holds no more elements than the storage (stride 0 may not multiply memory)."""
+    ndim = reader.read_int()
+    if not 0 <= ndim <= MAX_DIMS:
+        raise WeightsError(f"a tensor claims {ndim} dimensions (at most {MAX_DIMS})")
+    size = [int(v) for v in reader.read_long_array(ndim)]
+    stride = [int(v) for v in reader.read_long_array(ndim)]
+    offset = int(reader.read_long()) - 1  # 1-based in the file
+    storage = reader.read_obj()
+    if storage is None or ndim == 0:
+        return np.empty(0, dtype=dtype)
+    if not isinstance(storage, np.ndarray) or storage.ndim != 1 or storage.dtype != dtype:
+        raise WeightsError(f"a {dtype} tensor's storage is {type(storage).__name__}, not {dtype} values")
+    count = int(np.prod(size, dtype=object)) if size else 0
+    if min(size) < 0 or min(stride) < 0 or offset < 0:
+        raise WeightsError(f"a tensor has a negative size, stride or offset ({size}, {stride}, {offset + 1})")
+    if count == 0:
+        return np.empty(size, dtype=dtype)
+    last = offset + sum((n - 1) * step for n, step in zip(size, stride))
+    if count > len(storage) or last >= len(storage):
+        raise WeightsError(
+            f"a tensor of size {tuple(size)} with strides {tuple(stride)} at offset {offset + 1} does not fit "
+            f"in its storage of {len(storage)} values"
+        )
+    view = np.lib.stride_tricks.as_strided(
+        storage[offset:], shape=size, strides=[dtype.itemsize * step for step in stride], writeable=False
+    )
+    return view.copy()

@@ -40,6 +40,17 @@ class FloatTensor:
     values: np.ndarray
 
 
+@dataclass
+class StridedTensor:
+    """A ``torch.FloatTensor`` view written as given: ``size``, ``stride`` (elements), a 1-based
+    ``offset`` into ``storage`` (for hostile-file tests: nothing checks that the view fits)."""
+
+    size: tuple[int, ...]
+    stride: tuple[int, ...]
+    offset: int
+    storage: np.ndarray
+
+
 class _Writer:
     def __init__(self, file: BinaryIO) -> None:
         self.file = file
@@ -98,6 +109,14 @@ class _Writer:
             self.torch_header("torch.FloatStorage", 1)
             self.long(array.size)
             self.file.write(array.tobytes())
+        elif isinstance(value, StridedTensor):
+            self.torch_header("torch.FloatTensor", 1)
+            self.int(len(value.size))
+            for number in (*value.size, *value.stride, value.offset):
+                self.long(number)
+            self.torch_header("torch.FloatStorage", 1)
+            self.long(value.storage.size)
+            self.file.write(np.ascontiguousarray(value.storage, dtype=np.float32).tobytes())
         elif isinstance(value, TorchClass):
             self.torch_header(value.name, value.version)
             self.object(value.fields)
@@ -111,7 +130,8 @@ class _Writer:
 
 
 def write_t7(path: Path, value: Any) -> Path:
-    """Write ``value`` (dicts and lists = Lua tables; numbers, strings, bools, FloatTensor, TorchClass)."""
+    """Write ``value`` (dicts and lists = Lua tables; numbers, strings, bools, FloatTensor, StridedTensor,
+    TorchClass)."""
     with open(path, "wb") as file:
         _Writer(file).object(value)
     return path

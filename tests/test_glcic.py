@@ -3,6 +3,8 @@ option, the post-processing (Telea + Poisson blending) and the authors' Torch7 f
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -10,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn as nn
-from _torch7_writer import FloatTensor, TorchClass, write_t7
+from _torch7_writer import FloatTensor, StridedTensor, TorchClass, write_t7
 from _training_toys import phase_effects, write_images
 
 import inpaintkit
@@ -591,3 +593,62 @@ def test_torch7_mean_as_a_lua_table_and_errors(tmp_path: Path) -> None:
     truncated.write_bytes((tmp_path / "e.t7").read_bytes()[:200])
     with pytest.raises(WeightsError, match="cannot read .*g.t7 as a Torch7 file"):
         load_weights(truncated)
+
+
+def _hostile_t7(tmp_path: Path, name: str, weight: object) -> Path:
+    """A GLCIC table whose first convolution's weight is ``weight`` (a crafted tensor view)."""
+    layers = _t7_layers(_random_net(width=2))
+    layers[0].fields["weight"] = weight
+    return write_t7(tmp_path / name, {"model": TorchClass("nn.Sequential", {"modules": layers}), "mean": [0.5] * 3})
+
+
+def test_torch7_views_outside_their_storage_are_refused_before_any_read(tmp_path: Path) -> None:
+    """A 3 KB file with strides (1e9, 1e7, 1e5, 1) over 4 values used to read far outside the storage
+    (SIGSEGV): run in a child process, so a crash fails this test instead of ending the session."""
+    path = _hostile_t7(tmp_path, "far.t7", StridedTensor((2, 4, 5, 5), (10**9, 10**7, 10**5, 1), 1, np.ones(4)))
+    code = (
+        "import sys\n"
+        "from inpaintkit.torch7 import load_glcic_t7\n"
+        "from inpaintkit.types import WeightsError\n"
+        "try:\n"
+        f"    load_glcic_t7({str(path)!r})\n"
+        "except WeightsError as err:\n"
+        "    print(err)\n"
+        "    sys.exit(2)\n"
+    )
+    child = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert child.returncode == 2, child.stderr[-500:]
+    assert "does not fit in its storage of 4 values" in child.stdout
+    assert len(child.stdout.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("view", "message"),
+    [
+        (StridedTensor((2, 4, 5, 5), (100, 25, 5, 1), 1, np.ones(150)), "does not fit in its storage of 150"),
+        (StridedTensor((100_000, 100_000), (0, 0), 1, np.ones(1)), "does not fit in its storage of 1 values"),
+        (StridedTensor((2, 4, 5, 5), (100, 25, 5, 1), -5, np.ones(400)), "negative size, stride or offset"),
+        (StridedTensor((2, 4, 5, 5), (-100, 25, 5, 1), 1, np.ones(400)), "negative size, stride or offset"),
+    ],
+)
+def test_torch7_views_that_overflow_or_multiply_their_storage_are_refused(tmp_path, view, message) -> None:
+    with pytest.raises(WeightsError, match=message):
+        load_glcic_t7(_hostile_t7(tmp_path, "bad.t7", view))
+
+
+def test_torch7_views_inside_their_storage_still_load(tmp_path: Path) -> None:
+    """A transposed (non-contiguous) view that fits is read as Torch7 means it."""
+    net = _random_net(width=2)
+    layers = _t7_layers(net)
+    shape = tuple(layers[0].fields["weight"].values.shape)
+    values = np.arange(int(np.prod(shape)), dtype=np.float32)
+    # the weight stored as its transpose, at offset 3: the view's first axis steps by 1
+    rows, cols = shape[0], int(np.prod(shape[1:]))
+    stored = np.concatenate([np.zeros(2, np.float32), values.reshape(rows, cols).T.ravel()])
+    strides = (1, rows) if len(shape) == 2 else None
+    assert strides is not None, shape  # GLCIC's first convolution is an nn.SpatialConvolutionMM here
+    view = StridedTensor(shape, strides, 3, stored)
+    path = _hostile_t7(tmp_path, "ok.t7", view)
+    _, state = load_glcic_t7(path)
+    first = next(key for key in state if key.endswith("weight"))
+    assert np.array_equal(state[first].numpy().ravel(), values)  # (the 2-D MM weight becomes 4-D)

@@ -47,6 +47,9 @@ _FORMATS = {
 }
 #: File name endings read and written as pictures (folders of images are filtered by these).
 IMAGE_SUFFIXES = tuple(_FORMATS)
+#: The only Pillow decoders ever tried on a file or an upload: the documented formats. Others (EPS,
+#: which hands the bytes to Ghostscript; PDF, ICO, ...) are never reached, whatever the bytes say.
+READ_FORMATS = tuple(dict.fromkeys(_FORMATS.values()))
 _SIXTEEN_BIT_FORMATS = frozenset({"PNG", "TIFF"})
 _ALPHA_FORMATS = frozenset({"PNG", "WEBP", "TIFF"})
 # Pillow's decompression-bomb limit is a process-wide setting; it is lifted only while a header is
@@ -258,7 +261,7 @@ def open_image(path: str | os.PathLike, *, max_pixels: int | None = None, what: 
         with _OPEN_LOCK:
             saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
             try:
-                image = Image.open(path)
+                image = Image.open(path, formats=READ_FORMATS)
             finally:
                 Image.MAX_IMAGE_PIXELS = saved
     except (OSError, SyntaxError, ValueError) as err:

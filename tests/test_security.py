@@ -27,7 +27,7 @@ from inpaintkit.models.lama import PRESETS as LAMA_PRESETS
 from inpaintkit.models.lama import LamaGenerator
 from inpaintkit.models.pdgan import PdganConfig, PdganGenerator
 from inpaintkit.training.trainer import init_generator
-from inpaintkit.types import WeightsError
+from inpaintkit.types import InputError, WeightsError
 
 pytestmark = pytest.mark.filterwarnings(r"ignore:`torch\.jit\.\w+` is deprecated:DeprecationWarning")
 
@@ -244,3 +244,36 @@ def test_unreadable_checkpoints_give_one_short_line(tmp_path: Path) -> None:
         message = str(caught.value)
         assert message.startswith(f"cannot read checkpoint {path}: ") and reason in message
         assert "\n" not in message and "\x1b" not in message and len(message) < 200 + len(str(path))
+
+
+# ------------------------------------------------------------------ only the documented image formats
+#: A minimal Encapsulated PostScript file: Pillow's EPS plugin would hand it to Ghostscript.
+EPS = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 16 16\n%%EndComments\nnewpath 0 0 moveto 16 16 lineto stroke\n"
+
+
+def test_a_postscript_photo_never_reaches_pillows_eps_plugin(tmp_path: Path, capsys) -> None:
+    from io import BytesIO
+
+    from inpaintkit.io import read_image
+    from inpaintkit.web._http import WebError, open_image
+
+    photo = tmp_path / "photo.png"  # the name says PNG, the bytes are PostScript
+    photo.write_bytes(EPS)
+    assert Image.open(BytesIO(EPS)).format == "EPS"  # what Pillow would do if asked to guess
+    with pytest.raises(InputError, match="cannot read image .*photo.png"):
+        read_image(photo)
+    with pytest.raises(WebError) as caught:
+        open_image(EPS, "image", None)
+    assert caught.value.status == 415
+    mask = tmp_path / "mask.png"
+    Image.fromarray(np.full((16, 16), 255, np.uint8)).save(mask)
+    assert main(["remove", str(photo), "--mask", str(mask), "-o", str(tmp_path / "o.png"), "--model", "telea"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "cannot read image" in err
+
+
+def test_the_formats_read_are_the_documented_ones() -> None:
+    from inpaintkit.io import IMAGE_SUFFIXES, READ_FORMATS
+
+    assert set(READ_FORMATS) == {"PNG", "JPEG", "WEBP", "TIFF", "BMP"}
+    assert set(IMAGE_SUFFIXES) == {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp"}

@@ -16,7 +16,7 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 from torch.utils.data import Dataset
 
-from ..io import IMAGE_SUFFIXES
+from ..io import IMAGE_SUFFIXES, READ_FORMATS
 from ..masks import MaskGenerator
 from ..types import InputError
 
@@ -49,7 +49,7 @@ def readable_images(root: str | os.PathLike) -> tuple[list[Path], list[Path]]:
     readable, skipped = [], []
     for path in list_images(root):
         try:
-            Image.open(path).close()  # parses the header: format and size
+            Image.open(path, formats=READ_FORMATS).close()  # parses the header: format and size
             readable.append(path)
         except _READ_ERRORS:
             skipped.append(path)
@@ -62,7 +62,7 @@ def readable_images(root: str | os.PathLike) -> tuple[list[Path], list[Path]]:
 
 def read_rgb(path: str | os.PathLike) -> Image.Image:
     """Decode an image file fully as 8-bit RGB with its EXIF orientation applied."""
-    with Image.open(path) as image:
+    with Image.open(path, formats=READ_FORMATS) as image:
         image = ImageOps.exif_transpose(image)
         return image.convert("RGB")
 

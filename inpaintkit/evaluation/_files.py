@@ -100,7 +100,7 @@ def save_png(path: Path, pixels: np.ndarray) -> None:
 
 def read_png(path: Path) -> np.ndarray:
     """Read a PNG written by :func:`save_png` as ``(H, W, 3)`` uint8."""
-    with Image.open(path) as image:
+    with Image.open(path, formats=("PNG",)) as image:
         return np.asarray(image.convert("RGB"))
 
 

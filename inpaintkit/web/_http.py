@@ -18,7 +18,7 @@ from python_multipart.multipart import parse_options_header
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from ..io import check_pixel_limit, resolve_max_pixels
+from ..io import READ_FORMATS, check_pixel_limit, resolve_max_pixels
 from ..types import InputError
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
@@ -262,7 +262,7 @@ def open_image(data: bytes, what: str, max_pixels: int | None) -> Image.Image:
     """
     limit = resolve_max_pixels(max_pixels)
     try:
-        image = Image.open(BytesIO(data))
+        image = Image.open(BytesIO(data), formats=READ_FORMATS)
     except Image.DecompressionBombError:
         raise WebError(413, f"{what} has far more pixels than the limit of {limit:,}", max_pixels=limit) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError):

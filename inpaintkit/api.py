@@ -76,18 +76,16 @@ def _classical_method(spec: ModelSpec, weights: str | os.PathLike | None) -> Pic
 
 
 def _load_learned(spec: ModelSpec, weights: str | os.PathLike | None, trust: bool) -> nn.Module:
-    if weights is None:
-        weights = spec.local_weights()
-    if weights is None:
-        if spec.weights is None:
-            how = (
-                f"train it with `inpaintkit train {spec.recipe}` and `inpaintkit export`" if spec.recipe else "train it"
-            )
-            missing = f"its bundled file {spec.bundled_path} is missing; " if spec.bundled else ""
-            raise WeightsError(f"no weights for {spec.name}: {missing}{how}, or pass a weight file with --weights PATH")
+    if weights is None and spec.bundled_path is not None and spec.bundled_path.is_file():
+        weights = spec.bundled_path
+    if weights is None and spec.weights is not None:
         from .weights import fetch
 
-        weights = fetch(spec.weights)
+        weights = fetch(spec.weights)  # the cached copy, checked against its checksum, else a download
+    if weights is None:  # nothing bundled here, nothing to download
+        how = f"train it with `inpaintkit train {spec.recipe}` and `inpaintkit export`" if spec.recipe else "train it"
+        missing = f"its bundled file {spec.bundled_path} is missing; " if spec.bundled else ""
+        raise WeightsError(f"no weights for {spec.name}: {missing}{how}, or pass a weight file with --weights PATH")
     return _build(weights, trust, spec)
 
 

@@ -22,6 +22,7 @@ Formats read, recognised by content rather than by name:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -80,6 +81,42 @@ def _mismatch(spec: WeightSpec, path: Path) -> str | None:
     return None
 
 
+def verified(spec: WeightSpec) -> Path:
+    """The cached copy of ``spec``'s file, checked against its pinned checksum before any use.
+
+    A file that passed is remembered in ``<file>.verified`` (its size, modification time and the
+    checksums it was checked against), so later uses cost one ``stat``; a file that changed is
+    checked again. Files whose spec pins no checksum are used as they are.
+
+    Raises:
+        WeightsError: the file does not match (it is not used: delete it to download it again).
+    """
+    target = cached_path(spec)
+    info = target.stat()
+    stamp = target.with_name(target.name + ".verified")
+    record = {
+        "size": info.st_size,
+        "mtime_ns": info.st_mtime_ns,
+        "sha256": spec.sha256,
+        "md5": spec.md5,
+        "sha256_prefix": spec.sha256_prefix,
+    }
+    try:
+        if json.loads(stamp.read_text()) == record:
+            return target
+    except (OSError, ValueError):
+        pass
+    mismatch = _mismatch(spec, target)
+    if mismatch:
+        raise WeightsError(
+            f"checksum mismatch for {spec.filename} at {target}: {mismatch}; "
+            "the file was not used, delete it to download it again"
+        )
+    with contextlib.suppress(OSError):  # a read-only cache is checked again next time
+        stamp.write_text(json.dumps(record))
+    return target
+
+
 def fetch(spec: WeightSpec, *, progress: bool = True) -> Path:
     """Return the verified local copy of ``spec``'s file, downloading it on first use.
 
@@ -100,13 +137,7 @@ def fetch(spec: WeightSpec, *, progress: bool = True) -> Path:
     """
     target = cached_path(spec)
     if target.is_file():
-        mismatch = _mismatch(spec, target)
-        if mismatch:
-            raise WeightsError(
-                f"checksum mismatch for {spec.filename} at {target}: {mismatch}; "
-                "the file was not used, delete it to download it again"
-            )
-        return target
+        return verified(spec)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
     except OSError as err:

@@ -19,15 +19,19 @@ import warnings
 from dataclasses import asdict, replace
 from pathlib import Path
 
+import numpy as np
 import omegaconf  # a test dependency: the official checkpoint pickles OmegaConf objects
 import pytest
 import torch
 import torch.nn as nn
 from _official_files import IOPaintLayout, official_hparams, patterned_state
+from PIL import Image
 
 from inpaintkit import weights as W
 from inpaintkit._state import fetch_published
+from inpaintkit.api import load_model
 from inpaintkit.catalog import cache_dir
+from inpaintkit.cli import main
 from inpaintkit.models.lama import PRESETS, LamaConfig, LamaGenerator
 from inpaintkit.types import WeightsError
 
@@ -482,3 +486,37 @@ def test_published_specs_are_complete():
     assert len(spec.sha256) == 64 and int(spec.sha256, 16) >= 0
     assert len(spec.md5) == 32 and int(spec.md5, 16) >= 0
     assert spec.format == "torchscript-lama" and spec.licence == "Apache-2.0"
+
+
+def test_a_cached_file_is_checked_once_and_again_when_it_changes(home, monkeypatch):
+    data = b"cached weights"
+    spec = _spec("http://127.0.0.1:9/tiny.bin", data)
+    target = home / "weights" / "tiny.bin"
+    target.parent.mkdir(parents=True)
+    target.write_bytes(data)
+    assert W.verified(spec) == target
+    assert (home / "weights" / "tiny.bin.verified").is_file()
+    real = W._digests
+    monkeypatch.setattr(W, "_digests", lambda *a, **k: pytest.fail("hashed again although unchanged"))
+    assert W.verified(spec) == target  # remembered: one stat
+    monkeypatch.setattr(W, "_digests", real)
+    target.write_bytes(b"cached weightz")  # same size, new content and time
+    os.utime(target, ns=(target.stat().st_atime_ns, target.stat().st_mtime_ns + 10**9))
+    with pytest.raises(WeightsError, match="checksum mismatch for tiny.bin"):
+        W.verified(spec)
+
+
+def test_planted_big_lama_weights_are_refused_before_use(home, tmp_path, capsys):
+    from inpaintkit.catalog import WEIGHT_SPECS
+
+    planted = W.cached_path(WEIGHT_SPECS["big-lama"])
+    planted.parent.mkdir(parents=True)
+    planted.write_bytes(b"PK\x03\x04 not the official file")
+    with pytest.raises(WeightsError, match="checksum mismatch for big-lama.pt"):
+        load_model("big-lama")
+    photo, mask = tmp_path / "p.png", tmp_path / "m.png"
+    Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(photo)
+    Image.fromarray(np.full((16, 16), 255, np.uint8)).save(mask)
+    assert main(["remove", str(photo), "--mask", str(mask), "-o", str(tmp_path / "o.png"), "--model", "big-lama"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "checksum mismatch" in err

@@ -45,13 +45,14 @@ def load_model(
     Returns:
         ``(module in eval mode, display name)``.
     """
-    name = os.fspath(model)
+    name = _model_name(model)
     device = check_device(device)
     if options and (name not in REGISTRY or get_spec(name).kind != "optimisation"):
         raise InputError(f"{name} takes no model options (got {', '.join(options)})")
     if name in REGISTRY:
         spec = get_spec(name)
         if spec.kind == "optimisation":  # neural-patch: the learned network it starts from, then its factory
+            _check_keywords(f"model option of {name}", options or {}, spec.factory, skip=1)
             module = spec.factory(_load_learned(spec, weights, trust), **(options or {}))
         elif spec.kind == "classical":
             from .classical.modules import as_module
@@ -67,6 +68,31 @@ def load_model(
             "and not an existing weight file"
         )
     return module.to(device).eval(), name
+
+
+def _model_name(model: object) -> str:
+    """``model`` as a registry name or path, refused in one line when it is neither."""
+    if isinstance(model, Path) or (isinstance(model, str) and model):
+        return os.fspath(model)
+    if isinstance(model, os.PathLike):
+        return os.fspath(model)
+    raise InputError(f"model must be a registered name or a weight file path, got {model!r}")
+
+
+#: Pipeline arguments that :func:`load` and :func:`load_outpainter` set themselves.
+_SET_BY_LOAD = frozenset({"name", "pad_multiple", "min_size", "device", "postprocess", "precision"})
+
+
+def _check_keywords(what: str, given: Mapping[str, Any], target: Any, skip: int = 0) -> None:
+    """Refuse keywords that ``target`` (a callable) does not take, naming those a caller may give."""
+    import inspect
+
+    parameters = list(inspect.signature(target).parameters.values())[skip:]
+    known = [p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    known = [name for name in known if name not in _SET_BY_LOAD]
+    unknown = [key for key in given if key not in known]
+    if unknown:
+        raise InputError(f"unknown {what} {unknown[0]!r}; valid: {', '.join(known)}")
 
 
 def _classical_method(spec: ModelSpec, weights: str | os.PathLike | None) -> PictureMethod | Inpainter:
@@ -177,11 +203,14 @@ def load(
     (in :func:`load_outpainter` too).
     ``model_options`` configure an optimisation model (see :func:`load_model`).
     """
+    _model_name(model)
     runner, name, declared, label = _pipeline_model(model, weights, trust, device, precision, model_options)
     if declared.pipeline == "diverse":  # PD-GAN: fixed-size, noise-driven; several samples
         from .pipelines.diverse import DiversePipeline
 
+        _check_keywords("pipeline option", pipeline_options, DiversePipeline, skip=1)
         return DiversePipeline(runner, name=name, device=device, **pipeline_options)
+    _check_keywords("pipeline option", pipeline_options, InpaintPipeline, skip=1)
     spec = REGISTRY[name] if name in REGISTRY else None
     step = spec.postprocess if spec is not None and spec.postprocess else declared.postprocess
     return InpaintPipeline(

@@ -277,3 +277,28 @@ def test_the_formats_read_are_the_documented_ones() -> None:
 
     assert set(READ_FORMATS) == {"PNG", "JPEG", "WEBP", "TIFF", "BMP"}
     assert set(IMAGE_SUFFIXES) == {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp"}
+
+
+# ------------------------------------------------------------------- smaller items: one line each
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: load(None), "model must be a registered name or a weight file path, got None"),
+        (lambda: load("telea", bogus=1), "unknown pipeline option 'bogus'; valid: hd_strategy, hd_trigger"),
+        (lambda: load("neural-patch", model_options={"nope": 1}), "unknown model option of neural-patch 'nope'"),
+        (lambda: load("neural-patch", model_options={"iterations": 10**9}), "iterations must be at most 1000"),
+        (lambda: load("neural-patch", model_options={"scales": 10**6}), "scales must be at most 16"),
+    ],
+)
+def test_bad_load_arguments_are_one_line(call, message) -> None:
+    with pytest.raises(InputError, match=message):
+        call()
+
+
+def test_cli_unbounded_neural_patch_iterations_are_refused(tmp_path: Path, capsys) -> None:
+    photo, mask = tmp_path / "p.png", tmp_path / "m.png"
+    Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(photo)
+    Image.fromarray(np.full((16, 16), 255, np.uint8)).save(mask)
+    args = ["remove", str(photo), "--mask", str(mask), "-o", str(tmp_path / "o.png"), "--model", "neural-patch"]
+    assert main([*args, "--iterations", "1000000000", "--feature-space", "pixel"]) == 2
+    assert capsys.readouterr().err.strip() == "error: neural-patch: iterations must be at most 1000, got 1000000000"

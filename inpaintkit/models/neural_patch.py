@@ -256,6 +256,10 @@ FAMILY = register_family(
 
 
 # ------------------------------------------------------------------------------- texture stage
+#: Bounds of the texture stage's settings (a pyramid halves down to a few pixels well before 16
+#: levels; 1,000 EM iterations are far past convergence).
+MAX_SCALES = 16
+MAX_ITERATIONS = 1000
 #: The texture stage's settings (docs/BENCHMARKS.md, neural-patch-512): the best-match vote at every
 #: level, as for the default model.
 TEXTURE_CONFIG = SynthesisConfig(vote="best")
@@ -360,9 +364,11 @@ class NeuralPatchInpainter(Inpainter):
         progress: bool = True,
     ) -> None:
         super().__init__()
-        for key, value, low in (("scales", scales, 1), ("iterations", iterations, 0)):
+        for key, value, low, high in (("scales", scales, 1, MAX_SCALES), ("iterations", iterations, 0, MAX_ITERATIONS)):
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < low):
                 raise InputError(f"neural-patch: {key} must be an integer >= {low}, got {value!r}")
+            if value is not None and value > high:
+                raise InputError(f"neural-patch: {key} must be at most {high}, got {value!r}")
         self.content = content.eval()
         self.features, self.note = load_feature_space(feature_space, vgg_weights)
         self.feature_space: str = self.features.name

@@ -63,6 +63,17 @@ class StandIn:
         return f"<{self.origin}>"
 
 
+def _sized(kind: type) -> Any:
+    """``bytes`` / ``bytearray`` that never allocate by argument (``bytearray(2e9)`` in a pickle)."""
+
+    def build(*args: Any) -> Any:
+        if args and isinstance(args[0], int):
+            raise Refused(f"builtins.{kind.__name__}({args[0]}) would allocate by argument")
+        return kind(*args)
+
+    return build
+
+
 # Real objects a checkpoint may name: tensor rebuilding and plain data types, nothing that acts.
 _SAFE_GLOBALS: dict[str, Any] = {
     **{
@@ -71,8 +82,10 @@ _SAFE_GLOBALS: dict[str, Any] = {
     },
     **{
         f"builtins.{t.__name__}": t
-        for t in (dict, list, set, frozenset, tuple, int, float, bool, str, bytes, bytearray, complex)
+        for t in (dict, list, set, frozenset, tuple, int, float, bool, str, complex)
     },
+    "builtins.bytes": _sized(bytes),
+    "builtins.bytearray": _sized(bytearray),
     **{
         str(d): d
         for d in (

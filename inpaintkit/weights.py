@@ -236,12 +236,34 @@ def load_weights(path: str | os.PathLike, *, trust: bool = False) -> LoadedWeigh
     raise WeightsError(f"{path} is not a weight file inpaintkit reads; readable formats: {_FORMATS}")
 
 
+#: A zip record may inflate to at most this many times its stored size (plus :data:`INFLATE_SLACK`):
+#: torch.save stores tensors uncompressed, so a real weight file is near 1x; a zip bomb is ~1000x.
+MAX_INFLATION = 16
+INFLATE_SLACK = 1 << 20
+
+
+def _check_inflation(path: Path, records: Sequence[zipfile.ZipInfo]) -> None:
+    """Refuse an archive whose records declare more bytes than they can honestly hold, before any
+    of them is read (a 3 MB file declaring 3 GB would otherwise be inflated in full)."""
+    total = 0
+    for info in records:
+        if info.file_size > MAX_INFLATION * info.compress_size + INFLATE_SLACK:
+            raise WeightsError(
+                f"{path}: the record {info.filename[:80]} declares {info.file_size:,} bytes stored in "
+                f"{info.compress_size:,} (more than {MAX_INFLATION}x): not a weight file"
+            )
+        total += info.file_size
+    if total > MAX_INFLATION * path.stat().st_size + INFLATE_SLACK:
+        raise WeightsError(f"{path}: its records declare {total:,} bytes in all, far more than the file holds")
+
+
 def _sniff(path: Path) -> str | None:
     with open(path, "rb") as file:
         head = file.read(9)
     if head[:4] == b"PK\x03\x04":  # torch.save and torch.jit.save both write zip archives
         with zipfile.ZipFile(path) as archive:
             names = archive.namelist()
+            _check_inflation(path, archive.infolist())
         if any(n.endswith("/constants.pkl") or "/code/" in n for n in names):
             return "torchscript"
         if any(n.endswith("data.pkl") for n in names):

@@ -302,3 +302,33 @@ def test_cli_unbounded_neural_patch_iterations_are_refused(tmp_path: Path, capsy
     args = ["remove", str(photo), "--mask", str(mask), "-o", str(tmp_path / "o.png"), "--model", "neural-patch"]
     assert main([*args, "--iterations", "1000000000", "--feature-space", "pixel"]) == 2
     assert capsys.readouterr().err.strip() == "error: neural-patch: iterations must be at most 1000, got 1000000000"
+
+
+# ---------------------------------------------------------------- allocation before any check
+class _Allocates:
+    """Pickles as ``bytearray(2_000_000_000)``: 2 GB allocated by a 1 KB file if the call is allowed."""
+
+    def __reduce__(self):
+        return (bytearray, (2_000_000_000,))
+
+
+def test_a_pickle_that_allocates_by_argument_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "meta.ckpt"
+    torch.save({"state_dict": {"w": torch.zeros(2)}, "hparams": {"note": _Allocates()}}, path)
+    assert path.stat().st_size < 4096
+    with pytest.raises(WeightsError, match=r"bytearray\(2000000000\) would allocate by argument"):
+        W.load_weights(path)
+
+
+def test_a_zip_bomb_is_refused_before_it_is_inflated(tmp_path: Path) -> None:
+    import zipfile
+
+    path = tmp_path / "bomb.pt"
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        with archive.open("archive/data.pkl", "w") as record:
+            chunk = bytes(1 << 20)
+            for _ in range(48):  # 48 MiB of zeros, about 50 KB stored
+                record.write(chunk)
+    assert path.stat().st_size < 200_000
+    with pytest.raises(WeightsError, match=r"declares 50,331,648 bytes stored in .* \(more than 16x\)"):
+        W.load_weights(path)

@@ -80,10 +80,7 @@ _SAFE_GLOBALS: dict[str, Any] = {
         f"torch._utils.{n}": getattr(torch._utils, n)
         for n in ("_rebuild_tensor", "_rebuild_tensor_v2", "_rebuild_tensor_v3", "_rebuild_parameter")
     },
-    **{
-        f"builtins.{t.__name__}": t
-        for t in (dict, list, set, frozenset, tuple, int, float, bool, str, complex)
-    },
+    **{f"builtins.{t.__name__}": t for t in (dict, list, set, frozenset, tuple, int, float, bool, str, complex)},
     "builtins.bytes": _sized(bytes),
     "builtins.bytearray": _sized(bytearray),
     **{

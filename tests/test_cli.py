@@ -150,12 +150,13 @@ def test_empty_mask_returns_input_with_warning(photo, tmp_path, caplog):
     ]  # once, not twice
 
 
-def test_all_hole_mask_works(photo, tmp_path):
+def test_a_mask_over_the_whole_photo_is_one_line(photo, tmp_path, capsys):
     full = tmp_path / "full.png"
     Image.new("L", (56, 40), 255).save(full)
     out = tmp_path / "o.png"
-    assert main(["remove", str(photo), "--mask", str(full), "-o", str(out), "--model", "patchmatch"]) == 0
-    assert np.isfinite(np.array(Image.open(out), dtype=float)).all()
+    assert main(["remove", str(photo), "--mask", str(full), "-o", str(out), "--model", "patchmatch"]) == 2
+    assert "the mask covers the whole picture" in capsys.readouterr().err
+    assert not out.exists()
 
 
 def test_weights_escape_hatch_and_model_file(photo, mask, tmp_path):

@@ -151,13 +151,24 @@ def test_empty_mask_returns_input_unchanged_with_warning(caplog):
 
 
 @pytest.mark.parametrize("strategy", ["original", "crop", "resize"])
-def test_all_hole_mask_fills_everything(strategy):
+def test_a_mask_over_the_whole_picture_is_refused_before_the_model_runs(strategy):
+    """Nothing would be left to fill from (the page refused it already; the API does too now)."""
     spy = ConstantSpy()
     pipe = _pipe(spy, hd_trigger=64, hd_resize_limit=64)
-    out = pipe(_noise((70, 90, 3)), np.ones((70, 90)), hd_strategy=strategy).image
-    assert (out == np.rint(np.array(COLOUR) * 255)).all()
-    assert len(spy.calls) == 1
-    assert spy.calls[0][0] == {"original": (72, 96), "crop": (72, 96), "resize": (56, 64)}[strategy]
+    with pytest.raises(InputError, match="the mask covers the whole picture: nothing is left to fill it from"):
+        pipe(_noise((70, 90, 3)), np.ones((70, 90)), hd_strategy=strategy)
+    with pytest.raises(InputError, match="the mask covers the whole picture"):
+        pipe(_noise((70, 90, 3)), np.pad(np.ones((68, 88)), 1), dilate=2, hd_strategy=strategy)  # after growing
+    assert spy.calls == []
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_a_float_mask_with_nan_or_infinity_is_refused(bad):
+    mask = np.zeros((20, 30), np.float32)
+    mask[5:10, 5:10] = 1
+    mask[0, 0] = bad
+    with pytest.raises(InputError, match="a mask array must hold finite numbers; it has NaN or infinite values"):
+        _pipe(ConstantSpy())(_noise((20, 30, 3)), mask)
 
 
 def test_mask_size_mismatch_and_resize_mask():

@@ -355,8 +355,12 @@ def test_mask_size_mismatch_is_422_with_both_sizes(client):
     message = error(response, 422)
     assert "mask is 32x32" in message and "image is 64x48" in message
     assert response.json()["image_size"] == [64, 48] and response.json()["mask_size"] == [32, 32]
-    resized = post_inpaint(client, png(photo()), png(np.full((32, 32), 255, np.uint8)), resize_mask="true")
+    half = np.zeros((32, 32), np.uint8)
+    half[8:24, 8:24] = 255
+    resized = post_inpaint(client, png(photo()), png(half), resize_mask="true")
     assert decode(resized).shape == (48, 64, 3)
+    whole = post_inpaint(client, png(photo()), png(np.full((32, 32), 255, np.uint8)), resize_mask="true")
+    assert "the mask covers the whole picture" in error(whole, 422)
 
 
 def test_unknown_model_is_404_listing_the_models(client):

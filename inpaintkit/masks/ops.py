@@ -68,6 +68,8 @@ def _mask_from_pil(image: Image.Image) -> np.ndarray:
 
 def _mask_from_array(array: np.ndarray) -> np.ndarray:
     """Apply the rules of :func:`load_mask` to an ``(H, W[, C])`` array."""
+    if np.issubdtype(array.dtype, np.floating) and not bool(np.isfinite(array).all()):
+        raise InputError("a mask array must hold finite numbers; it has NaN or infinite values")
     if array.ndim == 3 and array.shape[2] == 4:
         alpha = array[..., 3]
         opaque = np.iinfo(alpha.dtype).max if np.issubdtype(alpha.dtype, np.integer) else 1

@@ -182,6 +182,10 @@ class InpaintPipeline:
             return InpaintResult(
                 frame.restore(frame.native.copy()), hole, self.name, "original", time.perf_counter() - start, warnings
             )
+        if hole.all():
+            raise InputError(
+                "the mask covers the whole picture: nothing is left to fill it from; leave part of the photo unmasked"
+            )
         weights = masks.feather(hole, feather)
         # 4. choose regions
         strategy, boxes, shrink_to = self._plan(strategy, weights > 0)

@@ -66,6 +66,8 @@ def test_sample_i_does_not_depend_on_n_and_a_call_is_sample_zero() -> None:
         pipe(image, mask, seed=-1)
     with pytest.raises(InputError, match="samples must be an integer >= 1"):
         pipe.generate(image, mask, 0)
+    with pytest.raises(InputError, match="at most 64 samples per call .*got 100000; call again with another seed"):
+        pipe.generate(image, mask, 100_000)  # refused before any is drawn
 
 
 def test_crop_strategy_on_a_large_picture_keeps_known_pixels() -> None:

@@ -43,6 +43,9 @@ log = logging.getLogger(__name__)
 
 CONTACT_SHEET = "contact_sheet.png"
 
+#: Most samples one call draws: every sample is held in memory until the call returns.
+MAX_SAMPLES = 64
+
 
 @runtime_checkable
 class NoiseDrivenInpainter(Protocol):
@@ -150,6 +153,11 @@ class DiversePipeline(InpaintPipeline):
         """
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise InputError(f"the number of samples must be an integer >= 1, got {n!r}")
+        if n > MAX_SAMPLES:
+            raise InputError(
+                f"at most {MAX_SAMPLES} samples per call (they are all held in memory), got {n}; "
+                "call again with another seed for more"
+            )
         base = self.seed if seed is None else seed
         job = job or Job()
         results = []

@@ -237,3 +237,17 @@ def test_shipped_neural_patch_fills_a_periodic_texture_better_than_its_content_n
 
     content, synthesis = rmse("content-small"), rmse("neural-patch", feature_space="pixel", progress=False)
     assert synthesis < 0.5 * content, (synthesis, content)  # measured: 11.1 against 44.0
+
+
+def test_the_missing_vgg_weights_are_said_once(tmp_path: Path, content_file: Path, monkeypatch, capfd, caplog) -> None:
+    monkeypatch.setenv("INPAINTKIT_HOME", str(tmp_path / "empty-cache"))
+    photo, mask = _write_inputs(tmp_path)
+    out = tmp_path / "out.png"
+    code = main(
+        ["remove", str(photo), "--mask", str(mask), "-o", str(out), "--model", "neural-patch"]
+        + ["--weights", str(content_file), "--iterations", "1"]
+    )
+    captured = capfd.readouterr()
+    assert code == 0 and out.exists()
+    assert sum("no VGG-19 weights" in record.getMessage() for record in caplog.records) == 1
+    assert (captured.out + captured.err).count("no VGG-19 weights") <= 1

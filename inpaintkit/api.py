@@ -72,9 +72,7 @@ def load_model(
 
 def _model_name(model: object) -> str:
     """``model`` as a registry name or path, refused in one line when it is neither."""
-    if isinstance(model, Path) or (isinstance(model, str) and model):
-        return os.fspath(model)
-    if isinstance(model, os.PathLike):
+    if isinstance(model, os.PathLike) or (isinstance(model, str) and model):
         return os.fspath(model)
     raise InputError(f"model must be a registered name or a weight file path, got {model!r}")
 
@@ -203,7 +201,6 @@ def load(
     (in :func:`load_outpainter` too).
     ``model_options`` configure an optimisation model (see :func:`load_model`).
     """
-    _model_name(model)
     runner, name, declared, label = _pipeline_model(model, weights, trust, device, precision, model_options)
     if declared.pipeline == "diverse":  # PD-GAN: fixed-size, noise-driven; several samples
         from .pipelines.diverse import DiversePipeline
@@ -273,7 +270,7 @@ def _pipeline_model(
     """
     if precision not in PRECISIONS:
         raise InputError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
-    name = os.fspath(model)
+    name = _model_name(model)
     if name in REGISTRY and REGISTRY[name].kind == "classical" and not options:
         if str(device) != "cpu":
             check_device(device)

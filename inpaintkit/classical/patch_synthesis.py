@@ -161,8 +161,10 @@ def synthesize(
     hole = hole > 0
     if not hole.any():
         return picture.copy()
-    first = _smooth_fill(picture, hole)
-    if start is not None:
+    if start is None:
+        first = _smooth_fill(picture, hole)
+    else:
+        first = picture.copy()
         first[hole] = np.asarray(start, dtype=np.float32)[hole]
     trust = np.ones((height, width), np.float32) if guide_trust is None else np.asarray(guide_trust, np.float32)
     trust = np.where(hole, np.clip(trust, 0.0, 1.0), 1.0).astype(np.float32)
@@ -226,16 +228,21 @@ def _block_any(hole: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 def _features(colour: np.ndarray, level: _Level, c: SynthesisConfig) -> np.ndarray:
     """``(h, w, C)`` float32 features compared between patches: the voted channels (colour and
     texture), gradients of the current fill, the guide."""
-    rgb = colour[..., :3]
     parts = [colour]
     if c.gradient_weight > 0:
-        grey = np.ascontiguousarray(rgb) @ _GREY
-        gx = cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3, borderType=cv2.BORDER_REFLECT) / 8
-        gy = cv2.Sobel(grey, cv2.CV_32F, 0, 1, ksize=3, borderType=cv2.BORDER_REFLECT) / 8
-        parts.append(c.gradient_weight * np.stack([gx, gy], -1))
+        parts.append(c.gradient_weight * _gradients(colour))
     if level.guide is not None and c.guide_weight > 0:
         parts.append(c.guide_weight * level.guide)
     return np.ascontiguousarray(np.concatenate(parts, -1), dtype=np.float32)
+
+
+def _gradients(colour: np.ndarray) -> np.ndarray:
+    """``(h, w, 2)`` float32: the 3x3 Sobel x and y gradients (divided by 8) of the grey level of
+    ``colour``'s first three channels, reflected borders."""
+    grey = np.ascontiguousarray(colour[..., :3]) @ _GREY
+    gx = cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3, borderType=cv2.BORDER_REFLECT) / 8
+    gy = cv2.Sobel(grey, cv2.CV_32F, 0, 1, ksize=3, borderType=cv2.BORDER_REFLECT) / 8
+    return np.stack([gx, gy], -1)
 
 
 def _with_texture(level: _Level, c: SynthesisConfig) -> _Level:
@@ -243,11 +250,7 @@ def _with_texture(level: _Level, c: SynthesisConfig) -> _Level:
     (measured on the photo with its hole filled smoothly, so the hole's edge adds no gradient)."""
     if c.texture_weight <= 0:
         return level
-    rgb = _smooth_fill(level.image, level.hole)
-    grey = rgb @ _GREY
-    gx = np.abs(cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3, borderType=cv2.BORDER_REFLECT)) / 8
-    gy = np.abs(cv2.Sobel(grey, cv2.CV_32F, 0, 1, ksize=3, borderType=cv2.BORDER_REFLECT)) / 8
-    texture = np.stack([gx, gy], -1)
+    texture = np.abs(_gradients(_smooth_fill(level.image, level.hole)))
     if c.texture_blur > 0:
         texture = cv2.GaussianBlur(texture, (0, 0), c.texture_blur)
     image = np.concatenate([level.image, c.texture_weight * texture], -1)
@@ -341,9 +344,10 @@ def _run(
         distances = np.zeros((h, w), dtype=np.float32)
         if index > 0:  # the fill this level starts from: the upsampled field's copies, averaged
             colour = _vote(level, field, distances, targets, radius, c, uniform=True)
+        # the channels from ``guided`` on are the guide's (weighted by the trust of each pixel)
+        guided = level.image.shape[2] + (2 if c.gradient_weight > 0 else 0)
         for step in range(_rounds(index, len(levels), c)):
             features = _features(colour, level, c)
-            guided = features.shape[2] - (0 if level.guide is None or c.guide_weight <= 0 else level.guide.shape[2])
             with _SEARCH_LOCK:
                 kernels.patchmatch(
                     features,

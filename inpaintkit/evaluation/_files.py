@@ -29,11 +29,8 @@ from ..types import InputError
 
 RESULTS_CSV = "results.csv"
 RUN_FILE = "run.json"
-COLUMNS = (
-    "mask_set",
-    "image",
-    "model",
-    "status",
+#: The keys of :func:`~.scores.pixel_scores`: the scores that need no network.
+PIXEL_COLUMNS: tuple[str, ...] = (
     "psnr",
     "ssim",
     "l1",
@@ -43,6 +40,13 @@ COLUMNS = (
     "hole_detail",
     "seam",
     "seam_truth",
+)
+COLUMNS = (
+    "mask_set",
+    "image",
+    "model",
+    "status",
+    *PIXEL_COLUMNS,
     "lpips",
     "diversity_l1",
     "diversity_lpips",

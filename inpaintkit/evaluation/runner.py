@@ -34,6 +34,7 @@ from ..types import InpaintResult, InputError
 from ._files import (
     ERROR,
     OK,
+    PIXEL_COLUMNS,
     RESULTS_CSV,
     ResultsFile,
     Row,
@@ -55,7 +56,7 @@ from .fid import fid_from_features
 from .networks import MetricNetworks
 from .protocol import Protocol, load_ground_truth
 from .report import write_reports
-from .scores import PIXEL_COLUMNS, area_bin, pixel_scores, to_batch
+from .scores import area_bin, pixel_scores, to_batch
 
 log = logging.getLogger(__name__)
 
@@ -259,7 +260,7 @@ def fingerprint(model: object) -> str:
 
 
 def _complete_scores(out: Path, rows: list[Row]) -> tuple[list[Row], int]:
-    """Kept rows with the :data:`~.scores.PIXEL_COLUMNS` that an earlier version did not write filled in.
+    """Kept rows with the :data:`~._files.PIXEL_COLUMNS` that an earlier version did not write filled in.
 
     The missing scores are computed from the saved prediction, ground truth and mask (the exact pixels
     of that run). A row whose files are missing or unreadable is dropped: that (mask set, image, model)

@@ -14,18 +14,6 @@ from .. import metrics
 #: Mask-area bins of 10 % (LaMa's evaluation reports its metrics per bin): ``"0-10%"`` ... ``"90-100%"``.
 AREA_BINS: tuple[str, ...] = tuple(f"{10 * k}-{10 * k + 10}%" for k in range(10))
 
-#: The keys of :func:`pixel_scores`, columns of the results file.
-PIXEL_COLUMNS: tuple[str, ...] = (
-    "psnr",
-    "ssim",
-    "l1",
-    "hole_l1",
-    "hole_rmse_255",
-    "haarpsi",
-    "hole_detail",
-    "seam",
-    "seam_truth",
-)
 
 PerceptualDistance = Callable[[Tensor, Tensor], Tensor]
 """``(pred, target) -> (B,)`` on ``(B,3,H,W)`` images in ``[0,1]`` (LPIPS)."""
@@ -63,7 +51,7 @@ def hole_rmse_255(pred: np.ndarray, target: np.ndarray, mask: np.ndarray) -> flo
 def pixel_scores(pred: np.ndarray, target: np.ndarray, mask: np.ndarray) -> dict[str, float]:
     """PSNR, SSIM, L1, hole L1, HaarPSI (images in ``[0, 1]``), hole RMSE (0-255) and hole detail of one prediction.
 
-    These are the scores that need no network; their keys are :data:`PIXEL_COLUMNS`.
+    These are the scores that need no network; their keys are :data:`~._files.PIXEL_COLUMNS`.
 
     Shape: pred, target ``(H, W, 3)`` uint8; mask ``(H, W)`` in ``{0, 1}``.
     """

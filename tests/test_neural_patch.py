@@ -125,3 +125,14 @@ def test_the_pixel_guide_is_the_blurred_picture_and_the_vgg_guide_adds_its_compo
     assert deep.shape == (30, 44, 3 + VGG_COMPONENTS) and deep.dtype == np.float32
     assert np.array_equal(deep[..., :3], guide)
     assert np.isfinite(deep).all() and deep[..., 3:].std() == pytest.approx(guide.std(), rel=1e-3)
+
+
+@pytest.mark.parametrize("progress", [True, False])
+def test_progress_shows_a_bar_of_the_iterations_only_when_asked(progress: bool, capsys) -> None:
+    content = ContentNetwork(ContentConfig(widths=[4, 4, 8], bottleneck=8, size=32)).eval()
+    model = NeuralPatchInpainter(content, feature_space="pixel", iterations=2, progress=progress)
+    mask = torch.zeros(1, 1, 48, 48)
+    mask[..., 16:32, 16:32] = 1
+    model(torch.rand(1, 3, 48, 48, generator=torch.Generator().manual_seed(0)), mask)
+    err = capsys.readouterr().err
+    assert ("neural-patch:" in err) if progress else err == ""

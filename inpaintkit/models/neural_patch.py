@@ -69,6 +69,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
+from tqdm import tqdm
 
 from ..classical.patch_synthesis import SynthesisConfig, synthesize
 from ..registry import TRAINED_HERE, ModelSpec, register_models
@@ -282,7 +283,13 @@ def _resize_hole(mask: Tensor, size: tuple[int, int]) -> Tensor:
 
 
 def texture_stage(
-    image: Tensor, mask: Tensor, coarse: Tensor, features: PixelGuide, config: SynthesisConfig, job: Job | None = None
+    image: Tensor,
+    mask: Tensor,
+    coarse: Tensor,
+    features: PixelGuide,
+    config: SynthesisConfig,
+    job: Job | None = None,
+    progress: bool = False,
 ) -> Tensor:
     """Fill the holes of ``image`` from the content network's ``coarse`` guess by patch synthesis.
 
@@ -293,6 +300,7 @@ def texture_stage(
         features: the feature space that computes the guide (:func:`load_feature_space`).
         config: the synthesis settings.
         job: counts the EM iterations and stops between them once cancelled.
+        progress: show a progress bar of the EM iterations of each image.
 
     Returns:
         ``(B, 3, H, W)`` in [0, 1]: the hole filled, known pixels the input's.
@@ -306,11 +314,14 @@ def texture_stage(
         start = guess[b].permute(1, 2, 0).float().cpu().numpy()
         composite = torch.where(mask[b : b + 1] > 0, guess[b : b + 1], image[b : b + 1]).float()
         with contextlib.ExitStack() as stack:
+            bar = stack.enter_context(tqdm(desc="neural-patch", unit="it", leave=False, disable=not progress))
 
-            def report(done: int, total: int, stack: contextlib.ExitStack = stack) -> None:
+            def report(done: int, total: int, stack: contextlib.ExitStack = stack, bar: tqdm = bar) -> None:
                 if done == 1:  # the total is known once the pyramid is built
                     stack.enter_context(job.units(total))
+                    bar.total = total
                 job.advance(1)
+                bar.update(1)
 
             filled = synthesize(
                 picture, hole, start=start, guide=features(composite), config=config, on_iteration=report
@@ -335,7 +346,8 @@ class NeuralPatchInpainter(Inpainter):
         scales: at most this many pyramid levels (``None``: down to about 48 px).
         iterations: EM iterations at the coarsest scale (``None``: the synthesis default; 0: the
             content network's guess alone).
-        progress: accepted for compatibility of callers; progress goes to the pipeline's job.
+        progress: show a progress bar of the texture stage's EM iterations (the pipeline's job
+            counts them either way).
 
     Attributes:
         feature_space: the feature space in use, ``vgg`` or ``pixel``.
@@ -397,13 +409,13 @@ class NeuralPatchInpainter(Inpainter):
         coarse = self.predict_content(image, mask)
         if not self.texture:  # the content network alone: its guess, resized (the pipeline composites)
             return _resize(coarse, tuple(image.shape[-2:]), "bilinear").clamp(0.0, 1.0)
-        return texture_stage(image, mask, coarse, self.features, self.config, active_job())
+        return texture_stage(image, mask, coarse, self.features, self.config, active_job(), self.progress)
 
 
 def content_alone(content: ContentNetwork) -> NeuralPatchInpainter:
     """The content network as an inpainter of any image size: neural patch synthesis without its
     texture stage (one scale, no iterations). The whole image is resized to the network's square
-    input and the prediction is resized back into the hole, as :func:`synthesize` starts; this
+    input and the prediction is resized back into the hole, as :func:`texture_stage` starts; this
     is the baseline the texture stage improves on (``inpaintkit eval --models content-small``).
     """
     return NeuralPatchInpainter(content, feature_space="pixel", scales=1, iterations=0, progress=False)

@@ -25,12 +25,13 @@ def _distance(features, trust, guided, ty, tx, sy, sx, radius, limit):
     total = 0.0
     for dy in range(-radius, radius + 1):
         for dx in range(-radius, radius + 1):
-            for c in range(channels):
+            for c in range(guided):
                 diff = features[ty + dy, tx + dx, c] - features[sy + dy, sx + dx, c]
-                if c < guided:
-                    total += diff * diff
-                else:
-                    total += trust[ty + dy, tx + dx] * diff * diff
+                total += diff * diff
+            weight = trust[ty + dy, tx + dx]
+            for c in range(guided, channels):
+                diff = features[ty + dy, tx + dx, c] - features[sy + dy, sx + dx, c]
+                total += weight * diff * diff
         if total >= limit:
             return total
     return total

@@ -77,7 +77,7 @@ def _model_name(model: object) -> str:
     raise InputError(f"model must be a registered name or a weight file path, got {model!r}")
 
 
-#: Pipeline arguments that :func:`load` and :func:`load_outpainter` set themselves.
+#: Pipeline arguments that :func:`load` sets itself (a caller may not pass them).
 _SET_BY_LOAD = frozenset({"name", "pad_multiple", "min_size", "device", "postprocess", "precision"})
 
 

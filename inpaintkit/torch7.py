@@ -213,12 +213,11 @@ def _checked_tensors(torchfile: Any) -> Iterator[None]:
     against its storage and copied) instead of its own reader, which builds any strided view the
     file asks for, inside its storage or not."""
     handlers = torchfile.type_handlers
-    names = [f"torch.{kind}Tensor".encode() for kind in _TENSOR_TYPES]
+    readers = {f"torch.{kind}Tensor".encode(): _tensor_reader(dtype) for kind, dtype in _TENSOR_TYPES.items()}
     with _READERS_LOCK:
-        saved = {name: handlers.get(name) for name in names}
+        saved = {name: handlers.get(name) for name in readers}
         try:
-            for kind, dtype in _TENSOR_TYPES.items():
-                handlers[f"torch.{kind}Tensor".encode()] = _tensor_reader(dtype)
+            handlers.update(readers)
             yield
         finally:
             for name, handler in saved.items():

@@ -42,6 +42,7 @@ sys.path.insert(0, str(ROOT))
 from _common import memory_gib, reset_peak, spawn_case, write_section
 
 import inpaintkit
+from inpaintkit.optimize import cpu_info
 
 #: (size, strategy, models) of every case.
 PLAN = {
@@ -131,12 +132,12 @@ def main() -> int:
     ):
         if a in seconds and b in seconds:
             ratios.append(f"- {label}: **{seconds[a] / seconds[b]:.2f}x**")
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
     section = "\n".join(
         [
             "## Object removal end to end (the default against its baselines)",
             "",
-            f"`python benchmarks/removal_speed.py` on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC: {cpu}, "
+            f"`python benchmarks/removal_speed.py` on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC: "
+            f"{cpu_info().describe()}, "
             f"{os.cpu_count()} logical CPUs, {args.threads} threads; kodim01 resized to the size, 12 elliptical holes "
             f"scaled with it; median of {args.repeats} calls after a warm-up, each model in a fresh process. "
             "'busy' is CPU time over wall time over the threads (100% = every core busy all the time).",

@@ -114,6 +114,8 @@ class _RestrictedUnpickler(pickle.Unpickler):
         self._stand_ins: dict[str, type[StandIn]] = {}
 
     def find_class(self, module: str, name: str) -> Any:
+        if (module, name) == ("torch._utils", "_rebuild_meta_tensor_no_storage"):
+            raise WeightsError("a tensor on the meta device holds no values")
         module, name = _compat_pickle.NAME_MAPPING.get((module, name), (module, name))  # Python 2 names
         module = _compat_pickle.IMPORT_MAPPING.get(module, module)
         full = f"{module}.{name}"
@@ -135,6 +137,50 @@ RESTRICTED_PICKLE = SimpleNamespace(  # what torch.load needs of a pickle module
     Unpickler=_RestrictedUnpickler,
     load=lambda file, **kwargs: _RestrictedUnpickler(file, **kwargs).load(),
 )
+
+
+# ------------------------------------------------------------------------------------ tensor views
+#: A file's records may inflate, and its tensors may need, at most this many times the bytes the
+#: file holds (plus :data:`SIZE_SLACK`): torch.save stores tensors uncompressed, so a real weight
+#: file or checkpoint is near 1x; a zip bomb or a pile of views over one storage is far more.
+MAX_INFLATION = 16
+SIZE_SLACK = 1 << 20
+_MAX_DEPTH = 64
+
+
+def view_problem(content: Any, file_bytes: int) -> str | None:
+    """Why the tensors ``torch.load`` built from a file of ``file_bytes`` bytes may not be used, or ``None``.
+
+    torch keeps every view inside its storage, but a view may still claim more elements than its
+    storage holds (stride 0, overlapping strides): a 96 KB file could then make whoever copies it
+    allocate gigabytes. Every tensor in ``content`` (nested dicts, lists and tuples) must be on the
+    CPU, need no more bytes than its storage holds, and all of them together no more than
+    :data:`MAX_INFLATION` times the file (plus :data:`SIZE_SLACK`).
+    """
+    total = 0
+    stack: list[tuple[Any, int]] = [(content, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > _MAX_DEPTH:
+            return f"data nested more than {_MAX_DEPTH} levels deep"
+        if isinstance(node, torch.Tensor):
+            if node.device.type != "cpu":
+                return f"a tensor on the {node.device.type} device holds no values"
+            need = node.numel() * node.element_size()
+            held = node.untyped_storage().nbytes()
+            if need > held:
+                return (
+                    f"a tensor of shape {tuple(node.shape)} with strides {node.stride()} needs {need:,} bytes "
+                    f"from a storage of {held:,} (a stride-0 or overlapping view)"
+                )
+            total += need
+        elif isinstance(node, Mapping):
+            stack.extend((value, depth + 1) for value in node.values())
+        elif isinstance(node, (list, tuple)):
+            stack.extend((value, depth + 1) for value in node)
+    if total > MAX_INFLATION * file_bytes + SIZE_SLACK:
+        return f"its tensors need {total:,} bytes, far more than the {file_bytes:,} the file holds"
+    return None
 
 
 def plain(value: Any, depth: int = 0) -> Any:

@@ -16,6 +16,7 @@ import torch
 import torch.nn as nn
 from torch import Tensor
 
+from ._safe_pickle import view_problem
 from .types import WeightsError
 from .weights import WEIGHT_SPECS, WeightSpec, cached_path, fetch
 
@@ -74,6 +75,9 @@ def read_state_dict(path: str | os.PathLike, what: str) -> dict[str, Tensor]:
         raise WeightsError(f"cannot read {path} as {what} weights ({reason})") from None
     if not isinstance(state, Mapping) or not all(isinstance(value, Tensor) for value in state.values()):
         raise WeightsError(f"{path} ({what} weights): expected a state dict of tensors, got {type(state).__name__}")
+    problem = view_problem(state, path.stat().st_size)
+    if problem:
+        raise WeightsError(f"{path} ({what} weights): {problem}")
     return dict(state)
 
 

@@ -32,6 +32,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from ._safe_pickle import MAX_INFLATION, SIZE_SLACK
 from .models.glcic import GlcicCompletionNet, GlcicConfig
 from .types import WeightsError
 
@@ -91,7 +92,7 @@ def load_glcic_t7(path: str | os.PathLike) -> tuple[GlcicConfig, dict[str, torch
         raise WeightsError("reading Torch7 .t7 files needs the torchfile package: pip install torchfile") from None
     path = Path(path)
     try:
-        with _checked_tensors(torchfile):
+        with _checked_tensors(torchfile, MAX_INFLATION * path.stat().st_size + SIZE_SLACK):
             content = torchfile.load(str(path), utf8_decode_strings=True)
     except WeightsError as err:
         raise WeightsError(f"cannot read {path} as a Torch7 file: {err}") from None
@@ -208,12 +209,16 @@ def _convert(ours: nn.Module, theirs: Any, index: int, path: Path) -> dict[str, 
 
 
 @contextlib.contextmanager
-def _checked_tensors(torchfile: Any) -> Iterator[None]:
+def _checked_tensors(torchfile: Any, budget: int) -> Iterator[None]:
     """While the block runs, ``torchfile`` reads tensors with :func:`_read_tensor` (a view checked
     against its storage and copied) instead of its own reader, which builds any strided view the
-    file asks for, inside its storage or not."""
+    file asks for, inside its storage or not; the copies together may take at most ``budget`` bytes
+    (many views of one storage would otherwise multiply it)."""
     handlers = torchfile.type_handlers
-    readers = {f"torch.{kind}Tensor".encode(): _tensor_reader(dtype) for kind, dtype in _TENSOR_TYPES.items()}
+    spent = [0]
+    readers = {
+        f"torch.{kind}Tensor".encode(): _tensor_reader(dtype, spent, budget) for kind, dtype in _TENSOR_TYPES.items()
+    }
     with _READERS_LOCK:
         saved = {name: handlers.get(name) for name in readers}
         try:
@@ -227,16 +232,19 @@ def _checked_tensors(torchfile: Any) -> Iterator[None]:
                     handlers[name] = handler
 
 
-def _tensor_reader(dtype: type) -> Any:
+def _tensor_reader(dtype: type, spent: list[int], budget: int) -> Any:
     def read(reader: Any, version: int) -> np.ndarray:
-        return _read_tensor(reader, np.dtype(dtype))
+        tensor = _read_tensor(reader, np.dtype(dtype), budget - spent[0])
+        spent[0] += tensor.nbytes
+        return tensor
 
     return read
 
 
-def _read_tensor(reader: Any, dtype: np.dtype) -> np.ndarray:
+def _read_tensor(reader: Any, dtype: np.dtype, budget: int) -> np.ndarray:
     """One tensor (Torch7's ``generic/Tensor.c`` layout), refused unless its view lies inside its
-    storage and holds no more elements than the storage (stride 0 may not multiply memory)."""
+    storage, holds no more elements than the storage (stride 0 may not multiply memory) and its copy
+    takes at most ``budget`` bytes."""
     ndim = reader.read_int()
     if not 0 <= ndim <= MAX_DIMS:
         raise WeightsError(f"a tensor claims {ndim} dimensions (at most {MAX_DIMS})")
@@ -259,6 +267,8 @@ def _read_tensor(reader: Any, dtype: np.dtype) -> np.ndarray:
             f"a tensor of size {tuple(size)} with strides {tuple(stride)} at offset {offset + 1} does not fit "
             f"in its storage of {len(storage)} values"
         )
+    if count * dtype.itemsize > budget:
+        raise WeightsError("its tensors need far more bytes than the file holds (views repeating one storage)")
     view = np.lib.stride_tricks.as_strided(
         storage[offset:], shape=size, strides=[dtype.itemsize * step for step in stride], writeable=False
     )

@@ -40,7 +40,16 @@ from safetensors import safe_open
 from safetensors.torch import save as safetensors_bytes
 from tqdm import tqdm
 
-from ._safe_pickle import RESTRICTED_PICKLE, Refused, StandIn, plain, torchscript_tensors
+from ._safe_pickle import (
+    MAX_INFLATION,
+    RESTRICTED_PICKLE,
+    SIZE_SLACK,
+    Refused,
+    StandIn,
+    plain,
+    torchscript_tensors,
+    view_problem,
+)
 from .catalog import GLCIC_T7_LICENCE, WEIGHT_SPECS, WeightSpec, cached_path
 from .models import lama
 from .torch7 import TORCH7_TABLE_HEADER, load_glcic_t7
@@ -236,24 +245,18 @@ def load_weights(path: str | os.PathLike, *, trust: bool = False) -> LoadedWeigh
     raise WeightsError(f"{path} is not a weight file inpaintkit reads; readable formats: {_FORMATS}")
 
 
-#: A zip record may inflate to at most this many times its stored size (plus :data:`INFLATE_SLACK`):
-#: torch.save stores tensors uncompressed, so a real weight file is near 1x; a zip bomb is ~1000x.
-MAX_INFLATION = 16
-INFLATE_SLACK = 1 << 20
-
-
 def _check_inflation(path: Path, records: Sequence[zipfile.ZipInfo]) -> None:
     """Refuse an archive whose records declare more bytes than they can honestly hold, before any
     of them is read (a 3 MB file declaring 3 GB would otherwise be inflated in full)."""
     total = 0
     for info in records:
-        if info.file_size > MAX_INFLATION * info.compress_size + INFLATE_SLACK:
+        if info.file_size > MAX_INFLATION * info.compress_size + SIZE_SLACK:
             raise WeightsError(
                 f"{path}: the record {info.filename[:80]} declares {info.file_size:,} bytes stored in "
                 f"{info.compress_size:,} (more than {MAX_INFLATION}x): not a weight file"
             )
         total += info.file_size
-    if total > MAX_INFLATION * path.stat().st_size + INFLATE_SLACK:
+    if total > MAX_INFLATION * path.stat().st_size + SIZE_SLACK:
         raise WeightsError(f"{path}: its records declare {total:,} bytes in all, far more than the file holds")
 
 
@@ -281,9 +284,17 @@ def _sniff(path: Path) -> str | None:
     return None
 
 
+def _checked_views(path: Path, content: Any) -> Any:
+    """``content`` as read from ``path``, unless its tensors could multiply memory (see :func:`view_problem`)."""
+    problem = view_problem(content, path.stat().st_size)
+    if problem:
+        raise WeightsError(f"{path}: {problem}")
+    return content
+
+
 def _read_torchscript(path: Path) -> dict[str, torch.Tensor]:
     try:
-        return torchscript_tensors(path)
+        tensors = torchscript_tensors(path)
     except Refused as err:
         raise WeightsError(
             f"refusing to unpickle {err.name} from the TorchScript archive {path}: "
@@ -291,6 +302,7 @@ def _read_torchscript(path: Path) -> dict[str, torch.Tensor]:
         ) from None
     except WeightsError as err:
         raise WeightsError(f"cannot read the TorchScript archive {path}: {err}") from None
+    return _checked_views(path, tensors)
 
 
 def _read_safetensors(path: Path) -> LoadedWeights:
@@ -324,6 +336,9 @@ def _read_pickle(path: Path, trust: bool) -> LoadedWeights:
             raise WeightsError(
                 f"refusing to unpickle {err.name} from {path}: pass trust=True / --trust only for files you trust"
             ) from None
+        except WeightsError as err:
+            raise WeightsError(f"{path}: {err}") from None
+    _checked_views(path, content)
     if not isinstance(content, Mapping):
         raise WeightsError(f"{path} holds a {type(content).__name__}, not a state dict; readable formats: {_FORMATS}")
     if not isinstance(content.get("state_dict"), Mapping):

@@ -11,7 +11,9 @@ Format (torch7 ``File.lua`` ``writeObject`` and ``generic/Tensor.c`` / ``Storage
   its payload;
 * payload of ``torch.FloatTensor``: ``int`` ndim, ``long`` sizes, ``long`` strides, ``long``
   1-based storage offset, then the storage object; of ``torch.FloatStorage``: ``long`` size and the
-  ``float32`` values; of any other class (``nn.*``): the table of its fields.
+  ``float32`` values; of any other class (``nn.*``): the table of its fields;
+* an object written before is written again as its type and reference index alone (how Lua's
+  ``torch.save`` shares one storage between several tensors).
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ class _Writer:
     def __init__(self, file: BinaryIO) -> None:
         self.file = file
         self.next_index = 1
+        self.storages: dict[int, int] = {}  # id of a StridedTensor's storage array -> its reference index
 
     def int(self, value: int) -> None:
         self.file.write(struct.pack("<i", value))
@@ -114,6 +117,11 @@ class _Writer:
             self.int(len(value.size))
             for number in (*value.size, *value.stride, value.offset):
                 self.long(number)
+            if id(value.storage) in self.storages:  # the same array again: a back-reference
+                self.int(4)
+                self.int(self.storages[id(value.storage)])
+                return
+            self.storages[id(value.storage)] = self.next_index
             self.torch_header("torch.FloatStorage", 1)
             self.long(value.storage.size)
             self.file.write(np.ascontiguousarray(value.storage, dtype=np.float32).tobytes())

@@ -636,6 +636,23 @@ def test_torch7_views_that_overflow_or_multiply_their_storage_are_refused(tmp_pa
         load_glcic_t7(_hostile_t7(tmp_path, "bad.t7", view))
 
 
+def test_torch7_views_repeating_one_storage_are_refused_past_the_files_size(tmp_path: Path) -> None:
+    """Each view fits its 1 MiB storage, but 200 of them would copy 200 MiB out of a 1 MiB file."""
+    shared = np.ones(1 << 18, np.float32)
+    layers = _t7_layers(_random_net(width=2))
+    table = {
+        "model": TorchClass("nn.Sequential", {"modules": layers}),
+        "mean": [0.5] * 3,
+        "copies": {f"c{i}": StridedTensor((1 << 18,), (1,), 1, shared) for i in range(200)},
+    }
+    path = write_t7(tmp_path / "repeat.t7", table)
+    assert path.stat().st_size < 2 << 20
+    with pytest.raises(WeightsError, match="need far more bytes than the file holds"):
+        load_glcic_t7(path)
+    table["copies"] = {key: table["copies"][key] for key in ("c0", "c1", "c2")}  # a few shared views are fine
+    assert load_glcic_t7(write_t7(tmp_path / "few.t7", table))[1]
+
+
 def test_torch7_views_inside_their_storage_still_load(tmp_path: Path) -> None:
     """A transposed (non-contiguous) view that fits is read as Torch7 means it."""
     net = _random_net(width=2)

@@ -24,7 +24,7 @@ from inpaintkit import weights as W
 from inpaintkit.api import load_model
 from inpaintkit.cli import main
 from inpaintkit.models.lama import PRESETS as LAMA_PRESETS
-from inpaintkit.models.lama import LamaGenerator
+from inpaintkit.models.lama import LamaConfig, LamaGenerator
 from inpaintkit.models.pdgan import PdganConfig, PdganGenerator
 from inpaintkit.training.trainer import init_generator
 from inpaintkit.types import InputError, WeightsError
@@ -332,3 +332,96 @@ def test_a_zip_bomb_is_refused_before_it_is_inflated(tmp_path: Path) -> None:
     assert path.stat().st_size < 200_000
     with pytest.raises(WeightsError, match=r"declares 50,331,648 bytes stored in .* \(more than 16x\)"):
         W.load_weights(path)
+
+
+# ------------------------------------------------------------ views that would multiply memory
+def _stride0_lama(config: LamaConfig = LAMA_PRESETS["lama-small"]) -> dict[str, torch.Tensor]:
+    """A LaMa generator's tensors, each a stride-0 view of one value (``expand``): a few KB on disk."""
+    with torch.device("meta"):
+        shapes = {key: value.shape for key, value in LamaGenerator(config).state_dict().items()}
+    return {
+        f"generator.{key}": torch.zeros(1).expand(*shape) if len(shape) else torch.zeros(())
+        for key, shape in shapes.items()
+    }
+
+
+class _Expanded(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("weight", torch.zeros(1).expand(4096, 4096))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.weight
+
+
+def test_stride0_views_are_refused_in_every_torch_format(tmp_path: Path) -> None:
+    from inpaintkit._state import read_state_dict
+    from inpaintkit.training._checkpoint import load_checkpoint
+
+    pt, ckpt, ts, state, train = (tmp_path / n for n in ("w.pt", "w.ckpt", "w.ts.pt", "vgg.pt", "last.pt"))
+    torch.save(_stride0_lama(), pt)
+    torch.save({"state_dict": _stride0_lama(), "epoch": 1}, ckpt)
+    torch.jit.save(torch.jit.script(nn.Sequential(_Expanded())), str(ts))
+    torch.save({"w": torch.zeros(1).expand(4096, 4096)}, state)
+    torch.save({"step": 1, "generator": {"w": torch.zeros(1).expand(4096, 4096)}}, train)
+    assert max(p.stat().st_size for p in (pt, ckpt, ts, state, train)) < 200_000
+    view = r"needs [\d,]+ bytes from a storage of 4 \(a stride-0 or overlapping view\)"
+    for path in (pt, ckpt, ts):
+        with pytest.raises(WeightsError, match=view):
+            W.load_weights(path)
+    with pytest.raises(WeightsError, match=view):
+        read_state_dict(state, "vgg19")
+    with pytest.raises(InputError, match=f"cannot read checkpoint .*: a tensor of shape \\(4096, 4096\\).*{view}"):
+        load_checkpoint(train)
+
+
+def test_many_views_of_one_storage_are_refused_past_the_files_size(tmp_path: Path) -> None:
+    shared = torch.zeros(1 << 18)  # 1 MiB, stored once; 40 names for it claim 40 MiB
+    path = tmp_path / "tied.pt"
+    torch.save({f"w{i}": shared for i in range(40)}, path)
+    with pytest.raises(
+        WeightsError, match=r"its tensors need 41,943,040 bytes, far more than the [\d,]+ the file holds"
+    ):
+        W.load_weights(path)
+    torch.save({f"w{i}": shared for i in range(3)}, path)  # tied weights stay readable
+    with pytest.raises(WeightsError, match="not a LaMa ffc_resnet generator"):
+        W.load_weights(path)
+
+
+def test_a_meta_device_tensor_is_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "meta.pt"
+    torch.save({"w": torch.empty(3, 3, device="meta")}, path)
+    with pytest.raises(WeightsError, match=r"meta.pt: a tensor on the meta device holds no values$"):
+        W.load_weights(path)
+
+
+def test_a_stride0_model_file_ends_in_one_line_under_the_memory_bound(tmp_path: Path) -> None:
+    """A 100 KB .pt whose stride-0 views claim a 1.8 GiB network: exit 2, one line, and the child process
+    never grows past 1.5 GiB (measured as its peak resident size)."""
+    path = tmp_path / "big.pt"
+    torch.save(_stride0_lama(LamaConfig(ngf=384, max_features=6144, n_blocks=4)), path)
+    photo, mask = tmp_path / "p.png", tmp_path / "m.png"
+    Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(photo)
+    hole = np.zeros((64, 64), np.uint8)
+    hole[24:40, 24:40] = 255
+    Image.fromarray(hole).save(mask)
+    code = (
+        "import json, resource, subprocess, sys\n"
+        "child = subprocess.run([sys.executable, '-m', 'inpaintkit', 'remove', sys.argv[1], '--mask', sys.argv[2],"
+        " '-o', sys.argv[3], '--model', sys.argv[4]], capture_output=True, text=True)\n"
+        "peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n"
+        "print(json.dumps([child.returncode, peak, child.stderr]))\n"
+    )
+    import subprocess
+    import sys
+
+    run = subprocess.run(
+        [sys.executable, "-c", code, str(photo), str(mask), str(tmp_path / "o.png"), str(path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    rc, peak_kib, err = json.loads(run.stdout)
+    assert rc == 2, err[-500:]
+    assert len(err.strip().splitlines()) == 1 and "stride-0 or overlapping view" in err
+    assert int(peak_kib) < 1.5 * 2**20, f"peak resident size {int(peak_kib) / 2**20:.2f} GiB"

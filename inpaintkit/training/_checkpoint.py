@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .._safe_pickle import view_problem
 from ..types import InpaintKitError, InputError
 
 log = logging.getLogger(__name__)
@@ -149,6 +150,9 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         raise InputError(f"cannot read checkpoint {path}: {first_line.split('. ')[0]}") from None
     if not isinstance(state, dict) or "step" not in state:
         raise InputError(f"{path} is not a training checkpoint (no 'step')")
+    problem = view_problem(state, path.stat().st_size)
+    if problem:
+        raise InputError(f"cannot read checkpoint {path}: {problem}")
     if "digest" not in state:
         log.warning("%s has no digest (written by an older inpaintkit): its contents cannot be checked", path)
     elif state["digest"] != state_digest(state):

@@ -6,6 +6,33 @@ fp32 (``$INPAINTKIT_PRECISION``, which subprocesses inherit). The tests of the c
 (``tests/test_precision.py``) remove the pin.
 """
 
+import contextlib
 import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
 
 os.environ["INPAINTKIT_PRECISION"] = "fp32"
+
+
+@contextlib.contextmanager
+def serving(app, log_level: str = "warning") -> Iterator[int]:
+    """Serve the ASGI ``app`` with uvicorn on a free local port, in a thread; yields the port."""
+    import uvicorn
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level=log_level))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "the server did not start"
+        time.sleep(0.05)
+    try:
+        yield port
+    finally:
+        server.should_exit = True
+        thread.join(10)

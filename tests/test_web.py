@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import re
 import threading
@@ -19,6 +20,7 @@ from PIL import Image
 
 pytest.importorskip("fastapi")
 pytest.importorskip("python_multipart")
+from conftest import serving  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
 from test_select import around, iou, scene  # noqa: E402
 
@@ -713,6 +715,8 @@ def test_serve_arguments_reach_serve(monkeypatch):
             "1.5",
             "--queue-size",
             "2",
+            "--upload-seconds",
+            "90",
             "--download-weights",
             "--max-run-pixels",
             "1000000",
@@ -731,6 +735,7 @@ def test_serve_arguments_reach_serve(monkeypatch):
                 "max_pixels": None,
                 "max_run_pixels": 1_000_000,
                 "queue_size": 2,
+                "upload_seconds": 90.0,
                 "models_allowed": ["telea", "navier-stokes"],
                 "device": "cpu",
                 "allow_downloads": True,
@@ -891,17 +896,32 @@ def test_postprocessing_over_its_limit_is_refused():
     assert regions == [(20, 160)]
 
 
-def test_requests_over_the_queue_are_refused_before_their_upload_is_read(monkeypatch):
+def _multipart(parts: list[tuple[str, str | None, bytes]], boundary: bytes = b"xyz") -> bytes:
+    """A multipart/form-data body of ``(name, filename or None, data)`` parts."""
+    body = b"".join(
+        b'--%s\r\nContent-Disposition: form-data; name="%s"%s\r\n\r\n%s\r\n'
+        % (boundary, name.encode(), b'; filename="%s"' % filename.encode() if filename else b"", data)
+        for name, filename, data in parts
+    )
+    return body + b"--%s--\r\n" % boundary
+
+
+def test_uploads_wait_in_slots_of_their_own_and_a_full_queue_is_503(monkeypatch):
+    """An upload holds no place while it arrives; once read, a request over the queue gets a 503,
+    and an announced oversize upload is refused before any of it is read."""
     started, release = threading.Event(), threading.Event()
     stand_in(monkeypatch, "blocking", _Blocking(started, release))
     app = create_app(queue_size=1, models_allowed=["blocking"])
     worker = threading.Thread(target=lambda: post_inpaint(local(app), png(photo()), png(box_mask()), model="blocking"))
     worker.start()
+    body = _multipart(
+        [("image", "p.png", png(photo())), ("mask", "m.png", png(box_mask())), ("model", None, b"blocking")]
+    )
     received, sent = [], []
 
     async def receive():
         received.append(1)
-        return {"type": "http.request", "body": b"x" * 1000, "more_body": True}
+        return {"type": "http.request", "body": body, "more_body": False}
 
     async def send(message):
         sent.append(message)
@@ -910,14 +930,34 @@ def test_requests_over_the_queue_are_refused_before_their_upload_is_read(monkeyp
     oversize = {**scope, "headers": [*scope["headers"], (b"content-length", b"999999999")]}
     try:
         assert started.wait(10)
-        asyncio.run(app(scope, receive, send))
         asyncio.run(app(oversize, receive, send))
+        assert sent[0]["status"] == 413 and received == []  # told at once, nothing read
+        asyncio.run(app(scope, receive, send))
     finally:
         release.set()
         worker.join(10)
-    assert sent[0]["status"] == 503 and "busy" in json.loads(sent[1]["body"])["error"]
-    assert sent[2]["status"] == 413  # an oversize upload is told so at once, not 'busy'
-    assert received == []  # a client over the queue costs no memory for its upload
+    assert sent[2]["status"] == 503 and "busy: 1 request(s) are already queued" in json.loads(sent[3]["body"])["error"]
+    assert received == [1]
+
+
+def test_upload_slots_are_four_per_place():
+    queue = WorkQueue(1)
+
+    async def fill_slots() -> str:
+        async with contextlib.AsyncExitStack() as stack:
+            for _ in range(queue_module.UPLOADS_PER_PLACE):
+                await stack.enter_async_context(queue.receiving())
+            with pytest.raises(WebError) as caught:
+                await stack.enter_async_context(queue.receiving())
+            return f"{caught.value.status} {caught.value}"
+
+    assert asyncio.run(fill_slots()) == "503 busy: 4 uploads are already arriving; retry in a moment"
+
+    async def after() -> bool:
+        async with queue.receiving():
+            return True
+
+    assert asyncio.run(after())  # the slots were given back
 
 
 # ------------------------------------------------------------------------------------ web hardening
@@ -1046,3 +1086,82 @@ def test_a_model_that_fails_answers_one_json_line(monkeypatch, caplog, fail, exp
     assert "Traceback" not in response.text and "\n" not in response.json()["error"]
     assert "Traceback" in caplog.text  # the details go to the log
     assert post_inpaint(app, png(photo()), png(box_mask())).status_code == 200  # the queue place came back
+
+
+# ------------------------------------------------------------------------- slow uploads (real server)
+@pytest.fixture()
+def live_server():
+    """Starts real uvicorn servers (TestClient cannot trickle a body); yields ``start(**app_options) -> port``."""
+    pytest.importorskip("uvicorn")
+    with contextlib.ExitStack() as stack:
+        yield lambda **options: stack.enter_context(serving(create_app(**options), log_level="info"))
+
+
+def _trickle(port: int, stop: threading.Event, answers: list[bytes]) -> None:
+    """An upload that announces 100 kB and sends one byte every 0.3 s until stopped or answered."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.sendall(
+            b"POST /api/inpaint HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100000\r\n"
+            b"Content-Type: multipart/form-data; boundary=x\r\n\r\n"
+        )
+        sock.settimeout(0.3)
+        while not stop.is_set():
+            try:
+                sock.sendall(b"-")
+                answer = sock.recv(4096)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            answers.append(answer)
+            return
+
+
+def test_a_normal_request_is_answered_while_four_uploads_trickle(live_server, caplog) -> None:
+    import urllib.request
+
+    port = live_server(models_allowed=["telea"], upload_seconds=4)
+    parts = [("image", "p.png", png(photo())), ("mask", "m.png", png(box_mask())), ("model", None, b"telea")]
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/api/inpaint",
+        data=_multipart(parts),
+        headers={"Content-Type": "multipart/form-data; boundary=xyz"},
+    )
+    stop, answers = threading.Event(), []
+    clients = [threading.Thread(target=_trickle, args=(port, stop, answers)) for _ in range(4)]
+    for client in clients:
+        client.start()
+    time.sleep(1.0)  # the four uploads are arriving, each would have held a place before
+    try:
+        started = time.monotonic()
+        with urllib.request.urlopen(request, timeout=30) as response:
+            assert response.status == 200 and response.read().startswith(b"\x89PNG")
+        assert time.monotonic() - started < 3.0  # answered before any trickling upload timed out
+        for client in clients:
+            client.join(15)  # the slow uploads are refused after their 4 s
+    finally:
+        stop.set()
+    assert len(answers) == 4 and all(answer.startswith(b"HTTP/1.1 408") for answer in answers), answers[:1]
+    assert all(b"the upload did not arrive within 4 s" in answer for answer in answers)
+
+
+def test_a_client_leaving_mid_upload_is_one_log_line(live_server, caplog) -> None:
+    import logging
+    import socket
+
+    port = live_server(models_allowed=["telea"])
+    with caplog.at_level(logging.INFO):
+        with socket.create_connection(("127.0.0.1", port)) as sock:
+            sock.sendall(
+                b"POST /api/inpaint HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 5000\r\n"
+                b"Content-Type: multipart/form-data; boundary=x\r\n\r\n" + b"-" * 1000
+            )
+            time.sleep(0.5)
+        deadline = time.monotonic() + 10
+        while not any("went away" in r.getMessage() for r in caplog.records) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    gone = [r for r in caplog.records if "went away" in r.getMessage()]
+    assert len(gone) == 1 and gone[0].getMessage() == "127.0.0.1 went away after sending 1,000 bytes of its upload"
+    assert not any(r.exc_info for r in caplog.records), [r.getMessage() for r in caplog.records if r.exc_info]

@@ -13,8 +13,6 @@ import base64
 import json
 import os
 import shutil
-import socket
-import threading
 import time
 from importlib.resources import files
 from io import BytesIO
@@ -28,8 +26,10 @@ CHROMIUM = shutil.which("chromium")
 if CHROMIUM is None:
     pytest.skip("Debian's chromium is not installed (apt-get install -y chromium)", allow_module_level=True)
 pytest.importorskip("fastapi")
-uvicorn = pytest.importorskip("uvicorn")
+pytest.importorskip("uvicorn")
 sync_api = pytest.importorskip("playwright.sync_api")
+
+from conftest import serving  # noqa: E402
 
 from inpaintkit import registry  # noqa: E402
 from inpaintkit.classical.opencv import Telea  # noqa: E402
@@ -68,22 +68,9 @@ def base_url():
     registry.REGISTRY["slow"] = registry.ModelSpec(
         "slow", "classical", "Telea, slowly (a test stand-in)", "n/a", factory=SlowTelea
     )
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     offered = ["telea", "navier-stokes", "neural-patch", "big-lama", "slow"]
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(models_allowed=offered), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "the server did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
+    with serving(create_app(models_allowed=offered)) as port:
+        yield f"http://127.0.0.1:{port}"
     del registry.REGISTRY["slow"]
 
 

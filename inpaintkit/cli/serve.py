@@ -40,6 +40,13 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         help="requests admitted at once; one runs, the rest wait, more get 'busy' (default 4)",
     )
     parser.add_argument(
+        "--upload-seconds",
+        type=float,
+        default=300.0,
+        metavar="S",
+        help="time an upload may take before it is refused (default 300)",
+    )
+    parser.add_argument(
         "--download-weights",
         action="store_true",
         help="let a request download a learned model's missing weights into the cache",
@@ -75,6 +82,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         max_pixels=args.max_pixels,
         max_run_pixels=args.max_run_pixels,
         queue_size=args.queue_size,
+        upload_seconds=args.upload_seconds,
         models_allowed=models,
         device=args.device,
         allow_downloads=args.download_weights,

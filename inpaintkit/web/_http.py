@@ -7,6 +7,8 @@ passes the limit, and every part stays in memory.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import re
 from dataclasses import dataclass
 from io import BytesIO
@@ -15,11 +17,13 @@ from PIL import ExifTags, Image, UnidentifiedImageError
 from python_multipart import MultipartParser
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import parse_options_header
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 
 from ..io import READ_FORMATS, check_pixel_limit, resolve_max_pixels
 from ..types import InputError
+
+log = logging.getLogger(__name__)
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off", ""})
@@ -52,19 +56,32 @@ def check_length(request: Request, limit: int) -> None:
             raise _too_large(limit, int(declared))
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """Read the request body, refusing it (413) once it passes ``limit`` bytes.
+async def read_body(request: Request, limit: int, seconds: float) -> bytes:
+    """Read the request body, refusing it (413) once it passes ``limit`` bytes, or (408) when it has
+    not all arrived within ``seconds``.
 
     A ``Content-Length`` above the limit is refused before anything is read (:func:`check_length`);
     otherwise the bytes are counted as they arrive, so a body without (or lying about) its length is
-    cut off at the limit.
+    cut off at the limit. A client that goes away mid-upload is logged in one line.
     """
     check_length(request, limit)
     body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise _too_large(limit)
+    try:
+        async with asyncio.timeout(seconds):
+            async for chunk in request.stream():
+                body += chunk
+                if len(body) > limit:
+                    raise _too_large(limit)
+    except TimeoutError:
+        raise WebError(
+            408,
+            f"the upload did not arrive within {seconds:g} s ({len(body):,} bytes came); send it again",
+            headers={"Connection": "close"},
+        ) from None
+    except ClientDisconnect:
+        client = request.client.host if request.client else "a client"
+        log.info("%s went away after sending %s bytes of its upload", client, f"{len(body):,}")
+        raise WebError(400, "the client went away during the upload") from None
     return bytes(body)
 
 

@@ -1,9 +1,11 @@
 """The web app's work queue: admission, one worker at a time in FIFO order, and jobs a client can
 poll and cancel.
 
-Inference is CPU- and memory-heavy, so requests are admitted up to a fixed number before their body
-is read (the rest get a 503 "busy, retry") and run one at a time in a thread, which keeps the event
-loop free to answer other requests. A request may name its job (``job`` form field, chosen by the
+Inference is CPU- and memory-heavy, so requests are admitted up to a fixed number once their body
+has been read (the rest get a 503 "busy, retry") and run one at a time in a thread, which keeps the
+event loop free to answer other requests. Bodies are read before admission, in slots of their own
+(:meth:`WorkQueue.receiving`, :data:`UPLOADS_PER_PLACE` per place), so a slow upload never holds a
+place that a ready request could use. A request may name its job (``job`` form field, chosen by the
 client); the queue then answers ``GET /api/jobs/{job}`` (state, place in the queue, progress) and
 ``POST /api/jobs/{job}/cancel``: a queued job leaves the queue without running, a running one gets
 its :class:`~inpaintkit.types.Job` cancelled and stops at the pipeline's next unit boundary
@@ -18,7 +20,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from typing import Literal, TypeVar
 
@@ -38,6 +40,8 @@ JobStateName = Literal["queued", "running", "done", "cancelled", "failed", "unkn
 #: How long a finished job is remembered, in seconds, and how many finished jobs at most.
 KEEP_SECONDS = 60.0
 KEEP_FINISHED = 64
+#: Uploads received at once, per place in the queue (their bodies are in memory while they arrive).
+UPLOADS_PER_PLACE = 4
 
 
 def check_job_id(job: str) -> str:
@@ -62,8 +66,9 @@ class WorkQueue:
     """Admit at most ``size`` requests at once, run their jobs one at a time in arrival order, and
     track the ones that carry an id.
 
-    A request holds its place from before its body is read until its answer is ready, so at most
-    ``size`` uploads are in memory, whatever the number of clients. Everything is guarded by thread
+    A request holds its place from the end of its upload until its answer is ready; while its body
+    arrives it holds one of ``UPLOADS_PER_PLACE * size`` upload slots instead, so at most that many
+    uploads and ``size`` admitted bodies are in memory, whatever the number of clients. Everything is guarded by thread
     primitives, not asyncio ones, so one queue serves every event loop (TestClient opens one per request).
 
     Args:
@@ -75,29 +80,27 @@ class WorkQueue:
             raise InputError(f"queue_size must be an integer >= 1, got {size!r}")
         self.size = size
         self._admitted = threading.BoundedSemaphore(size)
+        self._receiving = threading.BoundedSemaphore(UPLOADS_PER_PLACE * size)
         self._turn = threading.Condition()  # guards everything below
         self._waiting: list[_Entry] = []  # arrival order
         self._running: _Entry | None = None
         self._jobs: OrderedDict[str, _Entry] = OrderedDict()
 
-    @asynccontextmanager
-    async def admit(self) -> AsyncIterator[None]:
+    def receiving(self) -> AbstractAsyncContextManager[None]:
+        """Hold one upload slot while a request's body arrives (``async with`` block).
+
+        Raises:
+            WebError: 503 when ``UPLOADS_PER_PLACE * size`` uploads are already arriving.
+        """
+        return _held(self._receiving, f"{UPLOADS_PER_PLACE * self.size} uploads are already arriving", self.size)
+
+    def admit(self) -> AbstractAsyncContextManager[None]:
         """Hold one of the ``size`` places for the duration of the ``async with`` block.
 
         Raises:
             WebError: 503 when ``size`` requests are already admitted.
         """
-        if not self._admitted.acquire(blocking=False):
-            raise WebError(
-                503,
-                f"busy: {self.size} request(s) are already queued; retry in a moment",
-                headers={"Retry-After": "2"},
-                queue_size=self.size,
-            )
-        try:
-            yield
-        finally:
-            self._admitted.release()
+        return _held(self._admitted, f"{self.size} request(s) are already queued", self.size)
 
     @contextmanager
     def track(self, job_id: str | None, received: float) -> Iterator[_Entry]:
@@ -198,3 +201,14 @@ class WorkQueue:
         for index, entry in enumerate(finished):
             if now - entry.finished > KEEP_SECONDS or index < len(finished) - KEEP_FINISHED:
                 del self._jobs[entry.id]
+
+
+@asynccontextmanager
+async def _held(slots: threading.BoundedSemaphore, full: str, queue_size: int) -> AsyncIterator[None]:
+    """One of ``slots`` for the ``async with`` block, or a 503 saying ``busy: {full}``."""
+    if not slots.acquire(blocking=False):
+        raise WebError(503, f"busy: {full}; retry in a moment", headers={"Retry-After": "2"}, queue_size=queue_size)
+    try:
+        yield
+    finally:
+        slots.release()

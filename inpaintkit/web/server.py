@@ -30,11 +30,14 @@ PNG answers of the fills carry ``X-Inpaint-Model``, ``X-Inpaint-Strategy``, ``X-
 403 cross-origin POST, 413 upload, pixel or run limit, 415 not multipart / not an image, 422 bad
 field (a number out of its range, a seed like ``012e``, a job id, a box), or mask size, 404 unknown
 model, 409 model not runnable here, a job cancelled by the user or a job id in use, 500 the model
-failed, 503 queue full. Every answer carries a Content-Security-Policy and
-``X-Content-Type-Options: nosniff`` (:mod:`._guard`). Only registered model names are accepted (never
-paths), and nothing is written to disk unless ``allow_downloads`` fetches weights into the cache.
+failed, 503 queue (or upload slots) full, 408 an upload slower than ``upload_seconds``. Every
+answer carries a Content-Security-Policy and ``X-Content-Type-Options: nosniff`` (:mod:`._guard`).
+Only registered model names are accepted (never paths), and nothing is written to disk unless
+``allow_downloads`` fetches weights into the cache.
 
-Memory: at most ``queue_size`` requests are held at once, one job runs at a time, and a model runs
+Memory: at most ``queue_size`` admitted requests and ``4 * queue_size`` arriving uploads are held at
+once (an upload holds no place in the queue while it arrives, so slow clients cannot lock others
+out), one job runs at a time, and a model runs
 on at most ``max_run_pixels`` pixels in one piece (default 2048x2048), so ``hd_strategy=original``
 is refused on larger pictures while ``crop`` and ``resize`` still take them, and an extended canvas
 larger than that is refused (outpainting runs the model on the whole canvas) (:mod:`._work`).
@@ -105,6 +108,8 @@ log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).with_name("static")
 DEFAULT_MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+#: Time an upload may take (20 MB at 1 Mbit/s is about 170 s).
+DEFAULT_UPLOAD_SECONDS = 300.0
 
 
 def create_app(
@@ -113,6 +118,7 @@ def create_app(
     max_pixels: int | None = None,
     max_run_pixels: int | None = None,
     queue_size: int = 4,
+    upload_seconds: float = DEFAULT_UPLOAD_SECONDS,
     models_allowed: Sequence[str] | None = None,
     device: str = "cpu",
     allow_downloads: bool = False,
@@ -126,8 +132,9 @@ def create_app(
             or the library default.
         max_run_pixels: largest region a model runs on in one piece (``None`` = 2048x2048); larger
             ``hd_strategy=original`` pictures are refused, ``crop`` and ``resize`` still take them.
-        queue_size: requests admitted at once (from their upload on); one runs, the others wait,
-            any more get a 503.
+        queue_size: requests admitted at once (from the end of their upload on); one runs, the
+            others wait, any more get a 503. Uploads arrive in slots of their own (4 per place).
+        upload_seconds: time a request's body may take to arrive (a 408 after it).
         models_allowed: registry names offered; ``None`` = all registered models.
         device: where the models run.
         allow_downloads: let a request fetch a learned model's missing weights into the cache.
@@ -138,6 +145,8 @@ def create_app(
     """
     if isinstance(max_upload_bytes, bool) or not isinstance(max_upload_bytes, int) or max_upload_bytes < 1:
         raise InputError(f"max_upload_bytes must be a positive integer, got {max_upload_bytes!r}")
+    if isinstance(upload_seconds, bool) or not isinstance(upload_seconds, (int, float)) or not upload_seconds > 0:
+        raise InputError(f"upload_seconds must be a positive number, got {upload_seconds!r}")
     pixel_limit = resolve_max_pixels(max_pixels)
     run_limit = DEFAULT_MAX_RUN_PIXELS if max_run_pixels is None else max_run_pixels
     if isinstance(allowed_hosts, str):
@@ -200,9 +209,10 @@ def create_app(
     )
     async def inpaint(request: Request) -> Response:
         received = time.monotonic()
-        check_length(request, max_upload_bytes)  # an oversize upload is refused without waiting for a place
+        check_length(request, max_upload_bytes)  # an oversize upload is refused before any byte is read
+        async with queue.receiving():
+            form = await _read_form(request, inpaint_fields, max_upload_bytes, upload_seconds)
         async with queue.admit():
-            form = await _read_form(request, inpaint_fields, max_upload_bytes)
             with queue.track(form["job"], received) as entry:
                 spec = cache.spec(form["model"])
                 image = open_image(form["image"], "image", pixel_limit)
@@ -249,9 +259,10 @@ def create_app(
     )
     async def outpaint(request: Request) -> Response:
         received = time.monotonic()
-        check_length(request, max_upload_bytes)  # an oversize upload is refused without waiting for a place
+        check_length(request, max_upload_bytes)  # an oversize upload is refused before any byte is read
+        async with queue.receiving():
+            form = await _read_form(request, outpaint_fields, max_upload_bytes, upload_seconds)
         async with queue.admit():
-            form = await _read_form(request, outpaint_fields, max_upload_bytes)
             with queue.track(form["job"], received) as entry:
                 cache.spec(form["model"])
                 image = open_image(form["image"], "image", pixel_limit)
@@ -287,8 +298,9 @@ def create_app(
     async def select_object(request: Request) -> Response:
         received = time.monotonic()
         check_length(request, max_upload_bytes)
+        async with queue.receiving():
+            form = await _read_form(request, select_fields, max_upload_bytes, upload_seconds)
         async with queue.admit():
-            form = await _read_form(request, select_fields, max_upload_bytes)
             with queue.track(None, received) as entry:
                 image = open_image(form["image"], "image", pixel_limit)
                 values = {name: form[name] for name in select_values}
@@ -359,6 +371,7 @@ _INPAINT_OK = {
 }
 _ERRORS = {
     400: "a Host this server does not answer to",
+    408: "the upload took longer than the server's upload time",
     403: "a POST from another site (Origin)",
     404: "unknown model (the answer lists the offered ones)",
     409: "the model cannot run on this server; the job was cancelled by the user (error 'cancelled by the "
@@ -367,12 +380,12 @@ _ERRORS = {
     415: "not multipart/form-data, or a file that is not an image",
     422: "a missing or invalid field, or a mask of another size",
     500: "the model run failed",
-    503: "busy: the queue is full, retry",
+    503: "busy: the queue or the upload slots are full, retry",
 }
 
 
-async def _read_form(request: Request, fields: tuple[FormField, ...], limit: int) -> dict[str, object]:
-    body = await read_body(request, limit)
+async def _read_form(request: Request, fields: tuple[FormField, ...], limit: int, seconds: float) -> dict[str, object]:
+    body = await read_body(request, limit, seconds)
     return read_fields(parse_multipart(body, request.headers.get("content-type")), fields)
 
 

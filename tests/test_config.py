@@ -135,6 +135,10 @@ def test_yaml_errors_name_the_key(tmp_path: Path) -> None:
         ("--data.scale=[0.8, 0.5]", "data.scale must be [low, high] with 0 < low <= high <= 1, got [0.8, 0.5]"),
         ("--data.masks=blobs", "data.masks must be one of lama-train"),
         ("--data.batch_size=0", "data.batch_size must be >= 1, got 0"),
+        ("--data.batch_size=1000000000", "data.batch_size must be at most 4096, got 1000000000"),
+        ("--data.crop_size=1000000", "data.crop_size must be at most 4096, got 1000000"),
+        ("--data.val_size=5000", "data.val_size must be at most 4096, got 5000"),
+        ("--data.val_count=1000000", "data.val_count must be at most 100000, got 1000000"),
         ("--optim.generator.kind=lbfgs", "optim.generator.kind must be one of adam, adamw, adadelta, sgd, got 'lbfgs'"),
         ("--run.best_metric=fid", "run.best_metric must be one of psnr, ssim, hole_l1, got 'fid'"),
         ("--run.ema_decay=1", "run.ema_decay must lie in [0, 1), got 1.0"),
@@ -145,6 +149,12 @@ def test_value_checks(item: str, message: str) -> None:
     with pytest.raises(InputError) as info:
         load_config(CONFIGS / "lama-small-cpu.yaml", [item])
     assert message in str(info.value)
+
+
+def test_a_batch_is_bounded_in_pixels() -> None:
+    with pytest.raises(InputError, match=r"data.batch_size times crop_size squared must be at most 268,435,456 pixels"):
+        load_config(CONFIGS / "lama-small-cpu.yaml", ["--data.batch_size=64", "--data.crop_size=4096"])
+    assert load_config(CONFIGS / "big-lama.yaml").data.batch_size == 120  # the paper's recipe stays valid
 
 
 def test_yaml_round_trip_is_exact(tmp_path: Path) -> None:

@@ -95,6 +95,7 @@ def test_tiny_config_overfits_one_image_end_to_end(tmp_path: Path) -> None:
     assert len(losses) == 60 and max(losses[-3:]) < losses[0] / 5, losses
     assert _scalars(run, "val/psnr")[-1] > _scalars(run, "val/psnr")[0]
     assert sorted(p.name for p in run.iterdir()) == [
+        ".lock",  # the run folder's lock (one training process at a time)
         "best.pt",
         "config.yaml",
         "generator.safetensors",
@@ -296,6 +297,28 @@ def test_sigterm_finishes_the_step_checkpoints_and_resumes_exactly(tmp_path: Pat
     assert all(command.endswith(f"  # {code_version()}") for command in a["commands"] + b["commands"])
 
 
+def test_a_second_run_on_a_busy_run_folder_is_refused(tmp_path: Path) -> None:
+    write_images(tmp_path / "data", 4)
+    config = tiny_config(tmp_path / "data", tmp_path / "run", steps=100_000)
+    config.run.ckpt_every, config.run.log_every, config.run.threads = 50, 1000, 1
+    process = _run_in_subprocess(tmp_path, config)
+    try:
+        _wait_for(tmp_path / "run" / "last.pt", process)
+        for resume in (True, False):
+            with pytest.raises(InputError) as caught:
+                run_training(_recipe(tmp_path, config), [], resume=resume)
+            assert str(caught.value) == (
+                f"{tmp_path / 'run'} is in use by another training run (process {process.pid}); wait for it to "
+                "end or set another --run.out_dir"
+            )
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=60)
+    step = torch.load(tmp_path / "run" / "last.pt", weights_only=True)["step"]
+    resumed = run_training(_recipe(tmp_path, config), [f"--schedule.phases.0.steps={step + 1}"], resume=True)
+    assert torch.load(resumed / "last.pt", weights_only=True)["step"] == step + 1  # the lock went with its holder
+
+
 def test_code_version_names_the_commit_of_a_checkout() -> None:
     checkout = (Path(inpaintkit.__file__).resolve().parents[1] / ".git").exists()
     pattern = r"inpaintkit \S+, commit [0-9a-f]{12}(\+dirty)?" if checkout else r"inpaintkit \S+"
@@ -379,7 +402,10 @@ def test_an_error_in_the_loop_stops_the_loader_workers_and_the_run_exits(tmp_pat
         "full disk": f"error: cannot write {tmp_path / 'run' / 'last.pt'}: No space left on device",
     }[failure]
     assert process.returncode == 2 and stderr.strip().splitlines()[-1] == expected, stderr[-2000:]
-    assert [p.name for p in (tmp_path / "run").iterdir()] == ["config.yaml"]  # no checkpoint, no temporary file
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == [
+        ".lock",
+        "config.yaml",
+    ]  # no checkpoint, no temp file
 
 
 # In a new worker, between its fork and ignore_signals, torch's SIGTERM handler kills it for a

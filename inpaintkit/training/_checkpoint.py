@@ -8,13 +8,15 @@ silently different network.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import logging
 import os
 import pickle
 import random
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +57,37 @@ def atomic_save(obj: Any, path: str | os.PathLike) -> Path:
         temp.unlink(missing_ok=True)
     _sync_dir(path.parent)
     return path
+
+
+@contextlib.contextmanager
+def run_lock(folder: str | os.PathLike) -> Iterator[None]:
+    """Hold ``folder``'s run lock (``folder/.lock``, created with the folder) for the ``with`` block, so
+    two training processes never write one run folder; the operating system frees it when the
+    holder exits, even killed.
+
+    Raises:
+        InputError: another process holds it (the message names that process).
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".lock", "a+") as file:
+        try:
+            fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            file.seek(0)
+            holder = file.read().strip()[:20] or "another process"
+            raise InputError(
+                f"{folder} is in use by another training run (process {holder}); wait for it to end or set "
+                "another --run.out_dir"
+            ) from None
+        file.seek(0)
+        file.truncate()
+        file.write(str(os.getpid()))
+        file.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(file, fcntl.LOCK_UN)
 
 
 def remove_stale_temps(folder: str | os.PathLike) -> list[Path]:

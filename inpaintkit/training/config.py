@@ -191,6 +191,14 @@ def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
     return config
 
 
+#: Bounds on what one step and one validation may ask for (far above any recipe here: big-lama's
+#: paper recipe is 30 crops of 256 px per GPU, GLCIC's 96 of 128 / 256 px).
+MAX_SIDE = 4096
+MAX_BATCH = 4096
+MAX_BATCH_PIXELS = 1 << 28
+MAX_VAL_COUNT = 100_000
+
+
 def check_config(config: TrainConfig) -> None:
     """Check values beyond their types (names, ranges). Raises :class:`InputError` naming the key."""
     from ..masks import MASK_GENERATORS
@@ -207,6 +215,19 @@ def check_config(config: TrainConfig) -> None:
     }
     for key, value in at_least_one.items():
         _require(value >= 1, key, "must be >= 1", value)
+    for key, value, most in (
+        ("data.crop_size", d.crop_size, MAX_SIDE),
+        ("data.val_size", d.val_size, MAX_SIDE),
+        ("data.batch_size", d.batch_size, MAX_BATCH),
+        ("data.val_count", d.val_count, MAX_VAL_COUNT),
+    ):
+        _require(value <= most, key, f"must be at most {most}", value)
+    _require(
+        d.batch_size * d.crop_size**2 <= MAX_BATCH_PIXELS,
+        "data.batch_size",
+        f"times crop_size squared must be at most {MAX_BATCH_PIXELS:,} pixels (about 3 GiB a batch)",
+        d.batch_size,
+    )
     at_least_zero = {
         "data.workers": d.workers,
         "data.val_count": d.val_count,

@@ -18,8 +18,10 @@ exactly.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import os
 import subprocess
 import sys
 import time
@@ -40,7 +42,14 @@ from ..metrics import hole_l1, psnr, ssim
 from ..types import InpaintKitError, InputError
 from ..weights import load_weights, sha256_file
 from . import _distributed as ddp
-from ._checkpoint import load_checkpoint, remove_stale_temps, rng_state, set_rng_state, write_checkpoint
+from ._checkpoint import (
+    load_checkpoint,
+    remove_stale_temps,
+    rng_state,
+    run_lock,
+    set_rng_state,
+    write_checkpoint,
+)
 from .config import (
     METRICS,
     OptimConfig,
@@ -568,14 +577,23 @@ def run_training(config_path: str, overrides: list[str], *, resume: bool = False
 
     Raises:
         InputError: bad config, missing data, nothing to resume, a damaged ``last.pt`` or one past
-            the schedule's end, or a run folder that already holds a checkpoint while ``resume`` is false.
+            the schedule's end, a run folder that already holds a checkpoint while ``resume`` is
+            false, or one that another training process is using (``run.out_dir/.lock``).
     """
     config = load_config(config_path, overrides)
     if config.method not in OBJECTIVES:
         raise InputError(f"method: unknown {config.method!r}; valid: {', '.join(OBJECTIVES)}")
-    out_dir, last = Path(config.run.out_dir), Path(config.run.out_dir) / "last.pt"
-    if resume and not last.is_file():
-        raise InputError(f"nothing to resume: {last} does not exist")
+    out_dir = Path(config.run.out_dir)
+    if resume and not (out_dir / "last.pt").is_file():  # said before the lock would create the folder
+        raise InputError(f"nothing to resume: {out_dir / 'last.pt'} does not exist")
+    main_process = os.environ.get("RANK", "0") == "0"  # torchrun's ranks share the folder rank 0 locks
+    with run_lock(out_dir) if main_process else contextlib.nullcontext():
+        return _train_in(config, out_dir, resume)
+
+
+def _train_in(config: TrainConfig, out_dir: Path, resume: bool) -> Path:
+    """The body of :func:`run_training` once the run folder is ours."""
+    last = out_dir / "last.pt"
     if not resume and last.exists():
         raise InputError(f"{out_dir} already holds a run; pass --resume or set another --run.out_dir")
     info = ddp.setup(config.run.device)

@@ -148,6 +148,30 @@ SIZE_SLACK = 1 << 20
 _MAX_DEPTH = 64
 
 
+def archive_contents(path: str | Path) -> tuple[list[str], str | None]:
+    """The record names of the zip archive ``path`` and why it may not be read (``None`` if it may):
+    a record, or all of them, declaring more bytes than :data:`MAX_INFLATION` times what is stored
+    (a 3 MB file declaring 3 GB would otherwise be inflated in full). Nothing is inflated here."""
+    with zipfile.ZipFile(path) as archive:
+        records = archive.infolist()
+    total = 0
+    for info in records:
+        if info.file_size > MAX_INFLATION * info.compress_size + SIZE_SLACK:
+            return [], (
+                f"the record {info.filename[:80]} declares {info.file_size:,} bytes stored in "
+                f"{info.compress_size:,} (more than {MAX_INFLATION}x): not a weight file"
+            )
+        total += info.file_size
+    if total > MAX_INFLATION * Path(path).stat().st_size + SIZE_SLACK:
+        return [], f"its records declare {total:,} bytes in all, far more than the file holds"
+    return [info.filename for info in records], None
+
+
+def is_torchscript(names: Sequence[str]) -> bool:
+    """Whether a zip archive with these record names is a TorchScript archive (``torch.jit.save``)."""
+    return any(name.endswith("/constants.pkl") or "/code/" in name for name in names)
+
+
 def view_problem(content: Any, file_bytes: int) -> str | None:
     """Why the tensors ``torch.load`` built from a file of ``file_bytes`` bytes may not be used, or ``None``.
 

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import os
+import zipfile
 from collections.abc import Collection, Mapping
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import torch
 import torch.nn as nn
 from torch import Tensor
 
-from ._safe_pickle import view_problem
+from ._safe_pickle import archive_contents, is_torchscript, view_problem
 from .types import WeightsError
 from .weights import WEIGHT_SPECS, WeightSpec, cached_path, fetch
 
@@ -68,6 +69,10 @@ def read_state_dict(path: str | os.PathLike, what: str) -> dict[str, Tensor]:
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"no {what} weight file at {path}")
+    if zipfile.is_zipfile(path):
+        names, problem = archive_contents(path)
+        if problem or is_torchscript(names):
+            raise WeightsError(f"cannot read {path} as {what} weights ({problem or 'a TorchScript archive'})")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # a damaged or foreign file can fail anywhere inside torch.load

@@ -28,7 +28,6 @@ import json
 import os
 import tempfile
 import urllib.request
-import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, is_dataclass
 from http.client import HTTPException
@@ -41,11 +40,11 @@ from safetensors.torch import save as safetensors_bytes
 from tqdm import tqdm
 
 from ._safe_pickle import (
-    MAX_INFLATION,
     RESTRICTED_PICKLE,
-    SIZE_SLACK,
     Refused,
     StandIn,
+    archive_contents,
+    is_torchscript,
     plain,
     torchscript_tensors,
     view_problem,
@@ -245,29 +244,14 @@ def load_weights(path: str | os.PathLike, *, trust: bool = False) -> LoadedWeigh
     raise WeightsError(f"{path} is not a weight file inpaintkit reads; readable formats: {_FORMATS}")
 
 
-def _check_inflation(path: Path, records: Sequence[zipfile.ZipInfo]) -> None:
-    """Refuse an archive whose records declare more bytes than they can honestly hold, before any
-    of them is read (a 3 MB file declaring 3 GB would otherwise be inflated in full)."""
-    total = 0
-    for info in records:
-        if info.file_size > MAX_INFLATION * info.compress_size + SIZE_SLACK:
-            raise WeightsError(
-                f"{path}: the record {info.filename[:80]} declares {info.file_size:,} bytes stored in "
-                f"{info.compress_size:,} (more than {MAX_INFLATION}x): not a weight file"
-            )
-        total += info.file_size
-    if total > MAX_INFLATION * path.stat().st_size + SIZE_SLACK:
-        raise WeightsError(f"{path}: its records declare {total:,} bytes in all, far more than the file holds")
-
-
 def _sniff(path: Path) -> str | None:
     with open(path, "rb") as file:
         head = file.read(9)
     if head[:4] == b"PK\x03\x04":  # torch.save and torch.jit.save both write zip archives
-        with zipfile.ZipFile(path) as archive:
-            names = archive.namelist()
-            _check_inflation(path, archive.infolist())
-        if any(n.endswith("/constants.pkl") or "/code/" in n for n in names):
+        names, problem = archive_contents(path)
+        if problem:
+            raise WeightsError(f"{path}: {problem}")
+        if is_torchscript(names):
             return "torchscript"
         if any(n.endswith("data.pkl") for n in names):
             return "pickle"

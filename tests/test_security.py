@@ -246,6 +246,32 @@ def test_unreadable_checkpoints_give_one_short_line(tmp_path: Path) -> None:
         assert "\n" not in message and "\x1b" not in message and len(message) < 200 + len(str(path))
 
 
+def test_a_torchscript_archive_as_checkpoint_is_one_line_without_torch_warnings(tmp_path: Path, capsys) -> None:
+    """``export`` and ``train --resume`` read checkpoints; torch.load used to print a 2-line warning
+    about TorchScript first."""
+    import zipfile
+
+    from inpaintkit._state import read_state_dict
+    from inpaintkit.training._checkpoint import load_checkpoint
+
+    archive = tmp_path / "last.pt"
+    torch.jit.save(torch.jit.script(nn.Linear(2, 2)), str(archive))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(InputError, match=r"it is a TorchScript archive \(an exported network\), not a training"):
+            load_checkpoint(archive)
+        with pytest.raises(WeightsError, match=r"as vgg19 weights \(a TorchScript archive\)$"):
+            read_state_dict(archive, "vgg19")
+    assert main(["export", str(archive), str(tmp_path / "out.safetensors")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "TorchScript archive" in err and "Warning" not in err
+    bomb = tmp_path / "bomb.pt"
+    with zipfile.ZipFile(bomb, "w", compression=zipfile.ZIP_DEFLATED) as zipped:
+        zipped.writestr("bomb/data.pkl", bytes(48 << 20))
+    with pytest.raises(InputError, match=r"declares 50,331,648 bytes stored in .* \(more than 16x\)"):
+        load_checkpoint(bomb)
+
+
 # ------------------------------------------------------------------ only the documented image formats
 #: A minimal Encapsulated PostScript file: Pillow's EPS plugin would hand it to Ghostscript.
 EPS = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 16 16\n%%EndComments\nnewpath 0 0 moveto 16 16 lineto stroke\n"

@@ -16,6 +16,7 @@ import os
 import pickle
 import random
 import re
+import zipfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .._safe_pickle import view_problem
+from .._safe_pickle import archive_contents, is_torchscript, view_problem
 from ..types import InpaintKitError, InputError
 
 log = logging.getLogger(__name__)
@@ -171,6 +172,15 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         raise InputError(f"no checkpoint at {path}")
     if path.stat().st_size == 0:
         raise InputError(f"cannot read checkpoint {path}: the file is empty")
+    if zipfile.is_zipfile(path):
+        names, problem = archive_contents(path)
+        if problem:
+            raise InputError(f"cannot read checkpoint {path}: {problem}")
+        if is_torchscript(names):
+            raise InputError(
+                f"cannot read checkpoint {path}: it is a TorchScript archive (an exported network), not a "
+                "training checkpoint"
+            )
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:  # torch's weights-only refusal, several lines long

@@ -386,6 +386,9 @@ def _atomic(path: Path, write: Callable[[Path], None]) -> Path:
     try:
         write(temp)
         os.replace(temp, path)
+    except OSError as err:  # a full disk names the temporary file, or none: name the target
+        temp.unlink(missing_ok=True)
+        raise OSError(err.errno, err.strerror or str(err), str(path)) from None
     except BaseException:
         temp.unlink(missing_ok=True)
         raise

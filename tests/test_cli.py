@@ -81,6 +81,41 @@ def test_folder_mode_matches_by_name_and_skips_existing(tmp_path, capsys):
     assert "wrote 2 of 3 images" in capsys.readouterr().out
 
 
+def test_a_full_disk_stops_a_folder_run_naming_the_file_and_the_count(tmp_path, capsys, monkeypatch):
+    import errno
+
+    images, masks, out = tmp_path / "img", tmp_path / "msk", tmp_path / "out"
+    images.mkdir(), masks.mkdir()
+    for name in "abcdef":
+        Image.new("RGB", (16, 16), (40, 80, 120)).save(images / f"{name}.png")
+        _mask(masks / f"{name}.png", size=(16, 16), box=(4, 4, 8, 8))
+    real_save, saves = Image.Image.save, []
+
+    def save_until_full(self, fp, *args, **kwargs):
+        saves.append(fp)
+        if len(saves) > 2:  # the disk fills after two outputs
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_save(self, fp, *args, **kwargs)
+
+    monkeypatch.setattr(Image.Image, "save", save_until_full)
+    assert main(["remove", str(images), "--mask", str(masks), "-o", str(out), "--model", "telea"]) == 1
+    captured = capsys.readouterr()
+    assert "wrote 2 of 6 images" in captured.out
+    assert captured.err.strip().splitlines()[-1] == (
+        f"error: {out / 'c.png'}: No space left on device; stopped, 3 more image(s) not written"
+    )
+    assert sorted(p.name for p in out.iterdir()) == ["a.png", "b.png"]  # no partial or temporary file
+    assert len(saves) == 3  # nothing more was tried
+
+    def disk_full(self, fp, *args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Image.Image, "save", disk_full)
+    one = ["remove", str(images / "a.png"), "--mask", str(masks / "a.png"), "-o", str(tmp_path / "one.png")]
+    assert main([*one, "--model", "telea"]) == 2
+    assert _error_line(capsys) == f"error: {tmp_path / 'one.png'}: No space left on device"
+
+
 def test_folder_mode_missing_mask_is_an_error(tmp_path, capsys):
     images, masks = tmp_path / "img", tmp_path / "msk"
     images.mkdir(), masks.mkdir()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import sys
 from pathlib import Path
@@ -144,6 +145,10 @@ def _pairs(image: Path, mask: Path, out: Path) -> list[tuple[Path, Path, Path]]:
     return [(p, masks[p.stem], out / f"{p.stem}.png") for p in images]
 
 
+#: Write errors after which a folder run stops: every later file would fail the same way.
+_FOLDER_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
+
+
 def cmd_remove(args: argparse.Namespace) -> int:
     """Fill the holes of one image, or of a folder of images with a folder of masks."""
     from tqdm import tqdm
@@ -176,7 +181,7 @@ def cmd_remove(args: argparse.Namespace) -> int:
         precision=args.precision,
         model_options=options,
     )
-    failures = []
+    failures, written = [], 0
     for image_path, mask_path, target in tqdm(todo, desc=f"{model}", unit="img", disable=len(todo) < 2):
         try:
             picture = read_image(image_path, max_pixels=args.max_pixels)
@@ -190,10 +195,17 @@ def cmd_remove(args: argparse.Namespace) -> int:
                 raise
             failures.append(f"{image_path.name}: {err}")
             continue
+        except OSError as err:
+            if len(jobs) == 1 or err.errno not in _FOLDER_FULL:
+                raise
+            left = len(todo) - todo.index((image_path, mask_path, target)) - 1
+            failures.append(f"{err.filename}: {err.strerror}; stopped, {left} more image(s) not written")
+            break
+        written += 1
         if len(jobs) == 1:
             print(f"wrote {target} ({_runs(pipe)}, {result.strategy}, {result.seconds:.2f} s)")
     if len(jobs) > 1:
-        print(f"wrote {len(todo) - len(failures)} of {len(jobs)} images to {args.output}")
+        print(f"wrote {written} of {len(jobs)} images to {args.output}")
     for line in failures:
         print(f"error: {line}", file=sys.stderr)
     return 1 if failures else 0

@@ -18,13 +18,16 @@ os.environ["INPAINTKIT_PRECISION"] = "fp32"
 
 @contextlib.contextmanager
 def serving(app, log_level: str = "warning") -> Iterator[int]:
-    """Serve the ASGI ``app`` with uvicorn on a free local port, in a thread; yields the port."""
+    """Serve the ASGI ``app`` with uvicorn on a free local port, in a thread, configured as
+    ``inpaintkit serve`` configures it; yields the port."""
     import uvicorn
+
+    from inpaintkit.web._guard import uvicorn_config
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level=log_level))
+    server = uvicorn.Server(uvicorn_config(app, "127.0.0.1", port, log_level))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20

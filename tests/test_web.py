@@ -980,7 +980,11 @@ def test_allowed_hosts_and_the_bound_address_are_accepted(monkeypatch):
     import uvicorn
 
     served = {}
-    monkeypatch.setattr(uvicorn, "run", lambda app, **options: served.update(app=app, **options))
+
+    def run(server: uvicorn.Server) -> None:
+        served.update(app=server.config.app, host=server.config.host, port=server.config.port)
+
+    monkeypatch.setattr(uvicorn.Server, "run", run)
     web_server.serve("192.168.1.5", 8080, allowed_hosts=["Photos.LAN"], models_allowed=["telea"])
     assert served["host"] == "192.168.1.5" and served["port"] == 8080
     app = TestClient(served["app"])
@@ -1115,6 +1119,12 @@ def _trickle(port: int, stop: threading.Event, answers: list[bytes]) -> None:
                 continue
             except OSError:
                 return
+            deadline = time.monotonic() + 5
+            while not answer.endswith(b"}") and time.monotonic() < deadline:  # the JSON body may come apart
+                try:
+                    answer += sock.recv(4096)
+                except TimeoutError:
+                    continue
             answers.append(answer)
             return
 
@@ -1145,6 +1155,22 @@ def test_a_normal_request_is_answered_while_four_uploads_trickle(live_server, ca
         stop.set()
     assert len(answers) == 4 and all(answer.startswith(b"HTTP/1.1 408") for answer in answers), answers[:1]
     assert all(b"the upload did not arrive within 4 s" in answer for answer in answers)
+
+
+def test_the_http_layers_own_400_carries_the_security_headers(live_server) -> None:
+    """A malformed request (two Content-Lengths) is answered by uvicorn itself, before the app."""
+    import socket
+
+    port = live_server(models_allowed=["telea"])
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.sendall(b"POST /api/inpaint HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 5\r\nContent-Length: 7\r\n\r\n")
+        sock.settimeout(10)
+        answer = b""
+        while chunk := sock.recv(4096):
+            answer += chunk
+    head = answer.split(b"\r\n\r\n")[0].lower().split(b"\r\n")
+    assert head[0] == b"http/1.1 400 bad request"
+    assert f"content-security-policy: {DATA_POLICY}".encode() in head and b"x-content-type-options: nosniff" in head
 
 
 def test_a_client_leaving_mid_upload_is_one_log_line(live_server, caplog) -> None:

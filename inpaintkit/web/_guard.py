@@ -8,6 +8,8 @@
 * **Security headers** on every answer, errors, static files and pictures included: a
   ``Content-Security-Policy`` (the page's own for ``/``, a looser one for the OpenAPI pages, which
   need inline scripts, and ``default-src 'none'`` for the rest) and ``X-Content-Type-Options: nosniff``.
+* The same headers on the 400 that the HTTP layer (uvicorn) sends itself for a malformed request
+  (a bad ``Content-Length``), which never reaches the app (:func:`uvicorn_config`).
 * **JSON 500**: an unexpected exception (a model that fails, a bug) is logged with its traceback
   and answered as ``{"error": "one line"}``, never as a plain-text body.
 """
@@ -17,6 +19,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable
+from typing import Any
 
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -50,6 +53,36 @@ def normalise_host(name: str) -> str:
     return name.strip().lower().removeprefix("[").removesuffix("]").rstrip(".")
 
 
+def security_headers(policy: str) -> list[tuple[bytes, bytes]]:
+    """The headers every answer carries, with the ``Content-Security-Policy`` ``policy``."""
+    return [(b"content-security-policy", policy.encode()), (b"x-content-type-options", b"nosniff")]
+
+
+def uvicorn_config(app: ASGIApp, host: str, port: int, log_level: str) -> Any:
+    """uvicorn's config for ``app``, whose own 400s (malformed requests) carry the security headers too."""
+    import h11
+    import uvicorn
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class GuardedH11(H11Protocol):
+        def send_400_response(self, msg: str) -> None:
+            send = self.conn.send
+
+            def with_headers(event: Any) -> Any:
+                if isinstance(event, h11.Response):
+                    headers = [*event.headers, *security_headers(DATA_POLICY)]
+                    event = h11.Response(status_code=event.status_code, headers=headers, reason=event.reason)
+                return send(event)
+
+            self.conn.send = with_headers
+            try:
+                super().send_400_response(msg)
+            finally:
+                del self.conn.send  # back to the class's method
+
+    return uvicorn.Config(app, host=host, port=port, log_level=log_level, http=GuardedH11)
+
+
 def policy_for(path: str) -> str:
     """The ``Content-Security-Policy`` sent with an answer for ``path``."""
     if path == "/":
@@ -75,10 +108,7 @@ class Guard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        extra = [
-            (b"content-security-policy", policy_for(scope["path"]).encode()),
-            (b"x-content-type-options", b"nosniff"),
-        ]
+        extra = security_headers(policy_for(scope["path"]))
         started = False
 
         async def send_with_headers(message: Message) -> None:

@@ -79,7 +79,7 @@ from ..types import (
     UnknownModelError,
     WeightsError,
 )
-from ._guard import LOCAL_HOSTS, Guard
+from ._guard import LOCAL_HOSTS, Guard, uvicorn_config
 from ._http import (
     FormField,
     WebError,
@@ -509,7 +509,7 @@ def serve(host: str = "127.0.0.1", port: int = 8080, *, log_level: str = "info",
             "requests must name %s as Host; add the names clients use with --allow-host NAME",
             ", ".join([*LOCAL_HOSTS, *hosts]),
         )
-    uvicorn.run(app, host=host, port=port, log_level=log_level)
+    uvicorn.Server(uvicorn_config(app, host, port, log_level)).run()
 
 
 _WILDCARDS = frozenset({"", "0.0.0.0", "::", "[::]"})

@@ -505,6 +505,13 @@ def test_work_queue_rejects_bad_sizes():
 
 
 # -------------------------------------------------------------------------------------------- jobs
+def new_job(client: TestClient) -> str:
+    """A job token from ``POST /api/jobs``."""
+    answer = client.post("/api/jobs").json()
+    assert answer["expires_in"] == 300.0 and re.fullmatch(r"[A-Za-z0-9_-]{32}", answer["job"]), answer
+    return answer["job"]
+
+
 def job_status(client: TestClient, job: str, until: str | None = None) -> dict:
     """``GET /api/jobs/{job}``, polled until its state is ``until`` (at most 10 s) when given."""
     deadline = time.monotonic() + 10
@@ -522,32 +529,36 @@ def test_a_queued_job_shows_its_place_and_cancelling_it_drops_it_unrun(monkeypat
     stand_in(monkeypatch, "recording", _Recording(sizes))
     app = local(create_app(queue_size=3, models_allowed=["blocking", "recording"]))
     answers = {}
+    first_job, second_job = new_job(app), new_job(app)
 
     def send(model: str, job: str) -> None:
         answers[job] = post_inpaint(app, png(photo()), png(box_mask()), model=model, job=job)
 
-    first = threading.Thread(target=send, args=("blocking", "first-job"))
-    second = threading.Thread(target=send, args=("recording", "second-job"))
+    first = threading.Thread(target=send, args=("blocking", first_job))
+    second = threading.Thread(target=send, args=("recording", second_job))
     first.start()
     try:
         assert started.wait(10)
-        running = job_status(app, "first-job")
+        running = job_status(app, first_job)
         assert (running["state"], running["position"], running["done"], running["total"]) == ("running", 0, 0, 1)
         second.start()
-        queued = job_status(app, "second-job", until="queued")
+        queued = job_status(app, second_job, until="queued")
         assert {key: queued[key] for key in ("job", "state", "position", "done", "total")} == {
-            "job": "second-job",
+            "job": second_job,
             "state": "queued",
             "position": 1,
             "done": 0,
             "total": 0,
         }
         assert 0 <= queued["elapsed"] < 10
-        same_id = post_inpaint(app, png(photo()), png(box_mask()), model="recording", job="first-job")
-        assert error(same_id, 409) == "job 'first-job' is already running; choose another job id"
-        assert app.post("/api/jobs/second-job/cancel").json() == {"job": "second-job", "state": "cancelled"}
+        same_id = post_inpaint(app, png(photo()), png(box_mask()), model="recording", job=first_job)
+        assert error(same_id, 422) == (
+            f"job {first_job!r} was not issued by this server, or was already used or expired: get a new one "
+            "with POST /api/jobs"
+        )  # a token is good for one request
+        assert app.post(f"/api/jobs/{second_job}/cancel").json() == {"job": second_job, "state": "cancelled"}
         second.join(10)
-        assert error(answers["second-job"], 409) == "cancelled by the user"
+        assert error(answers[second_job], 409) == "cancelled by the user"
         assert first.is_alive()  # answered at once, not after the running job
     finally:
         release.set()
@@ -555,11 +566,11 @@ def test_a_queued_job_shows_its_place_and_cancelling_it_drops_it_unrun(monkeypat
         if second.ident is not None:  # started
             second.join(10)
     assert sizes == []  # the cancelled job's model never ran
-    assert answers["first-job"].status_code == 200
-    finished = job_status(app, "first-job")
+    assert answers[first_job].status_code == 200
+    finished = job_status(app, first_job)
     assert (finished["state"], finished["position"], finished["done"], finished["total"]) == ("done", 0, 1, 1)
-    assert app.post("/api/jobs/first-job/cancel").json() == {"job": "first-job", "state": "done"}  # idempotent
-    assert job_status(app, "second-job")["state"] == "cancelled"
+    assert app.post(f"/api/jobs/{first_job}/cancel").json() == {"job": first_job, "state": "done"}  # idempotent
+    assert job_status(app, second_job)["state"] == "cancelled"
 
 
 def test_cancelling_a_running_job_stops_it_after_the_current_crop(monkeypatch):
@@ -570,28 +581,28 @@ def test_cancelling_a_running_job_stops_it_after_the_current_crop(monkeypatch):
     mask = np.zeros((20, 1400), np.uint8)
     for x in (100, 700, 1300):  # three holes far apart: three crops
         mask[5:15, x : x + 10] = 255
-    answers = {}
+    answers, job = {}, new_job(app)
     worker = threading.Thread(
         target=lambda: answers.update(
-            response=post_inpaint(app, png(photo(20, 1400)), png(mask), model="blocking", job="crops-job")
+            response=post_inpaint(app, png(photo(20, 1400)), png(mask), model="blocking", job=job)
         )
     )
     worker.start()
     try:
         assert started.wait(10)
-        status = job_status(app, "crops-job")
+        status = job_status(app, job)
         assert (status["state"], status["done"], status["total"]) == ("running", 0, 3)
-        assert app.post("/api/jobs/crops-job/cancel").json() == {"job": "crops-job", "state": "running"}
+        assert app.post(f"/api/jobs/{job}/cancel").json() == {"job": job, "state": "running"}
     finally:
         release.set()
         worker.join(10)
     assert error(answers["response"], 409) == "cancelled by the user"
     assert blocking.runs == 1  # the crop under way finished, the other two never ran
-    status = job_status(app, "crops-job")
+    status = job_status(app, job)
     assert (status["state"], status["done"], status["total"]) == ("cancelled", 1, 3)
 
 
-def test_jobs_never_seen_are_unknown_and_bad_ids_are_422(client):
+def test_jobs_never_seen_are_unknown_bad_ids_are_422_and_only_issued_tokens_name_jobs(client):
     assert client.get("/api/jobs/not-yet-uploaded").json() == {
         "job": "not-yet-uploaded",
         "state": "unknown",
@@ -610,16 +621,19 @@ def test_jobs_never_seen_are_unknown_and_bad_ids_are_422(client):
     assert error(response, 422) == (
         "form field 'job' must be 8 to 64 characters among A-Z a-z 0-9 _ -, got 'not valid!'"
     )
-    assert post_inpaint(client, png(photo()), png(box_mask()), job="a-finished_job").status_code == 200
-    finished = job_status(client, "a-finished_job")
+    chosen = post_inpaint(client, png(photo()), png(box_mask()), job="my-own-job-id")
+    assert error(chosen, 422).startswith("job 'my-own-job-id' was not issued by this server")  # no chosen ids
+    finished_job, failed_job = new_job(client), new_job(client)
+    assert post_inpaint(client, png(photo()), png(box_mask()), job=finished_job).status_code == 200
+    finished = job_status(client, finished_job)
     assert (finished["state"], finished["done"], finished["total"]) == ("done", 1, 1) and finished["elapsed"] > 0
-    failed = post_inpaint(client, png(photo()), png(np.zeros((9, 9), np.uint8)), job="a-failed-job")
-    assert error(failed, 422).startswith("mask is 9x9") and job_status(client, "a-failed-job")["state"] == "failed"
+    failed = post_inpaint(client, png(photo()), png(np.zeros((9, 9), np.uint8)), job=failed_job)
+    assert error(failed, 422).startswith("mask is 9x9") and job_status(client, failed_job)["state"] == "failed"
     paths = client.get("/openapi.json").json()["paths"]
     for path in ("/api/inpaint", "/api/outpaint"):
         job = paths[path]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]["properties"]["job"]
         assert job["pattern"] == "^[A-Za-z0-9_-]{8,64}$" and job["type"] == "string"
-    assert {"/api/jobs/{job}", "/api/jobs/{job}/cancel", "/api/select"} <= set(paths)
+    assert {"/api/jobs", "/api/jobs/{job}", "/api/jobs/{job}/cancel", "/api/select"} <= set(paths)
 
 
 # ------------------------------------------------------------------------------------------ select
@@ -693,11 +707,26 @@ def test_selections_wait_in_the_queue(monkeypatch):
 
 def test_finished_jobs_are_forgotten_after_a_while(monkeypatch):
     queue = WorkQueue(2)
-    with queue.track("old-job-1", time.monotonic()):
+    job = queue.issue()
+    with queue.track(job, time.monotonic()):
         pass
-    assert queue.status("old-job-1")["state"] == "done"
+    assert queue.status(job)["state"] == "done"
     monkeypatch.setattr(queue_module, "KEEP_SECONDS", 0.0)
-    assert queue.status("old-job-1")["state"] == "unknown"
+    assert queue.status(job)["state"] == "unknown"
+
+
+def test_unused_job_tokens_expire_and_are_bounded(monkeypatch):
+    queue = WorkQueue(1)
+    stale = queue.issue()
+    monkeypatch.setattr(queue_module, "ISSUED_SECONDS", 0.0)
+    time.sleep(0.01)
+    with pytest.raises(WebError, match="was not issued by this server, or was already used or expired"):
+        with queue.track(stale, time.monotonic()):
+            pass
+    monkeypatch.setattr(queue_module, "ISSUED_SECONDS", 300.0)
+    monkeypatch.setattr(queue_module, "MAX_ISSUED", 3)
+    tokens = [queue.issue() for _ in range(5)]
+    assert len(set(tokens)) == 5 and list(queue._issued) == tokens[-3:]  # the oldest are dropped
 
 
 # --------------------------------------------------------------------------------------------- CLI

@@ -16,6 +16,7 @@ its :class:`~inpaintkit.types.Job` cancelled and stops at the pipeline's next un
 from __future__ import annotations
 
 import re
+import secrets
 import threading
 import time
 from collections import OrderedDict
@@ -40,6 +41,9 @@ JobStateName = Literal["queued", "running", "done", "cancelled", "failed", "unkn
 #: How long a finished job is remembered, in seconds, and how many finished jobs at most.
 KEEP_SECONDS = 60.0
 KEEP_FINISHED = 64
+#: Job tokens issued and not yet used are kept this long (seconds), at most :data:`MAX_ISSUED` of them.
+ISSUED_SECONDS = 300.0
+MAX_ISSUED = 1024
 #: Uploads received at once, per place in the queue (their bodies are in memory while they arrive).
 UPLOADS_PER_PLACE = 4
 
@@ -85,6 +89,19 @@ class WorkQueue:
         self._waiting: list[_Entry] = []  # arrival order
         self._running: _Entry | None = None
         self._jobs: OrderedDict[str, _Entry] = OrderedDict()
+        self._issued: OrderedDict[str, float] = OrderedDict()  # token -> when issued, oldest first
+
+    def issue(self) -> str:
+        """A new job token: 192 random bits, good for one request within :data:`ISSUED_SECONDS`."""
+        token = secrets.token_urlsafe(24)
+        with self._turn:
+            now = time.monotonic()
+            while self._issued and (
+                len(self._issued) >= MAX_ISSUED or now - next(iter(self._issued.values())) > ISSUED_SECONDS
+            ):
+                self._issued.popitem(last=False)
+            self._issued[token] = now
+        return token
 
     def receiving(self) -> AbstractAsyncContextManager[None]:
         """Hold one upload slot while a request's body arrives (``async with`` block).
@@ -108,20 +125,23 @@ class WorkQueue:
         state becomes ``done``, ``cancelled`` (:class:`Cancelled`) or ``failed`` (any other error).
 
         Args:
-            job_id: the client's id, or ``None`` for a request nobody polls.
+            job_id: a token from :meth:`issue`, or ``None`` for a request nobody polls.
             received: ``time.monotonic()`` when the request arrived.
 
         Raises:
-            WebError: 409 when a queued or running job already has this id.
+            WebError: 422 for a token this server did not issue, one already used or expired.
         """
         entry = _Entry(job_id, received)
         if job_id is not None:
             with self._turn:
                 self._forget_old()
-                previous = self._jobs.get(job_id)
-                if previous is not None and previous.finished is None:
-                    raise WebError(409, f"job {job_id!r} is already {previous.state}; choose another job id")
-                self._jobs.pop(job_id, None)
+                issued = self._issued.pop(job_id, None)
+                if issued is None or time.monotonic() - issued > ISSUED_SECONDS:
+                    raise WebError(
+                        422,
+                        f"job {job_id[:64]!r} was not issued by this server, or was already used or expired: "
+                        "get a new one with POST /api/jobs",
+                    )
                 self._jobs[job_id] = entry
         state = "failed"
         try:

@@ -30,8 +30,8 @@ def request_fields(
     job_field = FormField(
         "job",
         "string",
-        f"an id you choose ({JOB_ID_RULE}) to follow the request with GET /api/jobs/{{job}} and stop it "
-        "with POST /api/jobs/{job}/cancel",
+        "a token from POST /api/jobs (good for one request) to follow the request with GET /api/jobs/{job} "
+        "and stop it with POST /api/jobs/{job}/cancel",
         optional=True,
         pattern=JOB_ID.pattern,
         rule=JOB_ID_RULE,
@@ -154,6 +154,13 @@ class JobStatus(BaseModel):
     elapsed: float
     done: int
     total: int
+
+
+class JobToken(BaseModel):
+    """A job token: send it as the ``job`` field of one request within ``expires_in`` seconds."""
+
+    job: str
+    expires_in: float
 
 
 class JobState(BaseModel):

@@ -11,8 +11,9 @@ Endpoints (documented at ``/docs``, schema at ``/openapi.json``):
   through :class:`~inpaintkit.pipelines.outpaint.OutpaintPipeline` (the library's and the CLI's
   outpainting): ``steps`` (1 to :data:`MAX_STEPS`) extends in that many steps, each feeding its result
   to the next; the known pixels are kept exactly (``blend=False``);
-* both take an optional ``job`` field, an id the client chooses (8 to 64 of ``A-Z a-z 0-9 _ -``):
-  ``GET /api/jobs/{job}`` answers ``{"job", "state", "position", "elapsed", "done", "total"}`` (state
+* both take an optional ``job`` field, a token from ``POST /api/jobs`` (``{"job", "expires_in"}``;
+  unguessable, good for one request, so only the client that asked for it can follow or cancel the
+  job): ``GET /api/jobs/{job}`` answers ``{"job", "state", "position", "elapsed", "done", "total"}`` (state
   ``queued``, ``running``, ``done``, ``cancelled``, ``failed`` or ``unknown``; 200 even for an id never
   seen, so a client may poll before its upload arrives) and ``POST /api/jobs/{job}/cancel`` answers
   ``{"job", "state"}``: a queued job leaves the queue without running, a running one stops at its
@@ -28,8 +29,8 @@ Endpoints (documented at ``/docs``, schema at ``/openapi.json``):
 PNG answers of the fills carry ``X-Inpaint-Model``, ``X-Inpaint-Strategy``, ``X-Inpaint-Seconds`` and
 ``X-Inpaint-Warnings`` (a JSON list). Errors are JSON ``{"error": "...", ...}``: 400 unknown Host,
 403 cross-origin POST, 413 upload, pixel or run limit, 415 not multipart / not an image, 422 bad
-field (a number out of its range, a seed like ``012e``, a job id, a box), or mask size, 404 unknown
-model, 409 model not runnable here, a job cancelled by the user or a job id in use, 500 the model
+field (a number out of its range, a seed like ``012e``, a job token not issued or used, a box), or
+mask size, 404 unknown model, 409 model not runnable here or a job cancelled by the user, 500 the model
 failed, 503 queue (or upload slots) full, 408 an upload slower than ``upload_seconds``. Every
 answer carries a Content-Security-Policy and ``X-Content-Type-Options: nosniff`` (:mod:`._guard`).
 Only registered model names are accepted (never paths), and nothing is written to disk unless
@@ -91,12 +92,13 @@ from ._http import (
     read_fields,
     upright_size,
 )
-from ._queue import WorkQueue, check_job_id
+from ._queue import ISSUED_SECONDS, WorkQueue, check_job_id
 from ._schema import (
     MAX_BORDER,
     ErrorBody,
     JobState,
     JobStatus,
+    JobToken,
     ModelInfo,
     SamplesBody,
     ServerInfo,
@@ -202,7 +204,7 @@ def create_app(
         summary="fill the holes of a picture",
         description=(
             "Answers the completed picture as PNG, or for a model that gives several completions JSON with "
-            "samples drawn from seed. With job (an id you choose, 8 to 64 of A-Z a-z 0-9 _ -) the request can "
+            "samples drawn from seed. With job (a token from POST /api/jobs) the request can "
             "be followed with GET /api/jobs/{job} (progress in crops, or samples x crops) and stopped with "
             "POST /api/jobs/{job}/cancel; a cancelled request answers 409 with error 'cancelled by the user'."
         ),
@@ -251,8 +253,8 @@ def create_app(
         openapi_extra=openapi_form(outpaint_fields),
         summary="extend a picture on chosen sides",
         description=(
-            f"Answers the extended picture as PNG. Each side grows by at most {MAX_BORDER} px. With job (an id "
-            "you choose, 8 to 64 of A-Z a-z 0-9 _ -) the request can be followed with GET /api/jobs/{job} "
+            f"Answers the extended picture as PNG. Each side grows by at most {MAX_BORDER} px. With job (a token "
+            "from POST /api/jobs) the request can be followed with GET /api/jobs/{job} "
             "(progress in steps) and stopped between steps with POST /api/jobs/{job}/cancel; a cancelled "
             "request answers 409 with error 'cancelled by the user'."
         ),
@@ -309,13 +311,27 @@ def create_app(
             png, media_type="image/png", headers={"X-Inpaint-Pixels": str(count), "Cache-Control": "no-store"}
         )
 
+    @app.post(
+        "/api/jobs",
+        response_model=JobToken,
+        summary="a job token, to follow and cancel one request",
+        description=(
+            f"Answers a new token (192 random bits). Send it as the job field of one POST /api/inpaint or "
+            f"/api/outpaint within {ISSUED_SECONDS:g} s; then GET /api/jobs/{{job}} follows that request and "
+            "POST /api/jobs/{job}/cancel stops it. A token is good for one request; only whoever holds it "
+            "can follow or cancel the job."
+        ),
+    )
+    async def new_job() -> dict[str, object]:
+        return {"job": queue.issue(), "expires_in": ISSUED_SECONDS}
+
     @app.get(
         "/api/jobs/{job}",
         response_model=JobStatus,
         responses={422: errors[422]},
         summary="where a job stands: queued, running, done, cancelled, failed or unknown",
         description=(
-            "job: the id sent in the job field of POST /api/inpaint or /api/outpaint. position: jobs ahead of "
+            "job: the token sent in the job field of POST /api/inpaint or /api/outpaint. position: jobs ahead of "
             "it while queued, else 0; elapsed: seconds since the server received it (until it finished); "
             "done / total: units of work finished and to do (crops, outpainting steps, samples, neural-patch "
             "iterations; total 0 while unknown). An id the server has not seen (yet, or no longer: finished "
@@ -374,11 +390,10 @@ _ERRORS = {
     408: "the upload took longer than the server's upload time",
     403: "a POST from another site (Origin)",
     404: "unknown model (the answer lists the offered ones)",
-    409: "the model cannot run on this server; the job was cancelled by the user (error 'cancelled by the "
-    "user'); or its job id is already queued or running",
+    409: "the model cannot run on this server, or the job was cancelled by the user (error 'cancelled by the user')",
     413: "upload or pixel limit exceeded",
     415: "not multipart/form-data, or a file that is not an image",
-    422: "a missing or invalid field, or a mask of another size",
+    422: "a missing or invalid field (a job token not issued here, used or expired), or a mask of another size",
     500: "the model run failed",
     503: "busy: the queue or the upload slots are full, retry",
 }

@@ -469,9 +469,13 @@ function padsProblem() {
   return "";
 }
 
-function newJobId() {
-  const bytes = crypto.getRandomValues(new Uint8Array(12));
-  return [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
+async function newJobId() {  // a token from the server: only this page can follow or cancel its job
+  try {
+    const response = await fetch("/api/jobs", { method: "POST" });
+    return response.ok ? (await response.json()).job : null;
+  } catch {
+    return null;  // the run still goes ahead, without progress or Cancel
+  }
 }
 
 async function run() {
@@ -535,8 +539,8 @@ async function submit(model) {
     url = "/api/outpaint";
     offset = [sides.left, sides.top];
   }
-  const job = { id: newJobId(), model: model.name, started: performance.now(), cancelled: false };
-  form.append("job", job.id);
+  const job = { id: await newJobId(), model: model.name, started: performance.now(), cancelled: false };
+  if (job.id) form.append("job", job.id);
   setStatus(`Running ${model.name}…`);
   startProgress(job);
   try {
@@ -624,6 +628,7 @@ function stopProgress() {
 
 async function pollProgress(job) {
   let report = null;
+  if (!job.id) return showProgress(null);  // no token: time only
   try {
     const response = await fetch(`/api/jobs/${job.id}`);
     if (response.ok) report = await response.json();
@@ -648,7 +653,7 @@ function showProgress(report) {
 
 async function cancelRun() {
   const job = state.job;
-  if (!job || job.cancelled) return;
+  if (!job || job.cancelled || !job.id) return;
   job.cancelled = true;
   showProgress(null);
   try {

@@ -17,6 +17,7 @@ import pytest
 import torch
 import torch.nn as nn
 from _official_files import IOPaintLayout
+from _torch7_writer import StridedTensor
 from PIL import Image
 
 from inpaintkit import load
@@ -421,11 +422,48 @@ def test_a_meta_device_tensor_is_one_line(tmp_path: Path) -> None:
         W.load_weights(path)
 
 
-def test_a_stride0_model_file_ends_in_one_line_under_the_memory_bound(tmp_path: Path) -> None:
-    """A 100 KB .pt whose stride-0 views claim a 1.8 GiB network: exit 2, one line, and the child process
-    never grows past 1.5 GiB (measured as its peak resident size)."""
-    path = tmp_path / "big.pt"
+def _stride0_network(path: Path) -> None:
+    """A 100 KB .pt whose stride-0 views claim a 1.8 GiB network."""
     torch.save(_stride0_lama(LamaConfig(ngf=384, max_features=6144, n_blocks=4)), path)
+
+
+def _far_strides_t7(path: Path) -> None:
+    """A 3 KB GLCIC .t7 whose first weight has strides (1e9, 1e7, 1e5, 1) over 4 values."""
+    from test_glcic import _hostile_t7
+
+    _hostile_t7(path.parent, path.name, StridedTensor((2, 4, 5, 5), (10**9, 10**7, 10**5, 1), 1, np.ones(4)))
+
+
+def _allocating_ckpt(path: Path) -> None:
+    """A 1.6 KB .ckpt whose metadata pickles ``bytearray(2e9)``."""
+    torch.save({"state_dict": {"w": torch.zeros(2)}, "hparams": {"note": _Allocates()}}, path)
+
+
+def _zip_bomb(path: Path) -> None:
+    """A 50 KB zip declaring 48 MiB in one deflated record (a larger claim is the same case)."""
+    import zipfile
+
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("archive/data.pkl", bytes(48 << 20))
+
+
+@pytest.mark.parametrize(
+    ("build", "name", "reason"),
+    [
+        (_stride0_network, "big.pt", "stride-0 or overlapping view"),
+        (_far_strides_t7, "far.t7", "does not fit in its storage of 4 values"),
+        (_allocating_ckpt, "meta.ckpt", "would allocate by argument"),
+        (_zip_bomb, "bomb.pt", "(more than 16x): not a weight file"),
+    ],
+)
+def test_crafted_model_files_end_in_one_line_under_the_memory_bound(build, name, reason, tmp_path: Path) -> None:
+    """``remove --model FILE`` in a child process: exit 2, one line, and a peak resident size under
+    1.5 GiB (the child's ``ru_maxrss``, read by a parent of its own so no other test's child counts)."""
+    import subprocess
+    import sys
+
+    path = tmp_path / name
+    build(path)
     photo, mask = tmp_path / "p.png", tmp_path / "m.png"
     Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(photo)
     hole = np.zeros((64, 64), np.uint8)
@@ -438,9 +476,6 @@ def test_a_stride0_model_file_ends_in_one_line_under_the_memory_bound(tmp_path: 
         "peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n"
         "print(json.dumps([child.returncode, peak, child.stderr]))\n"
     )
-    import subprocess
-    import sys
-
     run = subprocess.run(
         [sys.executable, "-c", code, str(photo), str(mask), str(tmp_path / "o.png"), str(path)],
         capture_output=True,
@@ -449,5 +484,5 @@ def test_a_stride0_model_file_ends_in_one_line_under_the_memory_bound(tmp_path: 
     )
     rc, peak_kib, err = json.loads(run.stdout)
     assert rc == 2, err[-500:]
-    assert len(err.strip().splitlines()) == 1 and "stride-0 or overlapping view" in err
+    assert len(err.strip().splitlines()) == 1 and reason in err, err
     assert int(peak_kib) < 1.5 * 2**20, f"peak resident size {int(peak_kib) / 2**20:.2f} GiB"

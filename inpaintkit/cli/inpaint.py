@@ -182,7 +182,9 @@ def cmd_remove(args: argparse.Namespace) -> int:
         model_options=options,
     )
     failures, written = [], 0
-    for image_path, mask_path, target in tqdm(todo, desc=f"{model}", unit="img", disable=len(todo) < 2):
+    for index, (image_path, mask_path, target) in enumerate(
+        tqdm(todo, desc=f"{model}", unit="img", disable=len(todo) < 2)
+    ):
         try:
             picture = read_image(image_path, max_pixels=args.max_pixels)
             hole = load_mask(mask_path, max_pixels=args.max_pixels)
@@ -198,7 +200,7 @@ def cmd_remove(args: argparse.Namespace) -> int:
         except OSError as err:
             if len(jobs) == 1 or err.errno not in _FOLDER_FULL:
                 raise
-            left = len(todo) - todo.index((image_path, mask_path, target)) - 1
+            left = len(todo) - index - 1
             failures.append(f"{err.filename}: {err.strerror}; stopped, {left} more image(s) not written")
             break
         written += 1

@@ -5,8 +5,10 @@ Inference is CPU- and memory-heavy, so requests are admitted up to a fixed numbe
 has been read (the rest get a 503 "busy, retry") and run one at a time in a thread, which keeps the
 event loop free to answer other requests. Bodies are read before admission, in slots of their own
 (:meth:`WorkQueue.receiving`, :data:`UPLOADS_PER_PLACE` per place), so a slow upload never holds a
-place that a ready request could use. A request may name its job (``job`` form field, chosen by the
-client); the queue then answers ``GET /api/jobs/{job}`` (state, place in the queue, progress) and
+place that a ready request could use. A request may name its job (``job`` form field): a token
+the server issued (:meth:`WorkQueue.issue`, ``POST /api/jobs``; 192 random bits, good for one
+request), so only the client that asked for it can follow or cancel the job; the queue then
+answers ``GET /api/jobs/{job}`` (state, place in the queue, progress) and
 ``POST /api/jobs/{job}/cancel``: a queued job leaves the queue without running, a running one gets
 its :class:`~inpaintkit.types.Job` cancelled and stops at the pipeline's next unit boundary
 (:class:`~inpaintkit.types.Cancelled`). Finished jobs are remembered for :data:`KEEP_SECONDS`
@@ -72,8 +74,9 @@ class WorkQueue:
 
     A request holds its place from the end of its upload until its answer is ready; while its body
     arrives it holds one of ``UPLOADS_PER_PLACE * size`` upload slots instead, so at most that many
-    uploads and ``size`` admitted bodies are in memory, whatever the number of clients. Everything is guarded by thread
-    primitives, not asyncio ones, so one queue serves every event loop (TestClient opens one per request).
+    uploads and ``size`` admitted bodies are in memory, whatever the number of clients. Everything
+    is guarded by thread primitives, not asyncio ones, so one queue serves every event loop
+    (TestClient opens one per request).
 
     Args:
         size: how many requests may be admitted at once, reading, waiting or running (>= 1).

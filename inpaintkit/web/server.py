@@ -38,10 +38,10 @@ Only registered model names are accepted (never paths), and nothing is written t
 
 Memory: at most ``queue_size`` admitted requests and ``4 * queue_size`` arriving uploads are held at
 once (an upload holds no place in the queue while it arrives, so slow clients cannot lock others
-out), one job runs at a time, and a model runs
-on at most ``max_run_pixels`` pixels in one piece (default 2048x2048), so ``hd_strategy=original``
-is refused on larger pictures while ``crop`` and ``resize`` still take them, and an extended canvas
-larger than that is refused (outpainting runs the model on the whole canvas) (:mod:`._work`).
+out), one job runs at a time, and a model runs on at most ``max_run_pixels`` pixels in one piece
+(default 2048x2048), so ``hd_strategy=original`` is refused on larger pictures while ``crop`` and
+``resize`` still take them, and an extended canvas larger than that is refused (outpainting runs the
+model on the whole canvas) (:mod:`._work`).
 Selections (``/api/select``) wait in the same queue: they are CPU work too.
 """
 
@@ -387,9 +387,9 @@ _INPAINT_OK = {
 }
 _ERRORS = {
     400: "a Host this server does not answer to",
-    408: "the upload took longer than the server's upload time",
     403: "a POST from another site (Origin)",
     404: "unknown model (the answer lists the offered ones)",
+    408: "the upload took longer than the server's upload time",
     409: "the model cannot run on this server, or the job was cancelled by the user (error 'cancelled by the user')",
     413: "upload or pixel limit exceeded",
     415: "not multipart/form-data, or a file that is not an image",
